@@ -1,0 +1,1 @@
+"""loadlab.target.fleet."""

@@ -1,0 +1,141 @@
+"""Rows on the run timeline.
+
+Every layer of loadlab speaks in these rows: the load layer produces
+:class:`RequestSample`, :class:`TurnRecord` and :class:`SessionRecord`, the chaos
+layer produces :class:`TimelineEvent` (faults, phases), the recorder writes them
+to the run directory and analysis reads them back. Times are UNIX epoch seconds
+(UTC, float) so that rows from different processes and machines join on one
+timeline; durations are milliseconds.
+
+The field order of each dataclass is the column order of its parquet file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
+
+ErrorKind = Literal[
+    "connect",  # could not open a connection (refused, unreachable)
+    "timeout",  # no answer, or no next event, within the deadline
+    "reset",  # connection closed or reset in the middle of the stream
+    "http_status",  # the agent answered with a non-2xx status
+    "malformed",  # the stream or body could not be parsed as the protocol says
+    "agent_error",  # the agent reported an error event (e.g. LLM unavailable)
+    "auth",  # the agent refused our credentials
+    "throttled",  # 429 / TooManyRequests
+]
+ERROR_KINDS: tuple[str, ...] = get_args(ErrorKind)
+
+Verdict = Literal["clean", "resumed", "restarted", "duplicated", "failed"]
+VERDICTS: tuple[str, ...] = get_args(Verdict)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestSample:
+    """One HTTP request or stream against the target (one attempt of a turn)."""
+
+    t_start: float
+    name: str
+    session_id: str
+    turn_index: int
+    attempt: int
+    latency_ms: float
+    ttft_ms: float | None
+    bytes: int
+    status: int
+    error_kind: str | None = None
+    error: str | None = None
+    tokens: int = 0
+    max_gap_ms: float | None = None
+    instance_id: str | None = None
+    cold_start: bool | None = None
+    init_ms: float | None = None
+    worker: str = "local"
+
+
+@dataclass(frozen=True, slots=True)
+class TurnRecord:
+    """One logical turn of a session, after all its attempts."""
+
+    t_start: float
+    t_end: float
+    session_id: str
+    turn_index: int
+    intent: str
+    ok: bool
+    attempts: int
+    latency_ms: float
+    ttft_ms: float | None
+    interrupted: bool
+    resume_latency_ms: float | None = None
+    error_kind: str | None = None
+    instance_id: str | None = None
+    cold_start: bool | None = None
+    state_source: str | None = None
+    replayed: bool = False
+    state_turn: int | None = None
+    checkpoint_version: int | None = None
+    cart_items: int | None = None
+    ddb_calls: int = 0
+    ddb_rcu: float = 0.0
+    ddb_wcu: float = 0.0
+    llm_calls: int = 0
+    llm_retries: int = 0
+    llm_throttles: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    worker: str = "local"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """One shopper's session and the continuity verdict it ended with."""
+
+    session_id: str
+    persona: str
+    seed: int
+    t_start: float
+    t_end: float
+    turns_planned: int
+    turns_done: int
+    interrupted_turns: int
+    verdict: str
+    verdict_reason: str
+    resume_latency_ms: float | None = None
+    checkpoint_version: int | None = None
+    cart_json: str = "{}"
+    worker: str = "local"
+
+
+EventKind = Literal["phase", "fault", "users", "note", "error"]
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEvent:
+    """A phase, fault or sample that is not a request: one line of events.jsonl."""
+
+    t: float
+    kind: str
+    name: str
+    target: str | None = None
+    lease_expires: float | None = None
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+ROW_TYPES: dict[str, type[Any]] = {
+    "requests": RequestSample,
+    "turns": TurnRecord,
+    "sessions": SessionRecord,
+}
+
+
+def row_to_dict(row: RequestSample | TurnRecord | SessionRecord | TimelineEvent) -> dict[str, Any]:
+    """Return a row as a plain dict (JSON- and Arrow-friendly)."""
+    return dataclasses.asdict(row)
+
+
+def column_names(row_type: type[Any]) -> list[str]:
+    """Return the column names of a row type, in file order."""
+    return [f.name for f in dataclasses.fields(row_type)]
