@@ -109,6 +109,17 @@ class SessionRecord:
     worker: str = "local"
 
 
+@dataclass(frozen=True, slots=True)
+class PressureSample:
+    """One downstream sample (DynamoDB, LLM, Lambda ...) on the run timeline."""
+
+    t: float
+    source: str
+    metric: str
+    value: float
+    dimensions_json: str = "{}"
+
+
 EventKind = Literal["phase", "fault", "users", "note", "error"]
 
 
@@ -128,10 +139,14 @@ ROW_TYPES: dict[str, type[Any]] = {
     "requests": RequestSample,
     "turns": TurnRecord,
     "sessions": SessionRecord,
+    "pressure": PressureSample,
 }
 
 
-def row_to_dict(row: RequestSample | TurnRecord | SessionRecord | TimelineEvent) -> dict[str, Any]:
+Row = RequestSample | TurnRecord | SessionRecord | PressureSample | TimelineEvent
+
+
+def row_to_dict(row: Row) -> dict[str, Any]:
     """Return a row as a plain dict (JSON- and Arrow-friendly)."""
     return dataclasses.asdict(row)
 

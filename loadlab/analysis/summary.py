@@ -1,0 +1,249 @@
+"""summary.json: the numbers a run is judged by, derived from the run directory only."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from loadlab.analysis.rundata import RunData
+from loadlab.analysis.stats import distribution, percentile
+from loadlab.analysis.timeseries import faults, timeseries
+from loadlab.timeline import ERROR_KINDS, VERDICTS
+
+SUMMARY_VERSION = 1
+
+
+def summarize(run: RunData) -> dict[str, Any]:
+    """Compute the run's summary (JSON-serialisable)."""
+    series = timeseries(run)
+    duration = max(run.t_end - run.t0, 1e-9)
+    turns, req, sessions = run.turns, run.requests, run.sessions
+    user_latency = (turns["t_end"] - turns["t_start"]) * 1000.0 if len(turns) else pd.Series()
+    summary: dict[str, Any] = {
+        "version": SUMMARY_VERSION,
+        "run": _run_section(run, duration),
+        "totals": _totals(run, series, duration),
+        "turn_latency_ms": _by_intent(turns, user_latency),
+        "request_latency_ms": _by_name(req, "latency_ms"),
+        "ttft_ms": _by_intent(turns, turns["ttft_ms"] if len(turns) else pd.Series()),
+        "errors": _errors(req, turns),
+        "sessions": _sessions(sessions),
+        "cold_starts": _cold_starts(req, turns),
+        "downstream": _downstream(turns),
+        "faults": faults(run),
+        "locust": locust_agreement(run),
+        "problems": list(run.problems),
+    }
+    safe: dict[str, Any] = _json_safe(summary)
+    return safe
+
+
+def _run_section(run: RunData, duration: float) -> dict[str, Any]:
+    m = run.manifest
+    return {
+        "id": m.get("run_id"),
+        "name": m.get("name"),
+        "path": str(run.path),
+        "started_at": m.get("started_at"),
+        "ended_at": m.get("ended_at"),
+        "end_reason": m.get("end_reason"),
+        "duration_s": round(duration, 3),
+        "target": m.get("target"),
+        "scenario": m.get("scenario_path"),
+        "shape": (m.get("scenario") or {}).get("shape"),
+        "seed": m.get("seed"),
+    }
+
+
+def _totals(run: RunData, series: pd.DataFrame, duration: float) -> dict[str, Any]:
+    turns, req = run.turns, run.requests
+    ok = int(turns["ok"].sum()) if len(turns) else 0
+    failed_req = int(req["error_kind"].notna().sum()) if len(req) else 0
+    return {
+        "requests": len(req),
+        "requests_failed": failed_req,
+        "request_error_rate": failed_req / len(req) if len(req) else 0.0,
+        "turns": len(turns),
+        "turns_ok": ok,
+        "turn_error_rate": (len(turns) - ok) / len(turns) if len(turns) else 0.0,
+        "turns_per_s_mean": len(turns) / duration,
+        "turns_per_s_peak": float(series["turns_per_s"].max()) if len(series) else 0.0,
+        "sessions": len(run.sessions),
+        "peak_users": _nanmax(series["users"]),
+        "peak_active_sessions": _nanmax(series["active_sessions"]),
+        "retried_turns": int((turns["attempts"] > 1).sum()) if len(turns) else 0,
+    }
+
+
+def _by_intent(turns: pd.DataFrame, values: pd.Series) -> dict[str, Any]:
+    if not len(turns):
+        return {"all": distribution([]), "by_intent": {}}
+    ok = turns["ok"].astype(bool)
+    frame = pd.DataFrame({"intent": turns["intent"], "v": values})[ok]
+    return {
+        "all": distribution(frame["v"]),
+        "by_intent": {
+            str(intent): distribution(group["v"])
+            for intent, group in frame.groupby("intent", sort=True)
+        },
+    }
+
+
+def _by_name(req: pd.DataFrame, col: str) -> dict[str, Any]:
+    if not len(req):
+        return {"all": distribution([]), "by_name": {}}
+    return {
+        "all": distribution(req[col]),
+        "by_name": {
+            str(name): distribution(group[col]) for name, group in req.groupby("name", sort=True)
+        },
+    }
+
+
+def _errors(req: pd.DataFrame, turns: pd.DataFrame) -> dict[str, Any]:
+    counts = dict.fromkeys(ERROR_KINDS, 0)
+    if len(req):
+        for kind, n in req["error_kind"].dropna().value_counts().items():
+            counts[str(kind)] = int(n)
+    total = len(req)
+    examples: dict[str, str] = {}
+    if len(req):
+        for kind, group in req.dropna(subset=["error_kind"]).groupby("error_kind"):
+            message = group["error"].dropna()
+            if len(message):
+                examples[str(kind)] = str(message.iloc[0])[:300]
+    failed_turns = turns[~turns["ok"].astype(bool)] if len(turns) else turns
+    return {
+        "by_kind": counts,
+        "rate_by_kind": {k: (v / total if total else 0.0) for k, v in counts.items()},
+        "examples": examples,
+        "failed_turns_by_kind": (
+            {str(k): int(v) for k, v in failed_turns["error_kind"].value_counts().items()}
+            if len(failed_turns)
+            else {}
+        ),
+    }
+
+
+def _sessions(sessions: pd.DataFrame) -> dict[str, Any]:
+    verdicts = dict.fromkeys(VERDICTS, 0)
+    if len(sessions):
+        for verdict, n in sessions["verdict"].value_counts().items():
+            verdicts[str(verdict)] = int(n)
+    resume = sessions["resume_latency_ms"] if len(sessions) else pd.Series(dtype="float64")
+    stopped = 0
+    if len(sessions):
+        stopped = int(sessions["verdict_reason"].astype(str).str.startswith("stopped").sum())
+    return {
+        "count": len(sessions),
+        "verdicts": verdicts,
+        "stopped_by_shape": stopped,
+        "resume_latency_ms": {
+            "count": int(resume.notna().sum()),
+            "p50": percentile(resume, 50),
+            "p99": percentile(resume, 99),
+        },
+    }
+
+
+def _cold_starts(req: pd.DataFrame, turns: pd.DataFrame) -> dict[str, Any]:
+    if not len(req):
+        return {"count": 0, "instances": 0, "init_ms": distribution([])}
+    cold = req[req["cold_start"].fillna(False).astype(bool)]
+    warm_turns = turns[~turns["cold_start"].fillna(False).astype(bool)] if len(turns) else turns
+    cold_turns = turns[turns["cold_start"].fillna(False).astype(bool)] if len(turns) else turns
+
+    def p99(frame: pd.DataFrame) -> float | None:
+        return percentile((frame["t_end"] - frame["t_start"]) * 1000.0, 99) if len(frame) else None
+
+    return {
+        "count": len(cold),
+        "instances": int(req["instance_id"].dropna().nunique()),
+        "init_ms": distribution(cold["init_ms"]),
+        "turn_p99_ms_cold": p99(cold_turns),
+        "turn_p99_ms_warm": p99(warm_turns),
+    }
+
+
+def _downstream(turns: pd.DataFrame) -> dict[str, Any]:
+    cols = (
+        "ddb_calls",
+        "ddb_rcu",
+        "ddb_wcu",
+        "llm_calls",
+        "llm_retries",
+        "llm_throttles",
+        "tokens_in",
+        "tokens_out",
+    )
+    n = len(turns)
+    totals = {c: (float(turns[c].sum()) if n else 0.0) for c in cols}
+    return {"totals": totals, "per_turn": {c: (v / n if n else 0.0) for c, v in totals.items()}}
+
+
+def locust_agreement(run: RunData) -> dict[str, Any] | None:
+    """Compare loadlab's request rows with Locust's own CSV stats of the same run."""
+    path = Path(run.path) / "locust_stats.csv"
+    if not path.exists():
+        return None
+    ours = run.requests.groupby("name").size() if len(run.requests) else pd.Series(dtype=int)
+    rows: list[dict[str, Any]] = []
+    with path.open(newline="") as fh:
+        for rec in csv.DictReader(fh):
+            name = rec.get("Name", "")
+            if name == "Aggregated" or not name:
+                continue
+            locust_count = int(rec.get("Request Count") or 0)
+            ours_count = int(ours.get(name, 0))
+            ours_median = percentile(
+                run.requests.loc[run.requests["name"] == name, "latency_ms"], 50
+            )
+            locust_median = _to_float(rec.get("Median Response Time"))
+            rows.append(
+                {
+                    "name": name,
+                    "loadlab_count": ours_count,
+                    "locust_count": locust_count,
+                    "count_match": ours_count == locust_count,
+                    "loadlab_median_ms": ours_median,
+                    "locust_median_ms": locust_median,
+                    "median_match": _median_match(ours_median, locust_median),
+                }
+            )
+    return {"by_name": rows, "all_match": all(r["count_match"] and r["median_match"] for r in rows)}
+
+
+def _median_match(ours: float | None, theirs: float | None) -> bool:
+    """Locust rounds response times >100 ms to 2 significant digits; allow that much."""
+    if ours is None or theirs is None:
+        return ours is None and (theirs is None or theirs == 0)
+    tolerance = max(1.0, 10 ** (math.floor(math.log10(max(ours, 1.0))) - 1))
+    return bool(abs(ours - theirs) <= tolerance)
+
+
+def _to_float(value: str | None) -> float | None:
+    try:
+        return float(value) if value not in (None, "", "N/A") else None
+    except ValueError:
+        return None
+
+
+def _nanmax(series: pd.Series) -> float | None:
+    clean = series.dropna()
+    return float(clean.max()) if len(clean) else None
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float):
+        return None if math.isnan(value) or math.isinf(value) else round(value, 6)
+    if hasattr(value, "item"):  # numpy scalars
+        return _json_safe(value.item())
+    return value

@@ -1,0 +1,199 @@
+"""The recorder: rows in, run directory out, flushed at least once a second.
+
+A :class:`RunRecorder` is a :class:`~loadlab.load.context.RowSink`: the load and
+chaos layers hand it rows, it buffers them in memory and a background thread
+writes them out every ``flush_interval_s``. Row tables become parquet part files
+(see :mod:`loadlab.measure.rundir`), events are appended to ``events.jsonl``.
+
+Thread-safety: ``emit`` may be called from any thread or greenlet; it only
+appends to a list under a lock. Under Locust, gevent patches ``threading`` so the
+flusher is a greenlet and never blocks a user for long (one flush of a second's
+rows takes milliseconds).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import threading
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from loadlab.measure.rundir import RunDirectory
+from loadlab.timeline import ROW_TYPES, Row, TimelineEvent
+
+log = logging.getLogger("loadlab.recorder")
+
+_ARROW_TYPES: dict[Any, pa.DataType] = {
+    float: pa.float64(),
+    int: pa.int64(),
+    str: pa.string(),
+    bool: pa.bool_(),
+}
+
+
+def arrow_schema(row_type: type[Any]) -> pa.Schema:
+    """Derive the parquet schema of a row dataclass from its annotations."""
+    hints = typing.get_type_hints(row_type)
+    fields = []
+    for f in dataclasses.fields(row_type):
+        hint = hints[f.name]
+        nullable = False
+        if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+            args = [a for a in typing.get_args(hint) if a is not type(None)]
+            nullable = len(args) != len(typing.get_args(hint))
+            hint = args[0]
+        fields.append(pa.field(f.name, _ARROW_TYPES[hint], nullable=nullable))
+    return pa.schema(fields)
+
+
+_TABLE_OF: dict[type[Any], str] = {cls: name for name, cls in ROW_TYPES.items()}
+
+
+class RunRecorder:
+    """Buffers timeline rows and writes them to a run directory in the background."""
+
+    def __init__(self, run_dir: RunDirectory, *, flush_interval_s: float = 1.0) -> None:
+        if flush_interval_s <= 0 or flush_interval_s > 1.0:
+            raise ValueError("flush_interval_s must be in (0, 1]: DESIGN.md promises <= 1 s loss")
+        self.run_dir = run_dir
+        self.flush_interval_s = flush_interval_s
+        self._lock = threading.Lock()
+        self._rows: dict[str, list[dict[str, Any]]] = {name: [] for name in ROW_TYPES}
+        self._events: list[str] = []
+        self._schemas = {name: arrow_schema(cls) for name, cls in ROW_TYPES.items()}
+        self._part_seq = {name: self._next_seq(name) for name in ROW_TYPES}
+        self._counts = dict.fromkeys(ROW_TYPES, 0) | {"events": 0}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._flush_lock = threading.Lock()
+        self.flush_errors = 0
+
+    # -- lifecycle -------------------------------------------------------
+    def start(self) -> RunRecorder:
+        """Start the background flusher. Returns self for chaining."""
+        for name in ROW_TYPES:
+            self.run_dir.table(name).mkdir(parents=True, exist_ok=True)
+        self.run_dir.events.touch()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="loadlab-recorder", daemon=True)
+            self._thread.start()
+        return self
+
+    def close(self) -> None:
+        """Stop the flusher and write everything still buffered."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        self.flush()
+
+    def __enter__(self) -> RunRecorder:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the sink --------------------------------------------------------
+    def emit(self, row: Row) -> None:
+        """Buffer one row; it reaches disk within ``flush_interval_s``."""
+        if isinstance(row, TimelineEvent):
+            line = json.dumps(dataclasses.asdict(row), default=str, separators=(",", ":"))
+            with self._lock:
+                self._events.append(line)
+            return
+        table = _TABLE_OF.get(type(row))
+        if table is None:
+            raise TypeError(f"not a timeline row: {type(row).__name__}")
+        with self._lock:
+            self._rows[table].append(dataclasses.asdict(row))
+
+    def emit_dicts(self, table: str, rows: list[dict[str, Any]]) -> None:
+        """Buffer rows that arrive as plain dicts (from distributed workers)."""
+        if table == "events":
+            lines = [json.dumps(r, default=str, separators=(",", ":")) for r in rows]
+            with self._lock:
+                self._events.extend(lines)
+            return
+        if table not in self._rows:
+            raise ValueError(f"unknown table {table!r}")
+        names = self._schemas[table].names
+        clean = [{k: r.get(k) for k in names} for r in rows]
+        with self._lock:
+            self._rows[table].extend(clean)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Rows written so far, per table (plus ``events``)."""
+        return dict(self._counts)
+
+    # -- writing ---------------------------------------------------------
+    def flush(self) -> None:
+        """Write buffered rows now. Failures are logged and the rows kept for the next try."""
+        with self._flush_lock:
+            with self._lock:
+                rows, self._rows = self._rows, {name: [] for name in ROW_TYPES}
+                events, self._events = self._events, []
+            if events:
+                try:
+                    with self.run_dir.events.open("a", encoding="utf-8") as fh:
+                        fh.write("\n".join(events) + "\n")
+                        fh.flush()
+                    self._counts["events"] += len(events)
+                except OSError as exc:
+                    self._requeue_events(events, exc)
+            for table, batch in rows.items():
+                if batch:
+                    try:
+                        self._write_part(table, batch)
+                        self._counts[table] += len(batch)
+                    except (OSError, pa.ArrowException) as exc:
+                        self._requeue_rows(table, batch, exc)
+
+    def _write_part(self, table: str, batch: list[dict[str, Any]]) -> None:
+        arrow = pa.Table.from_pylist(batch, schema=self._schemas[table])
+        directory = self.run_dir.table(table)
+        seq = self._part_seq[table]
+        self._part_seq[table] = seq + 1
+        final = directory / f"part-{seq:06d}.parquet"
+        tmp = directory / f".part-{seq:06d}.parquet.tmp"
+        pq.write_table(arrow, tmp)
+        os.replace(tmp, final)
+
+    def _requeue_rows(self, table: str, batch: list[dict[str, Any]], exc: Exception) -> None:
+        self.flush_errors += 1
+        log.error("could not write %d %s rows (%s); will retry", len(batch), table, exc)
+        with self._lock:
+            self._rows[table][:0] = batch
+
+    def _requeue_events(self, events: list[str], exc: Exception) -> None:
+        self.flush_errors += 1
+        log.error("could not append %d events (%s); will retry", len(events), exc)
+        with self._lock:
+            self._events[:0] = events
+
+    def _next_seq(self, table: str) -> int:
+        directory: Path = self.run_dir.table(table)
+        if not directory.is_dir():
+            return 0
+        seqs = [
+            int(p.stem.split("-")[1])
+            for p in directory.glob("part-*.parquet")
+            if p.stem.split("-")[1].isdigit()
+        ]
+        return max(seqs, default=-1) + 1
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.flush_interval_s):
+            try:
+                self.flush()
+            except Exception:  # the flusher must never die silently mid-run
+                self.flush_errors += 1
+                log.exception("recorder flush failed")

@@ -1,0 +1,138 @@
+"""The run directory: where a run's timeline lives on disk.
+
+Layout (DESIGN.md, "The run directory")::
+
+    runs/<UTC time>-<name>/
+        manifest.json          scenario, shape, target, versions, seeds, start/end
+        requests.parquet/      one row per HTTP request / stream   (parquet dataset:
+        turns.parquet/         one row per logical turn             one part file per
+        sessions.parquet/      one row per session, with verdicts   flush, written
+        pressure.parquet/      downstream samples                   atomically)
+        events.jsonl           phases, faults, user-count samples
+        summary.json, report.html, junit.xml   derived (``loadlab report RUN_DIR``)
+
+The row tables are parquet *datasets* (a directory of part files) rather than
+single files: a parquet file is only readable once its footer is written, so a
+file rewritten in place would be lost to a SIGKILL. Each flush writes a new part
+to a dot-named temporary file and renames it into place, which is atomic, so a
+killed harness loses at most the rows of its last flush interval. pandas, pyarrow
+and DuckDB all read such a directory as one table.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from loadlab.errors import RunDirectoryError
+
+TABLES: tuple[str, ...] = ("requests", "turns", "sessions", "pressure")
+MANIFEST = "manifest.json"
+EVENTS = "events.jsonl"
+_NAME_OK = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True, slots=True)
+class RunManifest:
+    """What was run, against what, with which versions and seeds."""
+
+    run_id: str
+    name: str
+    started_at: float
+    scenario_path: str | None
+    scenario_sha256: str | None
+    scenario: dict[str, Any]
+    target: dict[str, Any]
+    versions: dict[str, str]
+    seed: int
+    role: str = "local"
+    ended_at: float | None = None
+    end_reason: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def safe_name(name: str) -> str:
+    """Return ``name`` reduced to characters that are safe in a directory name."""
+    cleaned = _NAME_OK.sub("-", name).strip("-.")
+    return cleaned or "run"
+
+
+def new_run_dir(root: Path, name: str, *, now: datetime | None = None) -> Path:
+    """Create and return a fresh ``<root>/<UTC time>-<name>`` directory."""
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    base = root / f"{stamp}-{safe_name(name)}"
+    path = base
+    n = 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    path.mkdir(parents=True)
+    return path
+
+
+class RunDirectory:
+    """Paths and manifest handling for one run directory."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def table(self, name: str) -> Path:
+        """Return the dataset directory of a row table (``requests``, ``turns`` ...)."""
+        if name not in TABLES:
+            raise ValueError(f"unknown table {name!r}; expected one of {TABLES}")
+        return self.path / f"{name}.parquet"
+
+    @property
+    def events(self) -> Path:
+        """Path of the events log (one JSON object per line)."""
+        return self.path / EVENTS
+
+    @property
+    def manifest_path(self) -> Path:
+        """Path of manifest.json."""
+        return self.path / MANIFEST
+
+    def write_manifest(self, manifest: RunManifest) -> None:
+        """Write manifest.json atomically."""
+        write_json_atomic(self.manifest_path, asdict(manifest))
+
+    def read_manifest(self) -> dict[str, Any]:
+        """Read manifest.json, with a clear error when the directory is not a run."""
+        if not self.path.is_dir():
+            raise RunDirectoryError(
+                f"run directory {str(self.path)!r} does not exist",
+                hint="pass a directory created by `loadlab run` (see `ls runs/`)",
+            )
+        try:
+            data = json.loads(self.manifest_path.read_text())
+        except FileNotFoundError as exc:
+            raise RunDirectoryError(
+                f"{str(self.path)!r} has no {MANIFEST}: it is not a loadlab run directory",
+                hint="pass a directory created by `loadlab run` (see `ls runs/`)",
+            ) from exc
+        except json.JSONDecodeError as exc:
+            raise RunDirectoryError(
+                f"{self.manifest_path} is not valid JSON ({exc})",
+                hint="restore it from a backup or re-run; the row files are still readable",
+            ) from exc
+        if not isinstance(data, dict):
+            raise RunDirectoryError(f"{self.manifest_path} does not hold a JSON object")
+        return data
+
+    def update_manifest(self, **changes: Any) -> None:
+        """Merge ``changes`` into manifest.json (used to stamp the end of a run)."""
+        data = self.read_manifest()
+        data.update(changes)
+        write_json_atomic(self.manifest_path, data)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to ``path`` via a temporary file and rename, so readers never see half."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    os.replace(tmp, path)

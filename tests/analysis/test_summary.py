@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from loadlab.analysis.rundata import load_run
+from loadlab.analysis.stats import distribution, percentile
+from loadlab.analysis.summary import summarize
+from loadlab.analysis.timeseries import bucket_width, timeseries
+from loadlab.errors import RunDirectoryError
+
+
+def test_nearest_rank_percentiles_are_values_that_occurred() -> None:
+    values = list(range(1, 101))
+    assert percentile(values, 50) == 50
+    assert percentile(values, 99) == 99
+    assert percentile(values, 99.9) == 100
+    assert percentile([], 99) is None
+    assert distribution([3.0, 1.0, 2.0])["p50"] == 2.0
+
+
+def test_summary_matches_the_known_truth(known_run: Callable[..., Path]) -> None:
+    s = summarize(load_run(known_run()))
+    assert s["totals"]["turns"] == 101
+    assert s["totals"]["turns_ok"] == 100
+    assert s["totals"]["turn_error_rate"] == pytest.approx(1 / 101)
+    # shopper-visible latency is t_end - t_start: i seconds for turn i
+    assert s["turn_latency_ms"]["all"]["p50"] == 50_000
+    assert s["turn_latency_ms"]["all"]["p99"] == 99_000
+    assert s["turn_latency_ms"]["by_intent"]["search"]["count"] == 50
+    assert s["ttft_ms"]["all"]["p99"] == 99
+    assert s["errors"]["by_kind"]["reset"] == 3
+    assert s["errors"]["by_kind"]["http_status"] == 1
+    assert s["errors"]["examples"]["reset"] == "connection reset mid-stream"
+    assert s["sessions"]["verdicts"] == {
+        "clean": 6,
+        "resumed": 2,
+        "restarted": 1,
+        "duplicated": 0,
+        "failed": 1,
+    }
+    assert s["sessions"]["resume_latency_ms"]["count"] == 2
+    assert s["cold_starts"]["count"] == 3
+    assert s["cold_starts"]["instances"] == 3
+    assert s["downstream"]["per_turn"]["ddb_calls"] == pytest.approx(200 / 101)
+    assert s["faults"][0]["t"] == pytest.approx(60.0)
+    assert s["totals"]["peak_users"] == 190
+
+
+def test_timeseries_counts_every_turn_once(known_run: Callable[..., Path]) -> None:
+    run = load_run(known_run())
+    series = timeseries(run, width_s=10)
+    assert series["turns_per_s"].sum() * 10 == pytest.approx(101)
+    assert series["users"].iloc[5] == 50
+
+
+def test_bucket_width_is_round() -> None:
+    assert bucket_width(60) == 1
+    assert bucket_width(600) == 5
+    assert bucket_width(3600) == 30
+
+
+def test_not_a_run_directory_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(RunDirectoryError, match="not a loadlab run directory"):
+        load_run(tmp_path)
+    with pytest.raises(RunDirectoryError, match="does not exist"):
+        load_run(tmp_path / "nope")
