@@ -1,10 +1,317 @@
-"""Locust plugin that connects loadlab's users to the run directory (placeholder, being written)."""
+"""Locust plugin: loadlab's options, the run directory and the recorder.
+
+``register(locust.events)`` (called by the locustfile) adds loadlab's command
+line options to Locust (they show in ``locust --help`` and in the web UI) and,
+when Locust initialises, builds the :class:`~loadlab.load.context.LoadContext`
+that :class:`~loadlab.load.users.ShoppingSessionUser` reads from
+``environment.loadlab``.
+
+Where rows go depends on the Locust role:
+
+* standalone (``LocalRunner``) and ``--master``: a :class:`RunRecorder` writes the
+  run directory;
+* ``--worker``: a :class:`WorkerForwarder` batches rows and sends them to the
+  master over Locust's own worker channel (``runner.send_message``) every half
+  second; the master's recorder writes them. Workers need no shared disk, and the
+  run directory has a single writer. Rows still buffered in a worker that is
+  SIGKILLed (at most half a second) are lost.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import os
+import platform
+import sys
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
+
+from loadlab import __version__
+from loadlab.errors import LoadLabError
+from loadlab.load.context import LoadContext
+from loadlab.measure.progress import ProgressReporter
+from loadlab.measure.recorder import RunRecorder
+from loadlab.measure.rundir import RunDirectory, RunManifest, new_run_dir
+from loadlab.scenario.files import load_scenario
+from loadlab.scenario.model import Scenario
+from loadlab.timeline import ROW_TYPES, Row, TimelineEvent, row_to_dict
+
+log = logging.getLogger("loadlab")
+
+ROWS_MESSAGE = "loadlab_rows"
+_TABLE_OF = {cls: name for name, cls in ROW_TYPES.items()}
+
+
+def add_arguments(parser: Any) -> None:
+    """Add loadlab's options to Locust's argument parser."""
+    group = parser.add_argument_group("loadlab")
+    group.add_argument(
+        "--scenario",
+        default=os.environ.get("LOADLAB_SCENARIO", "scenarios/flash_sale.yaml"),
+        help="loadlab scenario file (personas, turns, think time, load shape). "
+        "Env: LOADLAB_SCENARIO",
+    )
+    group.add_argument(
+        "--run-dir",
+        default="",
+        help="write the run to exactly this directory (default: a new runs/<UTC time>-<name>/)",
+    )
+    group.add_argument(
+        "--runs-root", default="runs", help="parent of new run directories (default: runs)"
+    )
+    group.add_argument(
+        "--peak-users",
+        type=int,
+        default=0,
+        help="override the scenario's peak concurrent sessions (0 = as in the scenario)",
+    )
+    group.add_argument(
+        "--time-scale",
+        type=float,
+        default=0.0,
+        help="override the scenario's time_scale (0 = as in the scenario)",
+    )
+    group.add_argument(
+        "--progress-interval",
+        type=float,
+        default=5.0,
+        help="seconds between loadlab progress lines on stderr (0 = none)",
+    )
+
+
+@dataclass
+class _PluginState:
+    recorder: RunRecorder | None = None
+    forwarder: WorkerForwarder | None = None
+    run_dir: RunDirectory | None = None
+    sampler: ProgressReporter | None = None
+    started: float = field(default_factory=time.time)
 
 
 def register(events: Any) -> None:
-    """Register loadlab's command-line options and recorder on Locust's event hooks."""
-    del events
+    """Register loadlab's options, recorder and progress reporting on Locust's event hooks."""
+    state = _PluginState()
+    events.init_command_line_parser.add_listener(add_arguments)
+
+    def on_init(environment: Any, **_: Any) -> None:
+        try:
+            _init(environment, state)
+        except LoadLabError as exc:
+            sys.stderr.write(f"loadlab: error: {exc}\n")
+            sys.stderr.flush()
+            os._exit(exc.exit_code)  # Locust would print a traceback and carry on
+
+    def on_test_start(environment: Any, **_: Any) -> None:
+        _emit_phase(environment, "test_start")
+
+    def on_test_stop(environment: Any, **_: Any) -> None:
+        _emit_phase(environment, "test_stop")
+
+    def on_quitting(environment: Any, **_: Any) -> None:
+        _quit(environment, state)
+
+    events.init.add_listener(on_init)
+    events.test_start.add_listener(on_test_start)
+    events.test_stop.add_listener(on_test_stop)
+    events.quitting.add_listener(on_quitting)
+
+
+def _role(environment: Any) -> str:
+    name = type(environment.runner).__name__ if environment.runner is not None else ""
+    return {"MasterRunner": "master", "WorkerRunner": "worker"}.get(name, "local")
+
+
+def _scenario(options: Any) -> Scenario:
+    scenario = load_scenario(options.scenario)
+    return scenario.with_overrides(
+        users=options.peak_users or None,
+        target_url=options.host or None,
+        time_scale=options.time_scale or None,
+    )
+
+
+def _init(environment: Any, state: _PluginState) -> None:
+    options = environment.parsed_options
+    if options is None:  # Environment built by hand (tests): the caller sets .loadlab
+        return
+    scenario = _scenario(options)
+    role = _role(environment)
+    secret = os.environ.get("LOADLAB_JWT_SECRET")
+    if role == "worker":
+        state.forwarder = WorkerForwarder(environment.runner).start()
+        sink: Any = state.forwarder
+        worker_id = f"w{environment.runner.client_id[-8:]}"
+    else:
+        state.run_dir = RunDirectory(
+            Path(options.run_dir)
+            if options.run_dir
+            else new_run_dir(Path(options.runs_root), scenario.name)
+        )
+        state.run_dir.path.mkdir(parents=True, exist_ok=True)
+        state.run_dir.write_manifest(_manifest(scenario, options, role))
+        state.recorder = RunRecorder(state.run_dir).start()
+        sink = state.recorder
+        worker_id = "local"
+        if role == "master":
+            recorder = state.recorder
+            environment.runner.register_message(
+                ROWS_MESSAGE, lambda env, msg, **_: _receive(recorder, msg.data)
+            )
+        state.sampler = ProgressReporter(
+            environment=environment,
+            sink=state.recorder,
+            peak_users=scenario.shape.peak,
+            interval_s=options.progress_interval,
+        ).start()
+        sys.stderr.write(f"loadlab: recording to {state.run_dir.path}\n")
+    environment.loadlab = LoadContext(
+        scenario=scenario,
+        target_url=scenario.target.url or options.host or "",
+        jwt_secret=secret,
+        sink=sink,
+        worker_id=worker_id,
+    )
+
+
+def _manifest(scenario: Scenario, options: Any, role: str) -> RunManifest:
+    path = Path(options.scenario)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+    scenario_dict = asdict(scenario)
+    scenario_dict["shape"] = {"kind": scenario.shape.kind, **asdict(scenario.shape)}
+    scenario_dict.pop("source", None)
+    import locust  # only for its version; this module already runs inside Locust
+
+    return RunManifest(
+        run_id=uuid.uuid4().hex[:12],
+        name=scenario.name,
+        started_at=time.time(),
+        scenario_path=str(path),
+        scenario_sha256=digest,
+        scenario=scenario_dict,
+        target={"url": _redact_url(scenario.target.url or options.host or "")},
+        versions={
+            "loadlab": __version__,
+            "locust": str(getattr(locust, "__version__", "?")),
+            "python": platform.python_version(),
+        },
+        seed=scenario.seed,
+        role=role,
+        extra={"argv": _redacted_argv(sys.argv)},
+    )
+
+
+def _redact_url(url: str) -> str:
+    """Drop credentials embedded in a URL (``https://user:pass@host``)."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+_SECRET_WORDS = ("secret", "token", "password", "key", "authorization")
+
+
+def _redacted_argv(argv: list[str]) -> list[str]:
+    out: list[str] = []
+    hide_next = False
+    for arg in argv:
+        if hide_next:
+            out.append("***")
+            hide_next = False
+            continue
+        lowered = arg.lower()
+        if lowered.startswith("--") and any(w in lowered for w in _SECRET_WORDS):
+            if "=" in arg:
+                out.append(arg.split("=", 1)[0] + "=***")
+            else:
+                out.append(arg)
+                hide_next = True
+            continue
+        out.append(_redact_url(arg))
+    return out
+
+
+def _emit_phase(environment: Any, name: str) -> None:
+    ctx = getattr(environment, "loadlab", None)
+    if ctx is not None and _role(environment) != "worker":
+        ctx.sink.emit(TimelineEvent(t=time.time(), kind="phase", name=name))
+
+
+def _receive(recorder: RunRecorder, data: Any) -> None:
+    if not isinstance(data, dict):
+        log.warning("ignored a malformed %s message from a worker", ROWS_MESSAGE)
+        return
+    for table, rows in data.items():
+        if isinstance(rows, list):
+            try:
+                recorder.emit_dicts(str(table), rows)
+            except ValueError:
+                log.warning("ignored rows for unknown table %r from a worker", table)
+
+
+def _quit(environment: Any, state: _PluginState) -> None:
+    if state.sampler is not None:
+        state.sampler.stop()
+    if state.forwarder is not None:
+        state.forwarder.close()
+    if state.recorder is not None and state.run_dir is not None:
+        state.recorder.emit(TimelineEvent(t=time.time(), kind="phase", name="quit"))
+        state.recorder.close()
+        reason = "failed" if getattr(environment, "process_exit_code", 0) else "completed"
+        state.run_dir.update_manifest(ended_at=time.time(), end_reason=reason)
+        counts = state.recorder.counts
+        sys.stderr.write(
+            f"loadlab: run directory {state.run_dir.path} "
+            f"({counts['turns']} turns, {counts['sessions']} sessions); "
+            f"report: loadlab report {state.run_dir.path}\n"
+        )
+
+
+class WorkerForwarder:
+    """A worker's sink: batches rows and sends them to the master every half second."""
+
+    def __init__(self, runner: Any, *, interval_s: float = 0.5) -> None:
+        self._runner = runner
+        self._interval_s = interval_s
+        self._lock = threading.Lock()
+        self._batch: dict[str, list[dict[str, Any]]] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> WorkerForwarder:
+        """Start sending batches in the background."""
+        self._thread = threading.Thread(target=self._run, name="loadlab-forwarder", daemon=True)
+        self._thread.start()
+        return self
+
+    def emit(self, row: Row) -> None:
+        """Queue a row for the master."""
+        table = "events" if isinstance(row, TimelineEvent) else _TABLE_OF[type(row)]
+        with self._lock:
+            self._batch.setdefault(table, []).append(row_to_dict(row))
+
+    def flush(self) -> None:
+        """Send what is queued now."""
+        with self._lock:
+            batch, self._batch = self._batch, {}
+        if batch:
+            try:
+                self._runner.send_message(ROWS_MESSAGE, batch)
+            except Exception:  # a dying channel must not kill the worker's users
+                log.exception("could not forward %d row batches to the master", len(batch))
+
+    def close(self) -> None:
+        """Stop the background sender and send the last batch."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self.flush()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            self.flush()

@@ -26,7 +26,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from loadlab.measure.rundir import RunDirectory
+from loadlab.measure.rundir import RunDirectory, append_lines
 from loadlab.timeline import ROW_TYPES, Row, TimelineEvent
 
 log = logging.getLogger("loadlab.recorder")
@@ -143,9 +143,7 @@ class RunRecorder:
                 events, self._events = self._events, []
             if events:
                 try:
-                    with self.run_dir.events.open("a", encoding="utf-8") as fh:
-                        fh.write("\n".join(events) + "\n")
-                        fh.flush()
+                    append_lines(self.run_dir.events, events)
                     self._counts["events"] += len(events)
                 except OSError as exc:
                     self._requeue_events(events, exc)

@@ -1,0 +1,194 @@
+"""The ``loadlab`` command line.
+
+    loadlab demo                      embedded stack + short flash sale + pod kill + report
+    loadlab run SCENARIO [options]    a load run against an agent (or the embedded stack)
+    loadlab up                        start the embedded stack in the foreground
+    loadlab report RUN_DIR            re-derive summary.json, report.html, junit.xml
+
+Exit codes: 0 ok, 1 unexpected error, 2 bad input (flag, scenario, config),
+3 target unreachable, 4 embedded stack failed, 5 bad run directory,
+6 SLO gate missed, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from loadlab import __version__
+from loadlab.errors import LoadLabError
+
+EPILOG = """\
+exit codes: 0 ok, 2 bad input, 3 target unreachable, 4 embedded stack failed,
+5 bad run directory, 6 SLO gate missed, 130 interrupted.
+Docs: README.md; the session protocol: docs/protocol.md."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be > 0")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be > 0")
+    return value
+
+
+def _stack_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("embedded stack")
+    group.add_argument(
+        "--replicas", type=_positive_int, default=4, help="agent pods in the fleet (default 4)"
+    )
+    group.add_argument(
+        "--stack-time-scale",
+        type=_positive_float,
+        default=1.0,
+        help="multiply the stack's latencies and delays (LLM, init, pod start); default 1.0",
+    )
+    group.add_argument(
+        "--state-dir",
+        type=Path,
+        default=Path(".loadlab"),
+        help="where the stack keeps its logs and stack.json (default .loadlab)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``loadlab`` command."""
+    parser = argparse.ArgumentParser(
+        prog="loadlab",
+        description="Load generation and chaos testing for AI agent endpoints.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"loadlab {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser(
+        "demo",
+        help="start the embedded stack, run a short flash sale with a pod kill, write the report",
+        description="Start the embedded stack (ministack, LLM simulator, agent pods), run a "
+        "two-minute flash sale against it, delete one agent pod in the middle of it, and "
+        "write the run directory and report.",
+    )
+    demo.add_argument(
+        "--scenario", default="demo.yaml", help="scenario to run (default scenarios/demo.yaml)"
+    )
+    demo.add_argument("--users", type=_positive_int, help="override the peak concurrent sessions")
+    demo.add_argument(
+        "--kill-at",
+        type=float,
+        default=0.5,
+        help="when to delete a pod, as a fraction of the run (default 0.5); 0 = no kill",
+    )
+    demo.add_argument("--runs-root", type=Path, default=Path("runs"), help="default: runs")
+    _stack_options(demo)
+    demo.set_defaults(func=_cmd_demo)
+
+    run = sub.add_parser(
+        "run",
+        help="run a scenario against an agent endpoint",
+        description="Run SCENARIO (a YAML file; see scenarios/) with Locust against --target, "
+        "or against the embedded stack (--embedded, or one started by `loadlab up`).",
+    )
+    run.add_argument("scenario", help="scenario file, e.g. scenarios/flash_sale.yaml")
+    run.add_argument(
+        "--target",
+        help="agent base URL (default: scenario target.url, then the "
+        "stack started by `loadlab up`)",
+    )
+    run.add_argument("--users", type=_positive_int, help="override the peak concurrent sessions")
+    run.add_argument("--time-scale", type=_positive_float, help="override the scenario time_scale")
+    run.add_argument("--web", action="store_true", help="open Locust's web UI instead of headless")
+    run.add_argument("--web-port", type=_positive_int, default=8089, help="web UI port (8089)")
+    run.add_argument("--embedded", action="store_true", help="start the embedded stack for the run")
+    run.add_argument("--run-dir", type=Path, help="exact run directory (default: a new one)")
+    run.add_argument("--runs-root", type=Path, default=Path("runs"), help="default: runs")
+    _stack_options(run)
+    run.set_defaults(func=_cmd_run)
+
+    up = sub.add_parser(
+        "up",
+        help="start the embedded stack in the foreground (Ctrl-C stops it)",
+        description="Start ministack (local AWS), the LLM simulator and the agent fleet on "
+        "127.0.0.1, print their endpoints, and run until Ctrl-C or SIGTERM.",
+    )
+    _stack_options(up)
+    up.set_defaults(func=_cmd_up)
+
+    report = sub.add_parser(
+        "report",
+        help="re-derive summary.json, report.html and junit.xml from a run directory",
+    )
+    report.add_argument("run_dir", type=Path, help="a directory under runs/")
+    report.set_defaults(func=_cmd_report)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``loadlab`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        code: int = args.func(args)
+    except LoadLabError as exc:
+        print(f"loadlab: error: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"  fix: {exc.hint}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("loadlab: interrupted", file=sys.stderr)
+        return 130
+    return code
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from loadlab.report.render import headline, render_run
+
+    out = render_run(args.run_dir)
+    print(headline(out.summary))
+    for gate in out.gates:
+        print(f"  SLO {gate.message}")
+    print(f"report: {out.html_path}")
+    return 0 if out.slo_passed else 6
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from loadlab.commands import run_command
+
+    return asyncio.run(run_command(args))
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from loadlab.commands import demo_command
+
+    return asyncio.run(demo_command(args))
+
+
+def _cmd_up(args: argparse.Namespace) -> int:
+    from loadlab.commands import up_command
+
+    return asyncio.run(up_command(args))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

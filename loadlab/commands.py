@@ -1,0 +1,203 @@
+"""The work behind ``loadlab run``, ``loadlab demo`` and ``loadlab up``.
+
+This module is the composition root: it is the one place that wires the
+embedded target (``loadlab.target``), the load run (a Locust process, see
+:mod:`loadlab.orchestrate`) and the report together.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from loadlab.errors import ConfigError, LoadLabError
+from loadlab.measure.rundir import RunDirectory, append_lines, new_run_dir
+from loadlab.orchestrate import (
+    RunPlan,
+    check_target,
+    read_stack_state,
+    resolve_scenario_path,
+    run_locust,
+)
+from loadlab.report.render import RenderedReport, headline, render_run
+from loadlab.scenario.files import load_scenario
+from loadlab.scenario.model import Scenario
+from loadlab.target.stack import EmbeddedStack, serve_forever
+from loadlab.timeline import TimelineEvent
+
+
+@contextlib.asynccontextmanager
+async def _embedded(args: argparse.Namespace) -> AsyncIterator[EmbeddedStack]:
+    stack = EmbeddedStack(
+        replicas=args.replicas, time_scale=args.stack_time_scale, state_dir=args.state_dir
+    )
+    print(f"loadlab: starting the embedded stack ({args.replicas} agent pods) ...", flush=True)
+    started = time.monotonic()
+    async with stack:
+        print(f"loadlab: stack ready in {time.monotonic() - started:.1f}s", flush=True)
+        yield stack
+
+
+def _scenario(name: str) -> tuple[Path, Scenario]:
+    path = resolve_scenario_path(name)
+    return path, load_scenario(path)
+
+
+def _finish(run_dir: Path, locust_rc: int) -> RenderedReport:
+    if not (run_dir / "manifest.json").exists():
+        raise LoadLabError(
+            f"Locust exited with code {locust_rc} before the run started; nothing was recorded",
+            hint="read Locust's error above (a bad option or locustfile import error)",
+        )
+    print("loadlab: rendering the report ...", flush=True)
+    out = render_run(run_dir)
+    print(headline(out.summary))
+    for gate in out.gates:
+        print(f"  SLO {gate.message}")
+    agreement = out.summary.get("locust")
+    if agreement is not None:
+        state = "agree" if agreement["all_match"] else "DIFFER (see report)"
+        print(f"  loadlab and Locust statistics {state}")
+    print(f"run directory: {run_dir}")
+    print(f"report:        {out.html_path}")
+    return out
+
+
+async def run_command(args: argparse.Namespace) -> int:
+    """``loadlab run``: one scenario against an agent, then the report."""
+    path, scenario = _scenario(args.scenario)
+    run_dir = args.run_dir or new_run_dir(args.runs_root, scenario.name)
+    if args.embedded:
+        async with _embedded(args) as stack:
+            info = read_stack_state(stack.stack_file)
+            assert info is not None
+            plan = RunPlan(
+                scenario_path=path,
+                target_url=info.agent_url,
+                run_dir=run_dir,
+                users=args.users,
+                time_scale=args.time_scale,
+                web=args.web,
+                web_port=args.web_port,
+                jwt_secret=info.jwt_secret,
+            )
+            rc = await run_locust(plan)
+    else:
+        target, secret = _target(args.target, scenario)
+        check_target(target, scenario.target.protocol)
+        plan = RunPlan(
+            scenario_path=path,
+            target_url=target,
+            run_dir=run_dir,
+            users=args.users,
+            time_scale=args.time_scale,
+            web=args.web,
+            web_port=args.web_port,
+            jwt_secret=secret,
+        )
+        rc = await run_locust(plan)
+    out = _finish(run_dir, rc)
+    if rc not in (0, 1):  # Locust exits 1 when any request failed: that is data, not a crash
+        return rc
+    return 0 if out.slo_passed else 6
+
+
+def _target(flag: str | None, scenario: Scenario) -> tuple[str, str | None]:
+    import os
+
+    secret = os.environ.get("LOADLAB_JWT_SECRET")
+    if flag:
+        return flag, secret
+    if scenario.target.url:
+        return scenario.target.url, secret
+    info = read_stack_state()
+    if info is not None:
+        return info.agent_url, secret or info.jwt_secret
+    raise ConfigError(
+        "no target: the scenario has no target.url and no embedded stack is running",
+        hint="pass --target URL, add --embedded, or start `loadlab up` in another terminal",
+    )
+
+
+async def demo_command(args: argparse.Namespace) -> int:
+    """``loadlab demo``: embedded stack, a short flash sale, one pod deleted mid-sale, report."""
+    path, scenario = _scenario(args.scenario)
+    if args.users:
+        scenario = scenario.with_overrides(users=args.users)
+    if not 0 <= args.kill_at < 1:
+        raise ConfigError(
+            f"--kill-at {args.kill_at} is outside [0, 1)",
+            hint="give a fraction of the run, e.g. --kill-at 0.5, or 0 for no kill",
+        )
+    run_dir = new_run_dir(args.runs_root, scenario.name)
+    duration = scenario.shape.duration_s * scenario.time_scale
+    async with _embedded(args) as stack:
+        info = read_stack_state(stack.stack_file)
+        assert info is not None
+        plan = RunPlan(
+            scenario_path=path,
+            target_url=info.agent_url,
+            run_dir=run_dir,
+            users=args.users,
+            jwt_secret=info.jwt_secret,
+        )
+        print(
+            f"loadlab: flash sale '{scenario.name}' for ~{duration:.0f}s, "
+            f"peak {scenario.shape.peak} sessions -> {run_dir}",
+            flush=True,
+        )
+
+        async def kill_one_pod() -> None:
+            await asyncio.sleep(duration * args.kill_at)
+            await delete_pod_mid_sale(stack, RunDirectory(run_dir))
+
+        rc = await run_locust(plan, during=kill_one_pod if args.kill_at > 0 else None)
+    _finish(run_dir, rc)
+    return 0 if rc in (0, 1) else rc
+
+
+async def delete_pod_mid_sale(stack: EmbeddedStack, run_dir: RunDirectory) -> None:
+    """Delete one ready agent pod at once (grace 0) and put the fault on the run timeline."""
+    ready = stack.fleet.ready_pods()
+    if not ready:
+        print("loadlab: no ready pod to delete; skipping the fault", file=sys.stderr)
+        return
+    victim = ready[0]
+    t = time.time()
+    append_lines(
+        run_dir.events,
+        [
+            _event_json(
+                TimelineEvent(
+                    t=t,
+                    kind="fault",
+                    name="delete pod (grace 0)",
+                    target=victim.name,
+                    attrs={"phase": "start", "instance_id": victim.instance_id},
+                )
+            )
+        ],
+    )
+    await stack.fleet.delete_pod(victim.name, grace_period_seconds=0)
+    print(f"loadlab: deleted pod {victim.name} mid-sale", flush=True)
+
+
+def _event_json(event: TimelineEvent) -> str:
+    import dataclasses
+    import json
+
+    return json.dumps(dataclasses.asdict(event), separators=(",", ":"), default=str)
+
+
+async def up_command(args: argparse.Namespace) -> int:
+    """``loadlab up``: the embedded stack in the foreground until Ctrl-C."""
+    stack = EmbeddedStack(
+        replicas=args.replicas, time_scale=args.stack_time_scale, state_dir=args.state_dir
+    )
+    await serve_forever(stack)
+    return 0
