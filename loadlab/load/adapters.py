@@ -1,0 +1,234 @@
+"""Endpoint adapters: how one turn is asked for, and how its stream is read.
+
+* :class:`ReferenceAdapter` speaks docs/protocol.md: a turn per POST, an
+  ``Idempotency-Key``, and ``meta``/``token``/``done``/``error`` events that
+  carry the session state, so the continuity oracle can judge the session.
+* :class:`OpenAIChatAdapter` speaks OpenAI-compatible chat completions with
+  ``stream: true``: the whole conversation is resent each turn and content
+  deltas are the tokens. Such an endpoint reports no session state, so its
+  sessions can only be judged ``clean`` or ``failed``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import quote
+
+from loadlab.load.payloads import (
+    AgentDone,
+    AgentMeta,
+    PayloadError,
+    load_json_object,
+    parse_done,
+    parse_error_payload,
+    parse_meta,
+)
+from loadlab.load.sse import SSEEvent
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    """One message of a conversation, for endpoints that need the history."""
+
+    role: str
+    content: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TurnRequest:
+    """Everything needed to send one attempt of one turn."""
+
+    session_id: str
+    turn_index: int
+    message: str
+    idempotency_key: str
+    token: str | None = field(default=None, repr=False)
+    history: tuple[ChatMessage, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedRequest:
+    """An HTTP request ready for a transport (headers hold credentials: never log them)."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str] = field(repr=False)
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class TokenText:
+    """A piece of the answer."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentFailure:
+    """The agent reported an error inside the stream (``kind`` is the agent's own)."""
+
+    kind: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Malformed:
+    """An event that does not have the shape the protocol describes."""
+
+    reason: str
+
+
+Decoded = TokenText | AgentMeta | AgentDone | AgentFailure | Malformed
+
+
+class EndpointAdapter(Protocol):
+    """Builds the request for a turn and decodes the events of its stream."""
+
+    @property
+    def name(self) -> str:
+        """Short name of the protocol (``reference``, ``openai``)."""
+        ...
+
+    @property
+    def tracks_state(self) -> bool:
+        """True when the endpoint reports session state the oracle can check."""
+        ...
+
+    def prepare(self, base_url: str, request: TurnRequest) -> PreparedRequest:
+        """Build the HTTP request for one attempt of a turn."""
+        ...
+
+    def decode(self, event: SSEEvent) -> Decoded | None:
+        """Interpret one event; None for events that carry nothing we measure."""
+        ...
+
+
+class ReferenceAdapter:
+    """The reference session protocol (docs/protocol.md)."""
+
+    name = "reference"
+    tracks_state = True
+
+    def prepare(self, base_url: str, request: TurnRequest) -> PreparedRequest:
+        """``POST /v1/sessions/{id}/turns`` with the JWT and the turn's idempotency key."""
+        headers = {
+            "Accept": "text/event-stream",
+            "Content-Type": "application/json",
+            "Idempotency-Key": request.idempotency_key,
+        }
+        if request.token is not None:
+            headers["Authorization"] = f"Bearer {request.token}"
+        body = json.dumps({"turn": request.turn_index, "message": request.message})
+        path = f"/v1/sessions/{quote(request.session_id, safe='')}/turns"
+        return PreparedRequest("POST", base_url.rstrip("/") + path, headers, body.encode())
+
+    def decode(self, event: SSEEvent) -> Decoded | None:
+        """Decode ``meta``, ``token``, ``done`` and ``error`` events; ignore the rest."""
+        if event.event not in ("meta", "token", "done", "error"):
+            return None
+        try:
+            obj = load_json_object(event.data)
+            if event.event == "token":
+                text = obj.get("text")
+                if not isinstance(text, str):
+                    return Malformed("token event without a 'text' string")
+                return TokenText(text)
+            if event.event == "meta":
+                return parse_meta(obj)
+            if event.event == "done":
+                return parse_done(obj)
+            return _failure(obj)
+        except PayloadError as exc:
+            return Malformed(f"{event.event} event: {exc}")
+
+
+class OpenAIChatAdapter:
+    """OpenAI-compatible ``POST /v1/chat/completions`` with ``stream: true``."""
+
+    name = "openai"
+    tracks_state = False
+
+    def __init__(
+        self,
+        *,
+        model: str = "gpt-4o-mini",
+        api_key: str | None = None,
+        system_prompt: str = "You are a helpful shopping assistant for an online store.",
+        max_tokens: int | None = 256,
+    ) -> None:
+        self._model = model
+        self._api_key = api_key
+        self._system = system_prompt
+        self._max_tokens = max_tokens
+
+    def __repr__(self) -> str:
+        return f"OpenAIChatAdapter(model={self._model!r})"
+
+    def prepare(self, base_url: str, request: TurnRequest) -> PreparedRequest:
+        """Resend the whole conversation plus the new user message."""
+        messages: list[dict[str, str]] = [{"role": "system", "content": self._system}]
+        messages += [{"role": m.role, "content": m.content} for m in request.history]
+        messages.append({"role": "user", "content": request.message})
+        payload: dict[str, Any] = {
+            "model": self._model,
+            "messages": messages,
+            "stream": True,
+            "user": request.session_id,
+        }
+        if self._max_tokens is not None:
+            payload["max_tokens"] = self._max_tokens
+        headers = {
+            "Accept": "text/event-stream",
+            "Content-Type": "application/json",
+            "Idempotency-Key": request.idempotency_key,
+        }
+        if self._api_key is not None:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        url = base_url.rstrip("/")
+        url += "/chat/completions" if url.endswith("/v1") else "/v1/chat/completions"
+        return PreparedRequest("POST", url, headers, json.dumps(payload).encode())
+
+    def decode(self, event: SSEEvent) -> Decoded | None:
+        """Content deltas are tokens; ``[DONE]`` or a finish reason ends the turn."""
+        if event.is_done:
+            return AgentDone()
+        if event.event not in ("message", "error"):
+            return None
+        try:
+            obj = load_json_object(event.data)
+        except PayloadError as exc:
+            return Malformed(str(exc))
+        if "error" in obj or event.event == "error":
+            return _failure(obj)
+        choices = obj.get("choices")
+        if not isinstance(choices, list):
+            return Malformed("chunk without a 'choices' list")
+        if not choices:
+            return None  # usage-only chunks carry no content
+        choice = choices[0]
+        if not isinstance(choice, Mapping):
+            return Malformed("choice is not an object")
+        delta = choice.get("delta")
+        content = delta.get("content") if isinstance(delta, Mapping) else None
+        if isinstance(content, str) and content:
+            return TokenText(content)
+        if choice.get("finish_reason"):
+            return AgentDone()
+        return None
+
+
+def _failure(obj: Mapping[str, Any]) -> AgentFailure:
+    error = parse_error_payload(obj)
+    return AgentFailure(kind=error.kind, message=error.message)
+
+
+def adapter_for(
+    protocol: str, *, model: str | None = None, api_key: str | None = None
+) -> EndpointAdapter:
+    """Return the adapter for a scenario's ``target.protocol``."""
+    if protocol == "openai":
+        return OpenAIChatAdapter(model=model or "gpt-4o-mini", api_key=api_key)
+    return ReferenceAdapter()

@@ -1,0 +1,306 @@
+"""The agent client: one turn out, one measured :class:`TurnResult` back.
+
+:meth:`AgentClient.send_turn` never raises on a bad response: a refused
+connection, a 503, a stream cut in the middle or a stream of garbage are all
+results with an ``error_kind`` (see :data:`loadlab.timeline.ErrorKind`),
+because under load and chaos they are the data, not accidents. Only the
+caller's own cancellation (e.g. a Locust user being stopped, which is a
+``BaseException``) goes through.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from loadlab.load.adapters import (
+    AgentFailure,
+    EndpointAdapter,
+    Malformed,
+    TokenText,
+    TurnRequest,
+)
+from loadlab.load.payloads import (
+    AgentDone,
+    AgentMeta,
+    ErrorPayload,
+    load_json_object,
+    parse_error_payload,
+)
+from loadlab.load.sse import MalformedStream, SSEParser
+from loadlab.load.transport import (
+    ConnectFailed,
+    MalformedResponse,
+    StreamingResponse,
+    StreamReset,
+    Transport,
+    TransportTimeout,
+)
+
+_MAX_ERROR_BODY = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TurnResult:
+    """The measured outcome of one attempt of one turn.
+
+    ``t_start`` is epoch seconds; durations are milliseconds. ``ttft_ms`` is
+    the time to the first token (None if none came); ``max_gap_ms`` the longest
+    pause between two tokens. ``status`` is 0 when no response arrived.
+    ``agent_error_kind`` is the agent's own name for its error (``stale_turn``,
+    ``llm_unavailable`` ...) when it sent one, in a JSON body or an error event.
+    """
+
+    t_start: float
+    latency_ms: float
+    ttft_ms: float | None
+    max_gap_ms: float | None
+    bytes: int
+    status: int
+    tokens: int
+    text: str = field(default="", repr=False)
+    error_kind: str | None = None
+    error: str | None = None
+    agent_error_kind: str | None = None
+    retry_after_s: float | None = None
+    meta: AgentMeta | None = None
+    done: AgentDone | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the turn completed (the agent's ``done`` arrived)."""
+        return self.error_kind is None
+
+    @property
+    def t_end(self) -> float:
+        """Epoch seconds when the attempt ended."""
+        return self.t_start + self.latency_ms / 1000.0
+
+    @property
+    def mid_stream(self) -> bool:
+        """True when the attempt failed after the agent had started answering."""
+        return self.error_kind is not None and (self.meta is not None or self.tokens > 0)
+
+
+def is_retryable(result: TurnResult) -> bool:
+    """Whether retrying the same turn (same idempotency key) may succeed.
+
+    Faults (no connection, timeouts, cut streams, garbage, the agent's own
+    error events, throttling, 5xx) are worth retrying; a refused credential or
+    a request the agent rejects as wrong (4xx) will fail the same way again.
+    """
+    kind = result.error_kind
+    if kind is None or kind == "auth":
+        return False
+    if kind == "http_status":
+        # A checkpoint conflict (409) means another writer got in first: try again.
+        conflict = result.agent_error_kind == "checkpoint_conflict"
+        return result.status >= 500 or result.status == 408 or conflict
+    return True
+
+
+class AgentClient:
+    """Sends turns through a transport and measures them.
+
+    ``clock`` is a monotonic clock for durations and ``wall`` the epoch clock
+    for timestamps; both are parameters so tests can drive time.
+    """
+
+    def __init__(
+        self,
+        *,
+        transport: Transport,
+        adapter: EndpointAdapter,
+        base_url: str,
+        timeout_s: float = 30.0,
+        clock: Callable[[], float] = time.perf_counter,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self._transport = transport
+        self._adapter = adapter
+        self._base_url = base_url
+        self._timeout = timeout_s
+        self._clock = clock
+        self._wall = wall
+
+    @property
+    def adapter(self) -> EndpointAdapter:
+        """The endpoint adapter this client speaks through."""
+        return self._adapter
+
+    def send_turn(self, request: TurnRequest) -> TurnResult:
+        """Send one attempt of a turn and return what happened; never raises."""
+        prepared = self._adapter.prepare(self._base_url, request)
+        run = _Attempt(t_start=self._wall(), t0=self._clock(), clock=self._clock)
+        try:
+            response = self._transport.open(
+                prepared.method, prepared.url, prepared.headers, prepared.body, self._timeout
+            )
+        except Exception as exc:
+            return run.failed(_classify(exc, responded=False), _describe(exc))
+        try:
+            return self._read(response, run)
+        except Exception as exc:
+            if run.done is not None:
+                # The agent finished the turn; a connection dropped after that is not ours.
+                return run.finish(error_kind=None, error=None)
+            return run.failed(_classify(exc, responded=True), _describe(exc))
+        finally:
+            # Releasing a broken connection may fail in turn; there is nothing left to do.
+            with contextlib.suppress(Exception):
+                response.close()
+
+    def _read(self, response: StreamingResponse, run: _Attempt) -> TurnResult:
+        run.status = response.status
+        if not 200 <= response.status < 300:
+            return self._error_status(response, run)
+        content_type = response.headers.get("content-type", "")
+        if "text/event-stream" not in content_type:
+            run.drain(response, limit=_MAX_ERROR_BODY)
+            return run.failed("malformed", f"expected text/event-stream, got {content_type!r}")
+        parser = SSEParser()
+        for chunk in response.chunks:
+            now = run.chunk(chunk)
+            for item in parser.feed(chunk):
+                if isinstance(item, MalformedStream):
+                    return run.failed("malformed", item.reason)
+                decoded = self._adapter.decode(item)
+                if decoded is None or run.done is not None:
+                    continue
+                if isinstance(decoded, TokenText):
+                    run.token(decoded.text, now)
+                elif isinstance(decoded, AgentMeta):
+                    run.meta = decoded
+                elif isinstance(decoded, AgentDone):
+                    run.done = decoded
+                elif isinstance(decoded, AgentFailure):
+                    run.agent_error_kind = decoded.kind
+                    return run.failed("agent_error", f"{decoded.kind}: {decoded.message}")
+                elif isinstance(decoded, Malformed):
+                    return run.failed("malformed", decoded.reason)
+        if run.done is None:
+            return run.failed("reset", "stream ended before the done event")
+        return run.finish(error_kind=None, error=None)
+
+    def _error_status(self, response: StreamingResponse, run: _Attempt) -> TurnResult:
+        body = run.drain(response, limit=_MAX_ERROR_BODY)
+        status = response.status
+        error = _error_body(body)
+        run.agent_error_kind = None if error is None else error.kind
+        detail = _describe_body(body, error)
+        if status in (401, 403):
+            return run.failed("auth", f"HTTP {status}: {detail}")
+        if status == 429:
+            run.retry_after_s = _retry_after(response.headers)
+            return run.failed("throttled", f"HTTP 429: {detail}")
+        return run.failed("http_status", f"HTTP {status}: {detail}")
+
+
+class _Attempt:
+    """The measurements of one attempt as they accumulate."""
+
+    def __init__(self, *, t_start: float, t0: float, clock: Callable[[], float]) -> None:
+        self.t_start = t_start
+        self.t0 = t0
+        self.clock = clock
+        self.status = 0
+        self.bytes = 0
+        self.tokens = 0
+        self.text: list[str] = []
+        self.first_token: float | None = None
+        self.last_token: float | None = None
+        self.max_gap: float | None = None
+        self.meta: AgentMeta | None = None
+        self.done: AgentDone | None = None
+        self.retry_after_s: float | None = None
+        self.agent_error_kind: str | None = None
+
+    def chunk(self, chunk: bytes) -> float:
+        self.bytes += len(chunk)
+        return self.clock()
+
+    def token(self, text: str, now: float) -> None:
+        if self.first_token is None:
+            self.first_token = now
+        elif self.last_token is not None:
+            gap = now - self.last_token
+            self.max_gap = gap if self.max_gap is None else max(self.max_gap, gap)
+        self.last_token = now
+        self.tokens += 1
+        self.text.append(text)
+
+    def drain(self, response: StreamingResponse, *, limit: int) -> bytes:
+        body = b""
+        for chunk in response.chunks:
+            self.bytes += len(chunk)
+            body += chunk
+            if len(body) >= limit:
+                break
+        return body
+
+    def failed(self, kind: str, message: str) -> TurnResult:
+        return self.finish(error_kind=kind, error=message)
+
+    def finish(self, *, error_kind: str | None, error: str | None) -> TurnResult:
+        end = self.clock()
+        return TurnResult(
+            t_start=self.t_start,
+            latency_ms=(end - self.t0) * 1000.0,
+            ttft_ms=None if self.first_token is None else (self.first_token - self.t0) * 1000.0,
+            max_gap_ms=None if self.max_gap is None else self.max_gap * 1000.0,
+            bytes=self.bytes,
+            status=self.status,
+            tokens=self.tokens,
+            text="".join(self.text),
+            error_kind=error_kind,
+            error=error,
+            agent_error_kind=self.agent_error_kind,
+            retry_after_s=self.retry_after_s,
+            meta=self.meta,
+            done=self.done,
+        )
+
+
+def _classify(exc: Exception, *, responded: bool) -> str:
+    if isinstance(exc, TransportTimeout | TimeoutError):
+        return "timeout"
+    if isinstance(exc, MalformedResponse):
+        return "malformed"
+    if isinstance(exc, ConnectFailed | ConnectionRefusedError):
+        return "connect"
+    if isinstance(exc, StreamReset | ConnectionError | OSError):
+        return "reset"
+    # Anything else escaping a transport is a broken exchange: if it happened
+    # before a response we never connected properly, after it the stream broke.
+    return "reset" if responded else "connect"
+
+
+def _describe(exc: Exception) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}"[:500] if text else type(exc).__name__
+
+
+def _error_body(body: bytes) -> ErrorPayload | None:
+    try:
+        return parse_error_payload(load_json_object(body.decode("utf-8", "replace")))
+    except ValueError:
+        return None
+
+
+def _describe_body(body: bytes, error: ErrorPayload | None) -> str:
+    if error is not None:
+        return str(error)
+    return body[:200].decode("utf-8", "replace") if body else "(empty body)"
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None  # an HTTP date: rare from APIs, and the backoff still applies
+    return seconds if seconds >= 0 else None

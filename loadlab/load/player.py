@@ -1,0 +1,246 @@
+"""Plays one shopper's session: turns, retries, the ledger, and the rows.
+
+:class:`SessionPlayer` is the whole behaviour of a virtual user minus Locust:
+it sends each turn through an :class:`~loadlab.load.client.AgentClient`,
+retries an interrupted turn with the same idempotency key (exponential backoff
+with jitter, at least ``Retry-After`` on a 429), keeps the
+:class:`~loadlab.load.ledger.SessionLedger`, and emits a
+:class:`~loadlab.timeline.RequestSample` per attempt, a
+:class:`~loadlab.timeline.TurnRecord` per turn and a
+:class:`~loadlab.timeline.SessionRecord` at the end. Waiting is done through the
+``sleep`` it is given (``gevent.sleep`` under Locust), so the player itself
+never blocks a greenlet on its own.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from loadlab.load.adapters import ChatMessage, TurnRequest
+from loadlab.load.auth import SessionCredentials
+from loadlab.load.client import AgentClient, TurnResult, is_retryable
+from loadlab.load.context import RowSink
+from loadlab.load.ledger import SessionLedger, TurnCheck
+from loadlab.scenario.model import RetryPolicy
+from loadlab.scenario.script import SessionSpec, Turn
+from loadlab.timeline import RequestSample, SessionRecord, TurnRecord
+
+MAX_RETRY_AFTER_S = 60.0
+"""A Retry-After longer than this is capped: the session would look dead otherwise."""
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One finished attempt, as handed to the ``on_attempt`` callback."""
+
+    turn: Turn
+    sample: RequestSample
+    result: TurnResult
+
+
+class SessionPlayer:
+    """Plays a planned session turn by turn (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        spec: SessionSpec,
+        client: AgentClient,
+        retry: RetryPolicy,
+        sink: RowSink,
+        credentials: SessionCredentials,
+        sleep: Callable[[float], None],
+        time_scale: float = 1.0,
+        worker_id: str = "local",
+        wall: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+        on_attempt: Callable[[Attempt], None] | None = None,
+    ) -> None:
+        self.spec = spec
+        self._client = client
+        self._retry = retry
+        self._sink = sink
+        self._credentials = credentials
+        self._sleep = sleep
+        self._time_scale = time_scale
+        self._worker = worker_id
+        self._wall = wall
+        self._rng = rng if rng is not None else random.Random(spec.seed)
+        self._on_attempt = on_attempt
+        self.ledger = SessionLedger(
+            session_id=spec.session_id, tracks_state=client.adapter.tracks_state
+        )
+        self._next = 0
+        self._history: list[ChatMessage] = []
+        self._t_start: float | None = None
+        self._record: SessionRecord | None = None
+
+    @property
+    def done(self) -> bool:
+        """True when every turn was played or a turn was given up."""
+        return self._next >= len(self.spec.turns) or self.ledger.finished
+
+    @property
+    def next_think_time_s(self) -> float:
+        """How long the shopper thinks before the next turn (scaled), 0 when done."""
+        if self.done:
+            return 0.0
+        return self.spec.turns[self._next].think_time_s * self._time_scale
+
+    def play_next_turn(self) -> TurnRecord:
+        """Play the next turn with its retries, emit its rows, and return its record."""
+        if self.done:
+            raise RuntimeError("the session has no turn left to play")
+        turn = self.spec.turns[self._next]
+        if self._t_start is None:
+            self._t_start = self._wall()
+        key = f"{self.spec.session_id}-t{turn.index}"
+        results: list[TurnResult] = []
+        check: TurnCheck | None = None
+        for attempt in range(1, self._retry.max_attempts + 1):
+            result = self._client.send_turn(
+                TurnRequest(
+                    session_id=self.spec.session_id,
+                    turn_index=turn.index,
+                    message=turn.message,
+                    idempotency_key=key,
+                    token=self._credentials.token(self._wall()),
+                    history=tuple(self._history),
+                )
+            )
+            results.append(result)
+            self._emit_attempt(turn, attempt, result)
+            if result.ok:
+                state = result.done.state if result.done is not None else None
+                check = self.ledger.turn_completed(turn, t_end=result.t_end, state=state)
+                self._history += [
+                    ChatMessage("user", turn.message),
+                    ChatMessage("assistant", result.text),
+                ]
+                break
+            self.ledger.attempt_failed(
+                turn, t_start=result.t_start, error_kind=result.error_kind or "error"
+            )
+            if not is_retryable(result) or attempt == self._retry.max_attempts:
+                self.ledger.turn_abandoned(
+                    turn,
+                    reason=f"{result.error_kind} after {attempt} attempt(s): {result.error}",
+                )
+                break
+            self._sleep(self._backoff(attempt, result.retry_after_s))
+        self._next += 1
+        record = _turn_record(turn, results, check, self.spec.session_id, self._worker)
+        self._sink.emit(record)
+        return record
+
+    def finish(self, *, stopped: bool = False) -> SessionRecord | None:
+        """Emit and return the session's row (once); None if no turn was ever sent."""
+        if self._record is not None or self._t_start is None:
+            return self._record
+        if stopped and not self.done:
+            self.ledger.stopped()
+        verdict = self.ledger.verdict()
+        self._record = SessionRecord(
+            session_id=self.spec.session_id,
+            persona=self.spec.persona,
+            seed=self.spec.seed,
+            t_start=self._t_start,
+            t_end=self._wall(),
+            turns_planned=len(self.spec.turns),
+            turns_done=verdict.turns_done,
+            interrupted_turns=verdict.interrupted_turns,
+            verdict=verdict.verdict,
+            verdict_reason=verdict.reason,
+            resume_latency_ms=verdict.resume_latency_ms,
+            checkpoint_version=verdict.checkpoint_version,
+            cart_json=verdict.cart_json,
+            worker=self._worker,
+        )
+        self._sink.emit(self._record)
+        return self._record
+
+    def _backoff(self, attempt: int, retry_after_s: float | None) -> float:
+        # Equal jitter: never retry instantly (a killed pod needs a moment),
+        # and never in lock step with the other sessions the same fault hit.
+        ceiling = min(self._retry.backoff_max_s, self._retry.backoff_s * 2.0 ** (attempt - 1))
+        delay = (ceiling / 2 + self._rng.uniform(0, ceiling / 2)) * self._time_scale
+        if retry_after_s is not None:
+            delay = max(delay, min(retry_after_s, MAX_RETRY_AFTER_S))
+        return delay
+
+    def _emit_attempt(self, turn: Turn, attempt: int, result: TurnResult) -> None:
+        meta = result.meta
+        sample = RequestSample(
+            t_start=result.t_start,
+            name=f"turn:{turn.intent}",
+            session_id=self.spec.session_id,
+            turn_index=turn.index,
+            attempt=attempt,
+            latency_ms=result.latency_ms,
+            ttft_ms=result.ttft_ms,
+            bytes=result.bytes,
+            status=result.status,
+            error_kind=result.error_kind,
+            error=result.error,
+            tokens=result.tokens,
+            max_gap_ms=result.max_gap_ms,
+            instance_id=None if meta is None else meta.instance_id,
+            cold_start=None if meta is None else meta.cold,
+            init_ms=None if meta is None else meta.init_ms,
+            worker=self._worker,
+        )
+        self._sink.emit(sample)
+        if self._on_attempt is not None:
+            self._on_attempt(Attempt(turn=turn, sample=sample, result=result))
+
+
+def _turn_record(
+    turn: Turn,
+    results: list[TurnResult],
+    check: TurnCheck | None,
+    session_id: str,
+    worker: str,
+) -> TurnRecord:
+    first, last = results[0], results[-1]
+    ok = last.ok
+    failures = [r for r in results if not r.ok]
+    ttft: float | None = None
+    if ok and last.ttft_ms is not None:
+        # What the shopper waited for the first word, retries included.
+        ttft = (last.t_start - first.t_start) * 1000.0 + last.ttft_ms
+    meta, done = last.meta, last.done
+    state = done.state if done is not None else None
+    down = done.downstream if done is not None else None
+    return TurnRecord(
+        t_start=first.t_start,
+        t_end=last.t_end,
+        session_id=session_id,
+        turn_index=turn.index,
+        intent=turn.intent,
+        ok=ok,
+        attempts=len(results),
+        latency_ms=(last.t_end - first.t_start) * 1000.0,
+        ttft_ms=ttft,
+        interrupted=bool(failures),
+        resume_latency_ms=None if check is None else check.resume_latency_ms,
+        error_kind=failures[0].error_kind if failures else None,
+        instance_id=None if meta is None else meta.instance_id,
+        cold_start=None if meta is None else meta.cold,
+        state_source=None if meta is None else meta.state_source,
+        replayed=bool((meta is not None and meta.replayed) or (done is not None and done.replayed)),
+        state_turn=None if state is None else state.turn,
+        checkpoint_version=None if state is None else state.version,
+        cart_items=None if state is None else sum(units for _, units in state.cart),
+        ddb_calls=0 if down is None else down.ddb_calls,
+        ddb_rcu=0.0 if down is None else down.ddb_rcu,
+        ddb_wcu=0.0 if down is None else down.ddb_wcu,
+        llm_calls=0 if down is None else down.llm_calls,
+        llm_retries=0 if down is None else down.llm_retries,
+        llm_throttles=0 if down is None else down.llm_throttles,
+        tokens_in=0 if down is None else down.tokens_in,
+        tokens_out=0 if down is None else down.tokens_out,
+        worker=worker,
+    )

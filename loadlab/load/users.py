@@ -1,0 +1,121 @@
+"""The Locust user: one virtual user is one shopper's session after another.
+
+:class:`ShoppingSessionUser` plans a session from the run's scenario, plays one
+turn per Locust task with the shopper's think time as Locust's wait time, and
+starts a new shopper when a session ends, so the number of concurrent sessions
+is the number of users the shape asks for. Each attempt is reported to Locust's
+``request`` event (type ``SSE``, name ``turn:<intent>``, the full streaming
+time), so Locust's statistics, web UI and CSV work unchanged; loadlab's own
+rows go to the run's sink.
+
+Everything a user needs comes from ``environment.loadlab``
+(:class:`~loadlab.load.context.LoadContext`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gevent
+from locust import FastHttpUser, task
+
+from loadlab.load.adapters import adapter_for
+from loadlab.load.auth import SessionCredentials
+from loadlab.load.client import AgentClient
+from loadlab.load.context import LoadContext
+from loadlab.load.fasthttp import FastHttpTransport
+from loadlab.load.player import Attempt, SessionPlayer
+from loadlab.scenario.script import plan_session
+
+SESSION_TOKEN_TTL_S = 3600.0
+
+
+class TurnFailed(Exception):
+    """How a failed attempt appears in Locust's failure statistics.
+
+    The message is the error kind (and HTTP status) only, so Locust groups
+    failures into a handful of rows instead of one per distinct error text.
+    """
+
+
+class ShoppingSessionUser(FastHttpUser):
+    """One shopper at a time: plays a seeded session, then starts the next one."""
+
+    # One request at a time per shopper; a second pooled connection lets a
+    # retry start while a broken one is still being torn down.
+    concurrency = 2
+
+    def __init__(self, environment: Any) -> None:
+        context = LoadContext.of(environment)
+        timeout_s = context.scenario.target.timeout_s
+        if self.host is None:
+            self.host = context.target_url
+        # Socket-level deadlines stay above the client's own, which decides.
+        self.network_timeout = timeout_s + 5.0
+        self.connection_timeout = timeout_s + 5.0
+        super().__init__(environment)
+        self.loadlab = context
+        target = context.scenario.target
+        self.agent = AgentClient(
+            transport=FastHttpTransport.for_user(self),
+            adapter=adapter_for(target.protocol, model=target.model, api_key=context.api_key),
+            base_url=context.target_url,
+            timeout_s=timeout_s,
+        )
+        self.player: SessionPlayer | None = None
+
+    def wait_time(self) -> float:
+        """The shopper's think time before the next turn (scaled by the scenario)."""
+        return 0.0 if self.player is None else self.player.next_think_time_s
+
+    @task
+    def play_turn(self) -> None:
+        """Play the next turn of the current session; start a new shopper after the last."""
+        if self.player is None or self.player.done:
+            self.player = self._new_player()
+        self.player.play_next_turn()
+        if self.player.done:
+            self.player.finish()
+            self.player = self._new_player()
+
+    def on_stop(self) -> None:
+        """Emit the row of the session in progress (verdict per ledger, reason "stopped")."""
+        if self.player is not None:
+            self.player.finish(stopped=True)
+            self.player = None
+
+    def _new_player(self) -> SessionPlayer:
+        context = self.loadlab
+        session_id, seed = context.next_session()
+        spec = plan_session(context.scenario, seed, session_id=session_id)
+        return SessionPlayer(
+            spec=spec,
+            client=self.agent,
+            retry=context.scenario.retry,
+            sink=context.sink,
+            credentials=SessionCredentials(
+                secret=context.jwt_secret, session_id=session_id, ttl_s=SESSION_TOKEN_TTL_S
+            ),
+            sleep=gevent.sleep,
+            time_scale=context.scenario.time_scale,
+            worker_id=context.worker_id,
+            on_attempt=self._report,
+        )
+
+    def _report(self, attempt: Attempt) -> None:
+        sample = attempt.sample
+        exception: Exception | None = None
+        if sample.error_kind is not None:
+            status = f" (HTTP {sample.status})" if sample.status else ""
+            exception = TurnFailed(f"{sample.error_kind}{status}")
+        self.environment.events.request.fire(
+            request_type="SSE",
+            name=sample.name,
+            response_time=sample.latency_ms,
+            response_length=sample.bytes,
+            exception=exception,
+            context=self.context(),
+            response=None,
+            start_time=sample.t_start,
+            url=self.loadlab.target_url,
+        )

@@ -1,0 +1,102 @@
+"""Session credentials, the load context, and which modules stay free of gevent."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import jwt
+import pytest
+
+from loadlab.errors import ConfigError
+from loadlab.load.auth import SessionCredentials, jwt_secret_from_env, mint_session_token
+from loadlab.load.context import ListSink, LoadContext, derive_seed
+from loadlab.scenario import parse_scenario
+from loadlab.timeline import TimelineEvent
+
+SECRET = "s3cret-value-for-tests-only-0123456789"
+
+
+def test_minted_token_carries_the_session() -> None:
+    now = time.time()
+    token = mint_session_token(secret=SECRET, session_id="sess-1", ttl_s=600, now=now)
+    claims = jwt.decode(token, SECRET, algorithms=["HS256"])
+    assert claims["sub"] == "sess-1"
+    assert claims["exp"] - claims["iat"] == 600
+    with pytest.raises(jwt.InvalidSignatureError):
+        jwt.decode(token, "another-secret-of-the-same-length-000000", algorithms=["HS256"])
+
+
+def test_credentials_reuse_then_renew_and_never_show_secrets() -> None:
+    creds = SessionCredentials(secret=SECRET, session_id="sess-1", ttl_s=600)
+    now = time.time()
+    first = creds.token(now)
+    assert creds.token(now + 100) == first
+    assert creds.token(now + 590) != first  # within a minute of expiry: renewed
+    assert SECRET not in repr(creds) and (first or "") not in repr(creds)
+    assert SessionCredentials(secret=None, session_id="s").token() is None
+
+
+def test_secret_from_env() -> None:
+    assert jwt_secret_from_env({"LOADLAB_JWT_SECRET": SECRET}) == SECRET
+    assert jwt_secret_from_env({}) is None
+    with pytest.raises(ConfigError, match="LOADLAB_JWT_SECRET"):
+        jwt_secret_from_env({"LOADLAB_JWT_SECRET": " "})
+
+
+def _context(**kwargs: object) -> LoadContext:
+    scenario = parse_scenario({"name": "ctx", "seed": 3})
+    return LoadContext(
+        scenario=scenario, target_url="http://127.0.0.1:1", sink=ListSink(), **kwargs
+    )  # type: ignore[arg-type]
+
+
+def test_sessions_are_run_unique_and_seeds_reproducible() -> None:
+    a = _context(run_id="runA", worker_id="w1", jwt_secret=SECRET)
+    b = _context(run_id="runB", worker_id="w1")
+    first = [a.next_session() for _ in range(3)]
+    again = [b.next_session() for _ in range(3)]
+    assert [sid for sid, _ in first] == ["runA-w1-000000", "runA-w1-000001", "runA-w1-000002"]
+    assert [seed for _, seed in first] == [seed for _, seed in again]
+    assert len({seed for _, seed in first}) == 3
+    assert derive_seed(3, "w1", 0) != derive_seed(3, "w2", 0)
+    assert SECRET not in repr(a)
+
+
+def test_context_checks_the_url_and_explains_a_missing_context() -> None:
+    with pytest.raises(ConfigError, match="http"):
+        LoadContext(
+            scenario=parse_scenario({"name": "x"}), target_url="127.0.0.1:1", sink=ListSink()
+        )
+
+    class Environment:
+        pass
+
+    with pytest.raises(ConfigError, match=r"environment\.loadlab"):
+        LoadContext.of(Environment())
+    env = Environment()
+    env.loadlab = _context()  # type: ignore[attr-defined]
+    assert LoadContext.of(env) is env.loadlab  # type: ignore[attr-defined]
+
+
+def test_list_sink_sorts_rows_by_kind() -> None:
+    sink = ListSink()
+    event = TimelineEvent(t=1.0, kind="note", name="x")
+    sink.emit(event)
+    assert sink.events == [event]
+    assert sink.requests == [] and sink.sessions == [] and sink.turns == []
+
+
+def test_scenario_and_client_modules_do_not_import_gevent_or_locust() -> None:
+    code = (
+        "import sys\n"
+        "import loadlab.scenario, loadlab.load, loadlab.load.client, loadlab.load.ledger\n"
+        "import loadlab.load.sse, loadlab.load.player, loadlab.load.curves\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('gevent', 'locust'))\n"
+        "print(','.join(bad))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout.strip() == ""

@@ -1,0 +1,103 @@
+"""The SSE parser: any split of the bytes gives the same events; garbage is a typed item."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from loadlab.load.sse import MalformedStream, SSEEvent, SSEParser
+
+STREAM = (
+    b": keep-alive comment\n"
+    b"event: meta\n"
+    b'data: {"instance_id": "pod-1"}\n'
+    b"\n"
+    b"event: token\r\n"
+    b'data: {"text": "Sure, "}\r\n'
+    b"\r\n"
+    b"event: token\r"
+    b'data: {"text": "caf\xc3\xa9"}\r'
+    b"\r"
+    b"data: line one\n"
+    b"data: line two\n"
+    b"id: 7\n"
+    b"retry: 1500\n"
+    b"\n"
+    b"data: [DONE]\n\n"
+)
+
+EXPECTED = [
+    SSEEvent("meta", '{"instance_id": "pod-1"}'),
+    SSEEvent("token", '{"text": "Sure, "}'),
+    SSEEvent("token", '{"text": "café"}'),
+    SSEEvent("message", "line one\nline two", id="7", retry_ms=1500),
+    SSEEvent("message", "[DONE]", id="7"),
+]
+
+
+def _parse(chunks: list[bytes]) -> list[object]:
+    parser = SSEParser()
+    out: list[object] = []
+    for chunk in chunks:
+        out += parser.feed(chunk)
+    out += parser.close()
+    return out
+
+
+def test_whole_stream() -> None:
+    assert _parse([STREAM]) == EXPECTED
+    assert EXPECTED[-1].is_done and not EXPECTED[0].is_done
+
+
+def test_byte_by_byte() -> None:
+    assert _parse([STREAM[i : i + 1] for i in range(len(STREAM))]) == EXPECTED
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_random_splits(seed: int) -> None:
+    rng = random.Random(seed)
+    cuts = sorted(rng.sample(range(1, len(STREAM)), rng.randint(1, 30)))
+    chunks = [STREAM[a:b] for a, b in zip([0, *cuts], [*cuts, len(STREAM)], strict=True)]
+    assert _parse(chunks) == EXPECTED
+
+
+def test_crlf_split_between_chunks_is_one_line_end() -> None:
+    assert _parse([b"data: a\r", b"\n\r", b"\n"]) == [SSEEvent("message", "a")]
+
+
+def test_event_without_blank_line_at_eof_is_dropped() -> None:
+    assert _parse([b"data: complete\n\ndata: cut off"]) == [SSEEvent("message", "complete")]
+
+
+def test_bom_field_without_colon_and_unknown_fields() -> None:
+    stream = b"\xef\xbb\xbfdata\nfoo: bar\n\nevent: ping\n\n"
+    # "data" alone is an empty data line; "foo" is ignored; an event without data is dropped.
+    assert _parse([stream]) == [SSEEvent("message", "")]
+
+
+def test_invalid_utf8_is_a_malformed_item_and_stops_parsing() -> None:
+    parser = SSEParser()
+    items = parser.feed(b"data: ok\n\ndata: \xff\xfe\n\ndata: later\n\n")
+    assert items[0] == SSEEvent("message", "ok")
+    assert isinstance(items[1], MalformedStream)
+    assert "UTF-8" in items[1].reason
+    assert len(items) == 2
+    assert parser.broken
+    assert parser.feed(b"data: more\n\n") == []
+
+
+def test_endless_line_is_malformed() -> None:
+    parser = SSEParser(max_line_bytes=100)
+    items = parser.feed(b"data: " + b"x" * 200)
+    assert len(items) == 1 and isinstance(items[0], MalformedStream)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_random_garbage_never_raises(seed: int) -> None:
+    rng = random.Random(seed)
+    parser = SSEParser(max_line_bytes=4096)
+    for _ in range(50):
+        items = parser.feed(rng.randbytes(rng.randint(0, 300)))
+        assert all(isinstance(i, SSEEvent | MalformedStream) for i in items)
+    parser.close()
