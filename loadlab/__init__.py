@@ -1,7 +1,121 @@
-"""loadlab: load generation and chaos testing for AI agent endpoints."""
+"""loadlab: load generation and chaos testing for AI agent endpoints.
+
+The public API is what ``__all__`` lists; everything else may change between
+releases. Names are imported on first use: ``import loadlab`` stays cheap for the
+embedded agent processes (which import ``loadlab.target``), and never imports
+Locust, which monkey-patches the standard library with gevent.
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from loadlab.analysis.rundata import RunData, load_run
+    from loadlab.analysis.summary import summarize
+    from loadlab.errors import (
+        ConfigError,
+        LoadLabError,
+        RunDirectoryError,
+        ScenarioError,
+        SLOFailed,
+        StackError,
+        TargetUnreachable,
+    )
+    from loadlab.load.adapters import OpenAIChatAdapter, ReferenceAdapter, TurnRequest
+    from loadlab.load.client import AgentClient, TurnResult
+    from loadlab.load.fasthttp import FastHttpTransport
+    from loadlab.load.shapes import FlashSale, ScenarioShape, Soak, Spike, Step
+    from loadlab.load.transport import MockTransport, Transport
+    from loadlab.load.users import ShoppingSessionUser
+    from loadlab.report.render import render_run
+    from loadlab.scenario.files import load_scenario
+    from loadlab.scenario.model import Scenario
+    from loadlab.scenario.script import SessionSpec, Turn, plan_session
+    from loadlab.timeline import RequestSample, SessionRecord, TimelineEvent, TurnRecord
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+_LAZY = {
+    "AgentClient": "loadlab.load.client",
+    "ConfigError": "loadlab.errors",
+    "FastHttpTransport": "loadlab.load.fasthttp",
+    "FlashSale": "loadlab.load.shapes",
+    "LoadLabError": "loadlab.errors",
+    "MockTransport": "loadlab.load.transport",
+    "OpenAIChatAdapter": "loadlab.load.adapters",
+    "ReferenceAdapter": "loadlab.load.adapters",
+    "RequestSample": "loadlab.timeline",
+    "RunData": "loadlab.analysis.rundata",
+    "RunDirectoryError": "loadlab.errors",
+    "SLOFailed": "loadlab.errors",
+    "Scenario": "loadlab.scenario.model",
+    "ScenarioError": "loadlab.errors",
+    "ScenarioShape": "loadlab.load.shapes",
+    "SessionRecord": "loadlab.timeline",
+    "SessionSpec": "loadlab.scenario.script",
+    "ShoppingSessionUser": "loadlab.load.users",
+    "Soak": "loadlab.load.shapes",
+    "Spike": "loadlab.load.shapes",
+    "StackError": "loadlab.errors",
+    "Step": "loadlab.load.shapes",
+    "TargetUnreachable": "loadlab.errors",
+    "TimelineEvent": "loadlab.timeline",
+    "Transport": "loadlab.load.transport",
+    "Turn": "loadlab.scenario.script",
+    "TurnRecord": "loadlab.timeline",
+    "TurnRequest": "loadlab.load.adapters",
+    "TurnResult": "loadlab.load.client",
+    "load_run": "loadlab.analysis.rundata",
+    "load_scenario": "loadlab.scenario.files",
+    "plan_session": "loadlab.scenario.script",
+    "render_run": "loadlab.report.render",
+    "summarize": "loadlab.analysis.summary",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'loadlab' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+__all__ = [
+    "AgentClient",
+    "ConfigError",
+    "FastHttpTransport",
+    "FlashSale",
+    "LoadLabError",
+    "MockTransport",
+    "OpenAIChatAdapter",
+    "ReferenceAdapter",
+    "RequestSample",
+    "RunData",
+    "RunDirectoryError",
+    "SLOFailed",
+    "Scenario",
+    "ScenarioError",
+    "ScenarioShape",
+    "SessionRecord",
+    "SessionSpec",
+    "ShoppingSessionUser",
+    "Soak",
+    "Spike",
+    "StackError",
+    "Step",
+    "TargetUnreachable",
+    "TimelineEvent",
+    "Transport",
+    "Turn",
+    "TurnRecord",
+    "TurnRequest",
+    "TurnResult",
+    "__version__",
+    "load_run",
+    "load_scenario",
+    "plan_session",
+    "render_run",
+    "summarize",
+]

@@ -71,9 +71,9 @@ def _finish(run_dir: Path, locust_rc: int) -> RenderedReport:
 async def run_command(args: argparse.Namespace) -> int:
     """``loadlab run``: one scenario against an agent, then the report."""
     path, scenario = _scenario(args.scenario)
-    run_dir = args.run_dir or new_run_dir(args.runs_root, scenario.name)
     if args.embedded:
         async with _embedded(args) as stack:
+            run_dir = args.run_dir or new_run_dir(args.runs_root, scenario.name)
             info = read_stack_state(stack.stack_file)
             assert info is not None
             plan = RunPlan(
@@ -90,6 +90,7 @@ async def run_command(args: argparse.Namespace) -> int:
     else:
         target, secret = _target(args.target, scenario)
         check_target(target, scenario.target.protocol)
+        run_dir = args.run_dir or new_run_dir(args.runs_root, scenario.name)
         plan = RunPlan(
             scenario_path=path,
             target_url=target,

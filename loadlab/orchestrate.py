@@ -17,9 +17,9 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Coroutine
-from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from loadlab.errors import ConfigError, TargetUnreachable
@@ -86,7 +86,7 @@ def locust_command(plan: RunPlan) -> list[str]:
     if plan.time_scale:
         cmd += ["--time-scale", str(plan.time_scale)]
     if plan.web:
-        cmd += ["--web-host", "127.0.0.1", "--web-port", str(plan.web_port), "--autostart"]
+        cmd += ["--web-host", "127.0.0.1", "--web-port", str(plan.web_port)]
     else:
         cmd += ["--headless", "--only-summary"]
     return cmd
@@ -105,6 +105,12 @@ async def run_locust(
         env["LOADLAB_JWT_SECRET"] = plan.jwt_secret
     plan.run_dir.mkdir(parents=True, exist_ok=True)
     proc = await asyncio.create_subprocess_exec(*locust_command(plan), env=env)
+    if plan.web:
+        print(
+            f"loadlab: Locust web UI on http://127.0.0.1:{plan.web_port} - press Start there; "
+            "Ctrl-C here ends the run and writes the report",
+            flush=True,
+        )
     side = asyncio.create_task(during()) if during is not None else None
     try:
         return await proc.wait()

@@ -1,18 +1,13 @@
-"""loadlab's locustfile: shoppers holding sessions with a shopping-assistant agent.
+"""loadlab's locustfile for plain Locust: shoppers holding sessions with an agent.
 
     locust -f scenarios/shopping_assistant.py --scenario scenarios/demo.yaml --host URL
     locust -f scenarios/shopping_assistant.py --scenario scenarios/ci_smoke.yaml --headless
 
-The scenario picks the load shape, the personas and the agent protocol; rows go
-to the run directory given by --run-dir.
+It is the same file ``loadlab run`` uses (``loadlab/locustfile.py``): the
+scenario picks the load shape, the personas and the agent protocol; rows go to
+the run directory given by --run-dir (default: a new one under runs/).
 """
 
-import locust
-
-from loadlab.load.shapes import ScenarioShape
-from loadlab.load.users import ShoppingSessionUser
-from loadlab.measure import plugin
-
-plugin.register(locust.events)
+from loadlab.locustfile import ScenarioShape, ShoppingSessionUser
 
 __all__ = ["ScenarioShape", "ShoppingSessionUser"]

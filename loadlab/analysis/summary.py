@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -186,46 +187,103 @@ def _downstream(turns: pd.DataFrame) -> dict[str, Any]:
 
 
 def locust_agreement(run: RunData) -> dict[str, Any] | None:
-    """Compare loadlab's request rows with Locust's own CSV stats of the same run."""
-    path = Path(run.path) / "locust_stats.csv"
-    if not path.exists():
+    """Compare loadlab's request rows with Locust's own statistics of the same run.
+
+    The reference is ``locust_final.json``: Locust's stats entries read by the
+    loadlab plugin at the same instant it sealed the recorder. Locust's
+    ``locust_stats.csv`` is only a fallback, since Locust rewrites it once a second
+    and its final version can miss the last second of requests.
+    """
+    final = Path(run.path) / "locust_final.json"
+    stats_csv = Path(run.path) / "locust_stats.csv"
+    if final.exists():
+        try:
+            entries = json.loads(final.read_text())["entries"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        source = final.name
+        locust = {
+            str(e["name"]): (int(e["num_requests"]), _to_float(e.get("median_response_time")))
+            for e in entries
+        }
+    elif stats_csv.exists():
+        source = stats_csv.name
+        with stats_csv.open(newline="") as fh:
+            locust = {
+                rec["Name"]: (
+                    int(rec.get("Request Count") or 0),
+                    _to_float(rec.get("Median Response Time")),
+                )
+                for rec in csv.DictReader(fh)
+                if rec.get("Name") and rec.get("Name") != "Aggregated"
+            }
+    else:
         return None
-    ours = run.requests.groupby("name").size() if len(run.requests) else pd.Series(dtype=int)
+    req = run.requests
+    ours = req.groupby("name").size() if len(req) else pd.Series(dtype=int)
     rows: list[dict[str, Any]] = []
-    with path.open(newline="") as fh:
-        for rec in csv.DictReader(fh):
-            name = rec.get("Name", "")
-            if name == "Aggregated" or not name:
-                continue
-            locust_count = int(rec.get("Request Count") or 0)
-            ours_count = int(ours.get(name, 0))
-            ours_median = percentile(
-                run.requests.loc[run.requests["name"] == name, "latency_ms"], 50
-            )
-            locust_median = _to_float(rec.get("Median Response Time"))
-            rows.append(
-                {
-                    "name": name,
-                    "loadlab_count": ours_count,
-                    "locust_count": locust_count,
-                    "count_match": ours_count == locust_count,
-                    "loadlab_median_ms": ours_median,
-                    "locust_median_ms": locust_median,
-                    "median_match": _median_match(ours_median, locust_median),
-                }
-            )
-    return {"by_name": rows, "all_match": all(r["count_match"] and r["median_match"] for r in rows)}
+    for name in sorted(set(locust) | {str(n) for n in ours.index}):
+        locust_count, locust_med = locust.get(name, (0, None))
+        ours_count = int(ours.get(name, 0))
+        ours_med = locust_median(req.loc[req["name"] == name, "latency_ms"]) if len(req) else None
+        rows.append(
+            {
+                "name": name,
+                "loadlab_count": ours_count,
+                "locust_count": locust_count,
+                "count_match": ours_count == locust_count,
+                "loadlab_median_ms": ours_med,
+                "locust_median_ms": locust_med,
+                "median_match": _median_match(ours_med, locust_med),
+            }
+        )
+    return {
+        "source": source,
+        "by_name": rows,
+        "all_match": all(r["count_match"] and r["median_match"] for r in rows),
+    }
+
+
+def locust_median(values: pd.Series) -> float | None:
+    """The median Locust reports for these latencies, reproduced from the raw values.
+
+    Locust buckets each response time to about two significant digits
+    (``locust.stats.bucket_response_time``), walks the buckets from the top
+    (``calculate_response_time_percentile``) and clamps the result to the exact
+    min/max. Doing the same here makes the agreement check exact instead of
+    "close enough": any difference is a real disagreement in the data.
+    """
+    clean = values.dropna()
+    if not len(clean):
+        return None
+    buckets = clean.map(_locust_bucket).value_counts()
+    total = len(clean)
+    target = int(total * 0.5)
+    processed = 0
+    median = 0.0
+    for bucket in sorted(buckets.index, reverse=True):
+        processed += int(buckets[bucket])
+        if total - processed <= target:
+            median = float(bucket)
+            break
+    return float(min(max(median, float(clean.min())), float(clean.max())))
+
+
+def _locust_bucket(ms: float) -> int:
+    if ms < 100:
+        return round(ms)
+    digits = -1 if ms < 1000 else (-2 if ms < 10000 else -3)
+    return int(round(ms, digits))
 
 
 def _median_match(ours: float | None, theirs: float | None) -> bool:
-    """Locust rounds response times >100 ms to 2 significant digits; allow that much."""
+    """Equal up to Locust's CSV formatting (it prints the median as a whole number)."""
     if ours is None or theirs is None:
         return ours is None and (theirs is None or theirs == 0)
-    tolerance = max(1.0, 10 ** (math.floor(math.log10(max(ours, 1.0))) - 1))
-    return bool(abs(ours - theirs) <= tolerance)
+    return bool(abs(ours - theirs) < 1.0)
 
 
-def _to_float(value: str | None) -> float | None:
+def _to_float(value: Any) -> float | None:
     try:
         return float(value) if value not in (None, "", "N/A") else None
     except ValueError:

@@ -36,7 +36,7 @@ from loadlab.errors import LoadLabError
 from loadlab.load.context import LoadContext
 from loadlab.measure.progress import ProgressReporter
 from loadlab.measure.recorder import RunRecorder
-from loadlab.measure.rundir import RunDirectory, RunManifest, new_run_dir
+from loadlab.measure.rundir import RunDirectory, RunManifest, new_run_dir, write_json_atomic
 from loadlab.scenario.files import load_scenario
 from loadlab.scenario.model import Scenario
 from loadlab.timeline import ROW_TYPES, Row, TimelineEvent, row_to_dict
@@ -142,6 +142,7 @@ def _init(environment: Any, state: _PluginState) -> None:
     scenario = _scenario(options)
     role = _role(environment)
     secret = os.environ.get("LOADLAB_JWT_SECRET")
+    run_id = uuid.uuid4().hex[:12]
     if role == "worker":
         state.forwarder = WorkerForwarder(environment.runner).start()
         sink: Any = state.forwarder
@@ -153,7 +154,7 @@ def _init(environment: Any, state: _PluginState) -> None:
             else new_run_dir(Path(options.runs_root), scenario.name)
         )
         state.run_dir.path.mkdir(parents=True, exist_ok=True)
-        state.run_dir.write_manifest(_manifest(scenario, options, role))
+        state.run_dir.write_manifest(_manifest(scenario, options, role, run_id))
         state.recorder = RunRecorder(state.run_dir).start()
         sink = state.recorder
         worker_id = "local"
@@ -173,21 +174,22 @@ def _init(environment: Any, state: _PluginState) -> None:
         scenario=scenario,
         target_url=scenario.target.url or options.host or "",
         jwt_secret=secret,
+        api_key=os.environ.get("LOADLAB_OPENAI_API_KEY"),
         sink=sink,
         worker_id=worker_id,
+        run_id=run_id,
     )
 
 
-def _manifest(scenario: Scenario, options: Any, role: str) -> RunManifest:
+def _manifest(scenario: Scenario, options: Any, role: str, run_id: str) -> RunManifest:
     path = Path(options.scenario)
     digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
     scenario_dict = asdict(scenario)
-    scenario_dict["shape"] = {"kind": scenario.shape.kind, **asdict(scenario.shape)}
     scenario_dict.pop("source", None)
     import locust  # only for its version; this module already runs inside Locust
 
     return RunManifest(
-        run_id=uuid.uuid4().hex[:12],
+        run_id=run_id,
         name=scenario.name,
         started_at=time.time(),
         scenario_path=str(path),
@@ -261,6 +263,8 @@ def _quit(environment: Any, state: _PluginState) -> None:
         state.forwarder.close()
     if state.recorder is not None and state.run_dir is not None:
         state.recorder.emit(TimelineEvent(t=time.time(), kind="phase", name="quit"))
+        state.recorder.seal()
+        write_json_atomic(state.run_dir.path / "locust_final.json", _locust_stats(environment))
         state.recorder.close()
         reason = "failed" if getattr(environment, "process_exit_code", 0) else "completed"
         state.run_dir.update_manifest(ended_at=time.time(), end_reason=reason)
@@ -270,6 +274,29 @@ def _quit(environment: Any, state: _PluginState) -> None:
             f"({counts['turns']} turns, {counts['sessions']} sessions); "
             f"report: loadlab report {state.run_dir.path}\n"
         )
+
+
+def _locust_stats(environment: Any) -> dict[str, Any]:
+    """Locust's own per-request statistics, as its web UI and CSV would show them."""
+    entries = []
+    for entry in environment.stats.entries.values():
+        entries.append(
+            {
+                "method": entry.method,
+                "name": entry.name,
+                "num_requests": entry.num_requests,
+                "num_failures": entry.num_failures,
+                "median_response_time": entry.median_response_time,
+                "p99_response_time": entry.get_response_time_percentile(0.99),
+                "max_response_time": entry.max_response_time,
+            }
+        )
+    total = environment.stats.total
+    return {
+        "taken_at": time.time(),
+        "entries": sorted(entries, key=lambda e: (str(e["method"]), str(e["name"]))),
+        "total": {"num_requests": total.num_requests, "num_failures": total.num_failures},
+    }
 
 
 class WorkerForwarder:

@@ -58,4 +58,3 @@ class ProgressReporter:
             f"requests={stats.num_requests} ({stats.current_rps:.1f}/s) "
             f"failures={stats.num_failures} p99~{p99 / 1000:.1f}s"
         )
-

@@ -74,7 +74,9 @@ class RunRecorder:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._flush_lock = threading.Lock()
+        self._sealed = False
         self.flush_errors = 0
+        self.dropped_after_seal = 0
 
     # -- lifecycle -------------------------------------------------------
     def start(self) -> RunRecorder:
@@ -102,8 +104,19 @@ class RunRecorder:
         self.close()
 
     # -- the sink --------------------------------------------------------
+    def seal(self) -> None:
+        """Accept no more rows (they are counted in ``dropped_after_seal``).
+
+        Sealing and reading Locust's statistics in the same breath (no greenlet
+        switch in between) gives two views of exactly the same requests.
+        """
+        self._sealed = True
+
     def emit(self, row: Row) -> None:
         """Buffer one row; it reaches disk within ``flush_interval_s``."""
+        if self._sealed:
+            self.dropped_after_seal += 1
+            return
         if isinstance(row, TimelineEvent):
             line = json.dumps(dataclasses.asdict(row), default=str, separators=(",", ":"))
             with self._lock:

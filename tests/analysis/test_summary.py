@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from loadlab.analysis.rundata import load_run
@@ -67,3 +68,33 @@ def test_not_a_run_directory_is_a_clear_error(tmp_path: Path) -> None:
         load_run(tmp_path)
     with pytest.raises(RunDirectoryError, match="does not exist"):
         load_run(tmp_path / "nope")
+
+
+def test_locust_median_reproduces_locusts_bucketing() -> None:
+    from loadlab.analysis.summary import locust_median
+
+    # Locust buckets 274 -> 270 and 1274 -> 1300 and walks buckets from the top.
+    assert locust_median(pd.Series([274.0, 281.0, 1274.0])) == 280.0
+    # ... and clamps to the exact min/max when a bucket falls outside them.
+    assert locust_median(pd.Series([1274.0])) == 1274.0
+    assert locust_median(pd.Series([], dtype="float64")) is None
+    # twelve values: Locust reports the 6th from the bottom (int(12 * 0.5) left below)
+    assert locust_median(pd.Series([float(v) for v in range(200, 320, 10)])) == 260.0
+
+
+def test_agreement_flags_a_count_difference(known_run: Callable[..., Path]) -> None:
+    import json
+
+    from loadlab.analysis.summary import locust_agreement
+
+    path = known_run()
+    run = load_run(path)
+    entries = [
+        {"name": n, "num_requests": int(c), "median_response_time": None}
+        for n, c in run.requests.groupby("name").size().items()
+    ]
+    entries[0]["num_requests"] += 1  # Locust saw one request loadlab did not record
+    (path / "locust_final.json").write_text(json.dumps({"entries": entries}))
+    result = locust_agreement(load_run(path))
+    assert result is not None and not result["all_match"]
+    assert [r["name"] for r in result["by_name"] if not r["count_match"]] == [entries[0]["name"]]

@@ -53,7 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=(
             "COMMAND (after --) defaults to the reference agent: "
             + " ".join(_DEFAULT_COMMAND)
-            + ". In COMMAND, {host}, {port} and {pod} are replaced per replica."
+            + ". In COMMAND, {host}, {port} and {pod} are replaced per replica. "
+            "The API also serves the Kubernetes core/v1 pods API: point chaostoolkit-kubernetes "
+            "at it with KUBERNETES_HOST=<api url> (and KUBECONFIG naming no file)."
         ),
     )
     parser.add_argument("--replicas", type=int, default=4, help="live pods to keep (default 4)")
@@ -98,6 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="pod label (repeatable; default app=shopping-agent)",
     )
     parser.add_argument("--name-prefix", default="shopping-agent", help="pod name prefix")
+    parser.add_argument(
+        "--namespace",
+        default="default",
+        help="Kubernetes namespace of the pods in the API's /api/v1 routes (default 'default')",
+    )
     parser.add_argument("--log-dir", type=Path, default=None, help="one log file per pod here")
     parser.add_argument(
         "--events-file", type=Path, default=None, help="append pod lifecycle JSON lines here"
@@ -124,7 +131,7 @@ async def _serve(args: argparse.Namespace) -> int:
         log_dir=args.log_dir,
         events_path=args.events_file,
     )
-    api = FleetAPI(fleet=fleet, port=args.api_port)
+    api = FleetAPI(fleet=fleet, port=args.api_port, namespace=args.namespace)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -6,8 +6,10 @@
 its snapshot; 404 if there is no such live pod, 400 for a bad grace period.
 Errors are ``{"error": {"kind": ..., "message": ...}}`` like the agent's.
 
-The API is a thin layer over :class:`~loadlab.target.fleet.supervisor.Fleet`;
-the Kubernetes pods API can sit on the same Fleet beside it.
+The API is a thin layer over :class:`~loadlab.target.fleet.supervisor.Fleet`.
+The same application also serves the Kubernetes core/v1 pods API
+(``/api/v1/namespaces/{ns}/pods`` ...; see :mod:`loadlab.target.fleet.k8s_api`),
+so this base URL is the ``KUBERNETES_HOST`` for chaostoolkit-kubernetes.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import math
 
 from aiohttp import web
 
+from loadlab.target.fleet.k8s_api import DEFAULT_NAMESPACE, add_kubernetes_routes, check_namespace
 from loadlab.target.fleet.pod import PodNotFound
 from loadlab.target.fleet.supervisor import HOST, Fleet
 
@@ -57,21 +60,26 @@ class _PodRoutes:
         return web.json_response(pod.to_json())
 
 
-def fleet_app(fleet: Fleet) -> web.Application:
-    """Return the aiohttp application serving the fleet's status API."""
+def fleet_app(fleet: Fleet, *, namespace: str = DEFAULT_NAMESPACE) -> web.Application:
+    """Return the aiohttp application serving the fleet's status API and pods API.
+
+    ``namespace`` is the Kubernetes namespace the fleet's pods appear in.
+    """
     routes = _PodRoutes(fleet)
     app = web.Application()
     app.router.add_get("/fleet/pods", routes.list_pods)
     app.router.add_delete("/fleet/pods/{name}", routes.delete_pod)
+    add_kubernetes_routes(app, fleet, namespace=namespace)
     return app
 
 
 class FleetAPI:
-    """The status API served on 127.0.0.1 (port 0 picks a free one)."""
+    """The status API (and Kubernetes pods API) served on 127.0.0.1 (port 0 picks one)."""
 
-    def __init__(self, *, fleet: Fleet, port: int = 0) -> None:
+    def __init__(self, *, fleet: Fleet, port: int = 0, namespace: str = DEFAULT_NAMESPACE) -> None:
         self._fleet = fleet
         self._port = port
+        self._namespace = check_namespace(namespace)
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
 
@@ -84,7 +92,7 @@ class FleetAPI:
 
     async def start(self) -> str:
         """Start serving; return the base URL."""
-        runner = web.AppRunner(fleet_app(self._fleet), access_log=None)
+        runner = web.AppRunner(fleet_app(self._fleet, namespace=self._namespace), access_log=None)
         await runner.setup()
         try:
             site = web.TCPSite(runner, HOST, self._port)

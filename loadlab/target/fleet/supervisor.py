@@ -171,6 +171,11 @@ class Fleet:
         return self._replicas
 
     @property
+    def termination_grace_s(self) -> float:
+        """The grace period a delete without one gets (SIGTERM, then SIGKILL after it)."""
+        return self._termination_grace_s
+
+    @property
     def crash_loop(self) -> str | None:
         """Why the fleet stopped replacing pods, or ``None`` while it still does."""
         return self._crash_loop
