@@ -107,6 +107,13 @@ def register(events: Any) -> None:
             os._exit(exc.exit_code)  # Locust would print a traceback and carry on
 
     def on_test_start(environment: Any, **_: Any) -> None:
+        if state.forwarder is not None:
+            try:
+                _worker_context(environment, state)
+            except LoadLabError as exc:
+                sys.stderr.write(f"loadlab: error: {exc}\n")
+                sys.stderr.flush()
+                os._exit(exc.exit_code)
         _emit_phase(environment, "test_start")
 
     def on_test_stop(environment: Any, **_: Any) -> None:
@@ -126,11 +133,11 @@ def _role(environment: Any) -> str:
     return {"MasterRunner": "master", "WorkerRunner": "worker"}.get(name, "local")
 
 
-def _scenario(options: Any) -> Scenario:
+def _scenario(options: Any, host: str | None) -> Scenario:
     scenario = load_scenario(options.scenario)
     return scenario.with_overrides(
         users=options.peak_users or None,
-        target_url=options.host or None,
+        target_url=host or None,
         time_scale=options.time_scale or None,
     )
 
@@ -139,41 +146,51 @@ def _init(environment: Any, state: _PluginState) -> None:
     options = environment.parsed_options
     if options is None:  # Environment built by hand (tests): the caller sets .loadlab
         return
-    scenario = _scenario(options)
     role = _role(environment)
-    secret = os.environ.get("LOADLAB_JWT_SECRET")
-    run_id = uuid.uuid4().hex[:12]
     if role == "worker":
+        # A worker learns the target and loadlab's options from the master's first
+        # spawn message; its context is built at test_start (see _worker_context).
         state.forwarder = WorkerForwarder(environment.runner).start()
-        sink: Any = state.forwarder
-        worker_id = f"w{environment.runner.client_id[-8:]}"
-    else:
-        state.run_dir = RunDirectory(
-            Path(options.run_dir)
-            if options.run_dir
-            else new_run_dir(Path(options.runs_root), scenario.name)
+        return
+    scenario = _scenario(options, environment.host)
+    run_id = uuid.uuid4().hex[:12]
+    state.run_dir = RunDirectory(
+        Path(options.run_dir)
+        if options.run_dir
+        else new_run_dir(Path(options.runs_root), scenario.name)
+    )
+    state.run_dir.path.mkdir(parents=True, exist_ok=True)
+    state.run_dir.write_manifest(_manifest(scenario, options, role, run_id))
+    recorder = state.recorder = RunRecorder(state.run_dir).start()
+    if role == "master":
+        environment.runner.register_message(
+            ROWS_MESSAGE, lambda environment, msg, **_: _receive(recorder, msg.data)
         )
-        state.run_dir.path.mkdir(parents=True, exist_ok=True)
-        state.run_dir.write_manifest(_manifest(scenario, options, role, run_id))
-        state.recorder = RunRecorder(state.run_dir).start()
-        sink = state.recorder
-        worker_id = "local"
-        if role == "master":
-            recorder = state.recorder
-            environment.runner.register_message(
-                ROWS_MESSAGE, lambda env, msg, **_: _receive(recorder, msg.data)
-            )
-        state.sampler = ProgressReporter(
-            environment=environment,
-            sink=state.recorder,
-            peak_users=scenario.shape.peak,
-            interval_s=options.progress_interval,
-        ).start()
-        sys.stderr.write(f"loadlab: recording to {state.run_dir.path}\n")
-    environment.loadlab = LoadContext(
+    state.sampler = ProgressReporter(
+        environment=environment,
+        sink=recorder,
+        peak_users=scenario.shape.peak,
+        interval_s=options.progress_interval,
+    ).start()
+    sys.stderr.write(f"loadlab: recording to {state.run_dir.path}\n")
+    environment.loadlab = _context(scenario, environment.host, recorder, "local", run_id)
+
+
+def _worker_context(environment: Any, state: _PluginState) -> None:
+    scenario = _scenario(environment.parsed_options, environment.host)
+    worker_id = f"w{str(environment.runner.client_id)[-8:]}"
+    environment.loadlab = _context(
+        scenario, environment.host, state.forwarder, worker_id, uuid.uuid4().hex[:12]
+    )
+
+
+def _context(
+    scenario: Scenario, host: str | None, sink: Any, worker_id: str, run_id: str
+) -> LoadContext:
+    return LoadContext(
         scenario=scenario,
-        target_url=scenario.target.url or options.host or "",
-        jwt_secret=secret,
+        target_url=scenario.target.url or host or "",
+        jwt_secret=os.environ.get("LOADLAB_JWT_SECRET"),
         api_key=os.environ.get("LOADLAB_OPENAI_API_KEY"),
         sink=sink,
         worker_id=worker_id,

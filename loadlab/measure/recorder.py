@@ -14,12 +14,14 @@ rows takes milliseconds).
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import logging
 import os
 import threading
 import types
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +57,40 @@ def arrow_schema(row_type: type[Any]) -> pa.Schema:
 
 
 _TABLE_OF: dict[type[Any], str] = {cls: name for name, cls in ROW_TYPES.items()}
+# Field names per row type: a shallow getattr copy is ~25x cheaper than
+# dataclasses.asdict, which deep-copies, and emit() runs three times per turn.
+_FIELDS: dict[type[Any], tuple[str, ...]] = {
+    cls: tuple(f.name for f in dataclasses.fields(cls))
+    for cls in (*ROW_TYPES.values(), TimelineEvent)
+}
+
+
+def _as_dict(row: Row) -> dict[str, Any]:
+    return {name: getattr(row, name) for name in _FIELDS[type(row)]}
+
+
+def _offload() -> Callable[[Callable[[], None]], None]:
+    """How to run a blocking write without stalling the load.
+
+    Under Locust, gevent has patched ``threading``: the flusher is a greenlet on
+    the same loop as every user, and a parquet write would stop them all for its
+    duration. There the write runs in gevent's pool of real OS threads (pyarrow
+    releases the GIL for most of it) while only the flusher greenlet waits.
+    Without gevent, the flusher is already a real thread.
+    """
+    try:
+        from gevent import get_hub, monkey
+    except ImportError:  # pragma: no cover - gevent comes with locust
+        return _run_inline
+    if not monkey.is_module_patched("threading"):
+        return _run_inline
+    pool = get_hub().threadpool
+    apply: Callable[[Callable[[], None]], None] = pool.apply
+    return apply
+
+
+def _run_inline(fn: Callable[[], None]) -> None:
+    fn()
 
 
 class RunRecorder:
@@ -75,12 +111,20 @@ class RunRecorder:
         self._thread: threading.Thread | None = None
         self._flush_lock = threading.Lock()
         self._sealed = False
+        self._offload = _offload()
         self.flush_errors = 0
         self.dropped_after_seal = 0
 
     # -- lifecycle -------------------------------------------------------
     def start(self) -> RunRecorder:
-        """Start the background flusher. Returns self for chaining."""
+        """Start the background flusher. Returns self for chaining.
+
+        The first pyarrow conversion of a process costs a second or more (lazy
+        imports, kernels); it is paid here, before the first user starts, not in
+        the middle of the ramp.
+        """
+        for schema in self._schemas.values():
+            pq.write_table(pa.Table.from_pylist([], schema=schema), io.BytesIO())
         for name in ROW_TYPES:
             self.run_dir.table(name).mkdir(parents=True, exist_ok=True)
         self.run_dir.events.touch()
@@ -118,7 +162,7 @@ class RunRecorder:
             self.dropped_after_seal += 1
             return
         if isinstance(row, TimelineEvent):
-            line = json.dumps(dataclasses.asdict(row), default=str, separators=(",", ":"))
+            line = json.dumps(_as_dict(row), default=str, separators=(",", ":"))
             with self._lock:
                 self._events.append(line)
             return
@@ -126,7 +170,7 @@ class RunRecorder:
         if table is None:
             raise TypeError(f"not a timeline row: {type(row).__name__}")
         with self._lock:
-            self._rows[table].append(dataclasses.asdict(row))
+            self._rows[table].append(_as_dict(row))
 
     def emit_dicts(self, table: str, rows: list[dict[str, Any]]) -> None:
         """Buffer rows that arrive as plain dicts (from distributed workers)."""
@@ -169,14 +213,18 @@ class RunRecorder:
                         self._requeue_rows(table, batch, exc)
 
     def _write_part(self, table: str, batch: list[dict[str, Any]]) -> None:
-        arrow = pa.Table.from_pylist(batch, schema=self._schemas[table])
         directory = self.run_dir.table(table)
         seq = self._part_seq[table]
         self._part_seq[table] = seq + 1
         final = directory / f"part-{seq:06d}.parquet"
         tmp = directory / f".part-{seq:06d}.parquet.tmp"
-        pq.write_table(arrow, tmp)
-        os.replace(tmp, final)
+        schema = self._schemas[table]
+
+        def write() -> None:
+            pq.write_table(pa.Table.from_pylist(batch, schema=schema), tmp)
+            os.replace(tmp, final)
+
+        self._offload(write)
 
     def _requeue_rows(self, table: str, batch: list[dict[str, Any]], exc: Exception) -> None:
         self.flush_errors += 1

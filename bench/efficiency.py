@@ -1,0 +1,448 @@
+"""Turns per second per core: ShoppingSessionUser vs plain Locust FastHttpUser (vs wrk).
+
+Every variant drives the same canned SSE endpoint (bench/_sse_server.py: meta,
+a few tokens, done; no latency, so the load generator is the bottleneck) with
+the same number of users and no think time, one after the other, alternating
+their order round by round:
+
+* ``ShoppingSessionUser``: loadlab's Locust user through loadlab's locustfile
+  and plugin, started with :func:`loadlab.orchestrate.locust_command`, with the
+  real recorder writing a run directory (the honest cost of a loadlab run);
+* ``FastHttpUser``: plain Locust POSTing the same request and reading the
+  stream with ``iter_lines`` (bench/_plain_locustfile.py);
+* ``wrk`` (if installed): the same POST from C, one thread, as a ceiling.
+
+Efficiency = completed turns / CPU seconds of the load generator process
+(user + system, from /proc), counted over the same window after a warm-up.
+The headline is the ratio ShoppingSessionUser / FastHttpUser per round; the
+goal is >= 0.5.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from _launch import (
+    BENCH_DIR,
+    CannedServer,
+    ProcessRun,
+    bench_secret,
+    log_tail,
+    raise_fd_limit,
+    run_loadlab,
+    run_measured,
+    write_scenario,
+)
+from _procstat import between, bracket
+from _report import markdown_table, print_header, progress
+
+from loadlab.analysis.rundata import load_run
+from loadlab.orchestrate import RunPlan
+
+PLAIN_LOCUSTFILE = BENCH_DIR / "_plain_locustfile.py"
+SHOPPING = "ShoppingSessionUser"
+PLAIN = "FastHttpUser"
+WRK = "wrk"
+GOAL = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    """One variant in one round."""
+
+    variant: str
+    round: int
+    turns: int
+    wall_s: float
+    cpu_s: float
+    server_cpu_s: float
+    failures: int
+    note: str = ""
+
+    @property
+    def turns_per_s(self) -> float:
+        """Completed turns per wall-clock second."""
+        return self.turns / self.wall_s if self.wall_s > 0 else 0.0
+
+    @property
+    def turns_per_cpu_s(self) -> float:
+        """Completed turns per CPU second of the load generator (turns/s/core)."""
+        return self.turns / self.cpu_s if self.cpu_s > 0 else 0.0
+
+    @property
+    def cpu_percent(self) -> float:
+        """The load generator's CPU, in percent of one core."""
+        return 100.0 * self.cpu_s / self.wall_s if self.wall_s > 0 else 0.0
+
+    @property
+    def server_cpu_percent(self) -> float:
+        """The server's CPU, in percent of one core."""
+        return 100.0 * self.server_cpu_s / self.wall_s if self.wall_s > 0 else 0.0
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line (see --help)."""
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="Example: .venv/bin/python bench/efficiency.py --quick",
+    )
+    nproc = len(os.sched_getaffinity(0))
+    parser.add_argument("--users", type=int, default=50, help="concurrent users (default 50)")
+    parser.add_argument(
+        "--duration", type=float, default=25.0, help="seconds per Locust run (default 25)"
+    )
+    parser.add_argument(
+        "--warmup", type=float, default=4.0, help="seconds skipped after the first turn (4)"
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="A/B rounds, order alternated (2)")
+    parser.add_argument(
+        "--wrk-duration", type=float, default=10.0, help="seconds per wrk run (default 10)"
+    )
+    parser.add_argument("--no-wrk", action="store_true", help="skip wrk even if installed")
+    parser.add_argument(
+        "--server-procs",
+        type=int,
+        default=max(1, min(4, nproc - 1)),
+        help="canned server processes on one port (default: nproc - 1, 1..4)",
+    )
+    parser.add_argument("--tokens", type=int, default=8, help="token events per turn (8)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke mode (~30 s): 1 round, 7 s runs, 2 s warm-up, 4 s wrk",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.duration, args.warmup, args.rounds, args.wrk_duration = 7.0, 2.0, 1, 4.0
+    if args.users < 1 or args.duration <= args.warmup + 1 or args.rounds < 1:
+        parser.error("need --users >= 1, --rounds >= 1 and --duration > --warmup + 1")
+    return args
+
+
+def efficiency_scenario(users: int, duration_s: float) -> dict[str, object]:
+    """A soak of ``users`` shoppers with no think time (a session of N turns then repeats)."""
+    return {
+        "name": "bench_efficiency",
+        "description": "bench/efficiency.py: no think time, fixed user count",
+        "seed": 1,
+        "time_scale": 1.0,
+        "target": {"protocol": "reference", "timeout_s": 10},
+        "shape": {"kind": "soak", "users": users, "ramp_s": 1, "duration_s": duration_s},
+        "session": {
+            "turns": {"min": 4, "max": 10},
+            "think_time": {"distribution": "constant", "median_s": 0},
+        },
+        "retry": {"max_attempts": 2, "backoff_s": 0.1, "backoff_max_s": 0.5},
+    }
+
+
+def _locust_failures(csv_prefix: Path) -> int:
+    path = Path(f"{csv_prefix}_stats.csv")
+    try:
+        stats = pd.read_csv(path)
+    except (OSError, ValueError):
+        return -1
+    total = stats[stats["Name"] == "Aggregated"]
+    return int(total["Failure Count"].iloc[0]) if len(total) else -1
+
+
+def _window_measurement(
+    variant: str, rnd: int, run: ProcessRun, completions: list[float], warmup_s: float
+) -> Measurement:
+    if run.returncode not in (0, 1) or len(completions) < 2:
+        raise RuntimeError(
+            f"{variant} run failed (exit {run.returncode}, {len(completions)} turns); "
+            f"last lines of {run.log_path}:\n{log_tail(run.log_path)}"
+        )
+    completions.sort()
+    pair = bracket(run.samples, completions[0] + warmup_s, completions[-1] - 0.5)
+    if pair is None:
+        raise RuntimeError(f"{variant}: the run was too short to measure after the warm-up")
+    use = between(*pair)
+    turns = sum(1 for t in completions if pair[0].t <= t <= pair[1].t)
+    return Measurement(
+        variant=variant,
+        round=rnd,
+        turns=turns,
+        wall_s=use.wall_s,
+        cpu_s=use.groups_s["load"],
+        server_cpu_s=use.groups_s.get("server", 0.0),
+        failures=0,
+    )
+
+
+async def run_shopping(
+    args: argparse.Namespace, server: CannedServer, work: Path, rnd: int
+) -> Measurement:
+    """ShoppingSessionUser through loadlab's locustfile, plugin and recorder."""
+    scenario = write_scenario(
+        work / "efficiency.yaml", efficiency_scenario(args.users, args.duration)
+    )
+    run_dir = work / f"round{rnd}-shopping"
+    plan = RunPlan(
+        scenario_path=scenario,
+        target_url=server.url,
+        run_dir=run_dir,
+        jwt_secret=bench_secret(),
+        progress_interval_s=0,
+    )
+    run = await run_loadlab(
+        plan,
+        log_path=work / f"round{rnd}-shopping.log",
+        other_groups=lambda: {"server": server.pids},
+        timeout_s=args.duration + 60,
+    )
+    data = load_run(run_dir)
+    ok = data.turns[data.turns["ok"]]
+    m = _window_measurement(SHOPPING, rnd, run, ok["t_end"].tolist(), args.warmup)
+    verdicts = data.sessions["verdict"].value_counts().to_dict()
+    note = "sessions " + ", ".join(f"{k} {v}" for k, v in sorted(verdicts.items()))
+    failures = int((~data.turns["ok"]).sum())
+    return Measurement(**{**_fields(m), "failures": failures, "note": note})
+
+
+async def run_plain(
+    args: argparse.Namespace, server: CannedServer, work: Path, rnd: int
+) -> Measurement:
+    """Plain Locust FastHttpUser doing the same POST and reading the stream."""
+    completions = work / f"round{rnd}-plain.times"
+    csv = work / f"round{rnd}-plain" / "locust"
+    csv.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(PLAIN_LOCUSTFILE),
+        "--host",
+        server.url,
+        "--csv",
+        str(csv),
+        "--loglevel",
+        "WARNING",
+        "--headless",
+        "--only-summary",
+        "--users",
+        str(args.users),
+        "--spawn-rate",
+        str(args.users),
+        "--run-time",
+        f"{args.duration:g}s",
+        "--completions-file",
+        str(completions),
+    ]
+    run = await run_measured(
+        cmd,
+        log_path=work / f"round{rnd}-plain.log",
+        other_groups=lambda: {"server": server.pids},
+        timeout_s=args.duration + 60,
+    )
+    times = [float(x) for x in completions.read_text().split()] if completions.exists() else []
+    m = _window_measurement(PLAIN, rnd, run, times, args.warmup)
+    return Measurement(**{**_fields(m), "failures": _locust_failures(csv)})
+
+
+_WRK_REQUESTS = re.compile(r"(\d+) requests in ([\d.]+)(us|ms|s|m)\b")
+_WRK_ERRORS = re.compile(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)")
+
+
+async def run_wrk(
+    args: argparse.Namespace, server: CannedServer, work: Path, rnd: int
+) -> Measurement:
+    """wrk, one thread, the same POST (every request replays turn 1 of one session)."""
+    script = work / "turn.lua"
+    script.write_text(
+        'wrk.method = "POST"\n'
+        'wrk.body = \'{"turn": 1, "message": "Show me what is on sale today"}\'\n'
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        'wrk.headers["Accept"] = "text/event-stream"\n'
+        'wrk.headers["Idempotency-Key"] = "wrk-000001-t1"\n'
+        'wrk.headers["Authorization"] = "Bearer eyJhbGciOiJIUzI1NiJ9.bench.bench"\n'
+    )
+    wrk = shutil.which("wrk") or "wrk"
+    cmd = [
+        wrk,
+        "-t1",
+        f"-c{args.users}",
+        f"-d{args.wrk_duration:g}s",
+        "-s",
+        str(script),
+        f"{server.url}/v1/sessions/wrk-000001/turns",
+    ]
+    # wrk's whole life is the measurement: its CPU comes from the kernel's
+    # accounting of reaped children (exact), not from /proc samples.
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    run = await run_measured(
+        cmd,
+        log_path=work / f"round{rnd}-wrk.log",
+        other_groups=lambda: {"server": server.pids},
+        timeout_s=args.wrk_duration + 30,
+    )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = run.log_path.read_text(errors="replace")
+    match = _WRK_REQUESTS.search(out)
+    if run.returncode != 0 or match is None:
+        raise RuntimeError(f"wrk failed (exit {run.returncode}):\n{log_tail(run.log_path)}")
+    scale = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[match.group(3)]
+    errors = 0
+    for m in _WRK_ERRORS.finditer(out):
+        if m.group(1):
+            errors += int(m.group(1))
+        else:
+            errors += sum(int(n) for n in re.findall(r"\d+", m.group(2)))
+    server_use = between(run.samples[0], run.samples[-1])
+    return Measurement(
+        variant=WRK,
+        round=rnd,
+        turns=int(match.group(1)),
+        wall_s=float(match.group(2)) * scale,
+        cpu_s=(after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
+        server_cpu_s=server_use.groups_s.get("server", 0.0),
+        failures=errors,
+        note="replays turn 1 of one session; C, one thread",
+    )
+
+
+def _fields(m: Measurement) -> dict[str, object]:
+    return {f: getattr(m, f) for f in Measurement.__dataclass_fields__}
+
+
+RUNNERS = {SHOPPING: run_shopping, PLAIN: run_plain, WRK: run_wrk}
+
+
+async def measure(args: argparse.Namespace, work: Path) -> list[Measurement]:
+    """Every variant, every round, order rotated each round."""
+    variants = [SHOPPING, PLAIN]
+    if not args.no_wrk and shutil.which("wrk"):
+        variants.append(WRK)
+    results: list[Measurement] = []
+    async with CannedServer(
+        stats_dir=work / "server", procs=args.server_procs, tokens=args.tokens
+    ) as server:
+        progress(f"canned SSE server at {server.url} ({args.server_procs} process(es))")
+        for rnd in range(1, args.rounds + 1):
+            shift = (rnd - 1) % len(variants)
+            for variant in variants[shift:] + variants[:shift]:
+                progress(f"round {rnd}: {variant} ...")
+                m = await RUNNERS[variant](args, server, work, rnd)
+                progress(
+                    f"round {rnd}: {variant}: {m.turns_per_s:,.0f} turns/s at "
+                    f"{m.cpu_percent:.0f}% of a core -> {m.turns_per_cpu_s:,.0f} turns/CPU-s"
+                )
+                results.append(m)
+    return results
+
+
+def report(args: argparse.Namespace, results: list[Measurement]) -> None:
+    """Print the table and the headline ratio."""
+    by_variant: dict[str, list[Measurement]] = {}
+    for m in results:
+        by_variant.setdefault(m.variant, []).append(m)
+    plain_eff = statistics.median(m.turns_per_cpu_s for m in by_variant[PLAIN])
+    rows = []
+    for variant, ms in by_variant.items():
+        eff = statistics.median(m.turns_per_cpu_s for m in ms)
+        rows.append(
+            [
+                variant,
+                statistics.median(m.turns_per_s for m in ms),
+                statistics.median(m.cpu_percent for m in ms),
+                eff,
+                statistics.median(m.server_cpu_percent for m in ms),
+                sum(m.failures for m in ms),
+                f"{eff / plain_eff:.2f}x" if plain_eff else "-",
+            ]
+        )
+    print(
+        f"## Efficiency: {args.users} users, no think time, "
+        f"{args.duration:g} s runs ({args.warmup:g} s warm-up skipped), {args.rounds} round(s)\n"
+    )
+    print(
+        markdown_table(
+            [
+                "load generator",
+                "turns/s",
+                "generator CPU % of a core",
+                "turns/s/core (turns per CPU-s)",
+                "server CPU % of a core",
+                "failed turns",
+                "vs FastHttpUser",
+            ],
+            rows,
+        )
+    )
+    if WRK not in by_variant:
+        print("\nwrk: not installed (apt-get install -y wrk) or --no-wrk; column skipped")
+    ratios = []
+    print("\nper round (side by side):")
+    for rnd in range(1, args.rounds + 1):
+        a = next(m for m in results if m.round == rnd and m.variant == SHOPPING)
+        b = next(m for m in results if m.round == rnd and m.variant == PLAIN)
+        ratio = a.turns_per_cpu_s / b.turns_per_cpu_s if b.turns_per_cpu_s else 0.0
+        ratios.append(ratio)
+        print(
+            f"  round {rnd}: {SHOPPING} {a.turns_per_cpu_s:,.0f} vs {PLAIN} "
+            f"{b.turns_per_cpu_s:,.0f} turns/CPU-s -> {ratio:.2f}x   ({a.note})"
+        )
+    headline = statistics.median(ratios)
+    verdict = "meets" if headline >= GOAL else "MISSES"
+    print(
+        f"\nratio {SHOPPING} / {PLAIN} (turns per CPU-second, median of rounds): "
+        f"{headline:.2f}x -- {verdict} the goal of >= {GOAL}x"
+    )
+    busy = [m for m in results if m.server_cpu_percent >= 90.0 * args.server_procs]
+    if busy:
+        names = ", ".join(sorted({m.variant for m in busy}))
+        print(
+            f"note: the server was CPU-bound during {names}; turns per CPU-second of the "
+            "generator stays comparable, turns/s does not"
+        )
+
+
+async def amain(args: argparse.Namespace) -> int:
+    """Run the benchmark in a work directory; keep it with --keep."""
+    raise_fd_limit(max(4096, args.users * 4))
+    print_header(
+        "bench/efficiency.py",
+        {
+            "users": args.users,
+            "duration_s": args.duration,
+            "warmup_s": args.warmup,
+            "rounds": args.rounds,
+            "wrk_duration_s": args.wrk_duration,
+            "server_procs": args.server_procs,
+            "tokens": args.tokens,
+            "recorder": "real RunRecorder (run directory in a temp dir)",
+        },
+    )
+    work = Path(tempfile.mkdtemp(prefix="loadlab-bench-efficiency-"))
+    try:
+        results = await measure(args, work)
+        report(args, results)
+    finally:
+        if args.keep:
+            print(f"\nwork directory kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point."""
+    return asyncio.run(amain(parse_args(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
