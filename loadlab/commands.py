@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -88,7 +89,7 @@ async def run_command(args: argparse.Namespace) -> int:
             )
             rc = await run_locust(plan)
     else:
-        target, secret = _target(args.target, scenario)
+        target, secret = _target(args.target, scenario, args.state_dir / "stack.json")
         check_target(target, scenario.target.protocol)
         run_dir = args.run_dir or new_run_dir(args.runs_root, scenario.name)
         plan = RunPlan(
@@ -108,15 +109,13 @@ async def run_command(args: argparse.Namespace) -> int:
     return 0 if out.slo_passed else 6
 
 
-def _target(flag: str | None, scenario: Scenario) -> tuple[str, str | None]:
-    import os
-
+def _target(flag: str | None, scenario: Scenario, stack_file: Path) -> tuple[str, str | None]:
     secret = os.environ.get("LOADLAB_JWT_SECRET")
     if flag:
         return flag, secret
     if scenario.target.url:
         return scenario.target.url, secret
-    info = read_stack_state()
+    info = read_stack_state(stack_file)
     if info is not None:
         return info.agent_url, secret or info.jwt_secret
     raise ConfigError(

@@ -504,6 +504,8 @@ def _print_endpoints(stack: EmbeddedStack, endpoints: StackEndpoints, out: TextI
         f"table {endpoints.table})",
         f"  llm        {endpoints.llm_url}",
         f"  fleet      {endpoints.fleet_url}/fleet/pods",
+        f"  kubernetes KUBERNETES_HOST={endpoints.fleet_url} KUBECONFIG=/nonexistent "
+        "(pods API for chaostoolkit-kubernetes)",
         f"  state      {stack.stack_file}  (JWT secret and keys; mode 0600)",
         f"  logs       {stack.state_dir}",
         "Press Ctrl-C to stop.",
