@@ -75,6 +75,13 @@ _LAZY = {
 }
 
 
+def discover(discover_system: bool = True) -> Any:
+    """Chaos Toolkit discovery entry point (``chaos discover loadlab --no-install``)."""
+    from loadlab.chaos import discover as discover_loadlab
+
+    return discover_loadlab(discover_system=discover_system)
+
+
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
@@ -113,6 +120,7 @@ __all__ = [
     "TurnRequest",
     "TurnResult",
     "__version__",
+    "discover",
     "load_run",
     "load_scenario",
     "plan_session",

@@ -2,6 +2,7 @@
 
     loadlab demo                      embedded stack + short flash sale + pod kill + report
     loadlab run SCENARIO [options]    a load run against an agent (or the embedded stack)
+    loadlab gameday EXPERIMENT        a Chaos Toolkit experiment with load, timeline, report
     loadlab up                        start the embedded stack in the foreground
     loadlab report RUN_DIR            re-derive summary.json, report.html, junit.xml
 
@@ -122,6 +123,36 @@ def build_parser() -> argparse.ArgumentParser:
     _stack_options(run)
     run.set_defaults(func=_cmd_run)
 
+    gameday = sub.add_parser(
+        "gameday",
+        help="run a Chaos Toolkit experiment with loadlab's load and timeline, then report",
+        description="Run EXPERIMENT (a Chaos Toolkit JSON file; see chaos/) with `chaos run`. "
+        "Without --target, the embedded stack is started and the experiment reaches it "
+        "through the same APIs as in the cloud (KUBERNETES_HOST for the pods API). One run "
+        "directory gets loadlab's files, the Chaos Toolkit journal and one report.",
+    )
+    gameday.add_argument("experiment", type=Path, help="e.g. chaos/pod-kill-mid-session.json")
+    gameday.add_argument(
+        "--scenario",
+        default="demo.yaml",
+        help="scenario for the load (default scenarios/demo.yaml)",
+    )
+    gameday.add_argument(
+        "--target",
+        help="agent base URL of a real deployment (then the kubeconfig / AWS settings in "
+        "your environment are used, and no embedded stack is started)",
+    )
+    gameday.add_argument("--run-dir", type=Path, help="exact run directory (default: a new one)")
+    gameday.add_argument("--runs-root", type=Path, default=Path("runs"), help="default: runs")
+    gameday.add_argument(
+        "--agent-mode",
+        default="correct",
+        choices=("correct", "no_checkpoint", "checkpoint_before_side_effect", "no_idempotency"),
+        help="embedded agent only: break checkpointing on purpose to see the oracle catch it",
+    )
+    _stack_options(gameday)
+    gameday.set_defaults(func=_cmd_gameday)
+
     up = sub.add_parser(
         "up",
         help="start the embedded stack in the foreground (Ctrl-C stops it)",
@@ -182,6 +213,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from loadlab.commands import demo_command
 
     return asyncio.run(demo_command(args))
+
+
+def _cmd_gameday(args: argparse.Namespace) -> int:
+    from loadlab.gameday import gameday_command
+
+    return asyncio.run(gameday_command(args))
 
 
 def _cmd_up(args: argparse.Namespace) -> int:

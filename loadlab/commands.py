@@ -13,11 +13,12 @@ import contextlib
 import os
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from loadlab.errors import ConfigError, LoadLabError
-from loadlab.measure.rundir import RunDirectory, append_lines, new_run_dir
+from loadlab.measure.rundir import RunDirectory, new_run_dir
 from loadlab.orchestrate import (
     RunPlan,
     check_target,
@@ -29,7 +30,7 @@ from loadlab.report.render import RenderedReport, headline, render_run
 from loadlab.scenario.files import load_scenario
 from loadlab.scenario.model import Scenario
 from loadlab.target.stack import EmbeddedStack, serve_forever
-from loadlab.timeline import TimelineEvent
+from loadlab.timeline import TimelineEvent, append_lines, event_line
 
 
 @contextlib.asynccontextmanager
@@ -168,30 +169,33 @@ async def delete_pod_mid_sale(stack: EmbeddedStack, run_dir: RunDirectory) -> No
         print("loadlab: no ready pod to delete; skipping the fault", file=sys.stderr)
         return
     victim = ready[0]
-    t = time.time()
-    append_lines(
-        run_dir.events,
-        [
-            _event_json(
-                TimelineEvent(
-                    t=t,
-                    kind="fault",
-                    name="delete pod (grace 0)",
-                    target=victim.name,
-                    attrs={"phase": "start", "instance_id": victim.instance_id},
-                )
+    fault_id = uuid.uuid4().hex[:12]
+
+    def fault_event(phase: str, status: str | None) -> str:
+        return event_line(
+            TimelineEvent(
+                t=time.time(),
+                kind="fault",
+                name="delete pod (grace 0)",
+                target=victim.name,
+                attrs={
+                    "fault_id": fault_id,
+                    "phase": phase,
+                    "status": status,
+                    "activity": "loadlab demo",
+                    "instance_id": victim.instance_id,
+                },
             )
-        ],
-    )
-    await stack.fleet.delete_pod(victim.name, grace_period_seconds=0)
+        )
+
+    append_lines(run_dir.events, [fault_event("start", None)])
+    try:
+        await stack.fleet.delete_pod(victim.name, grace_period_seconds=0)
+    except LoadLabError:
+        append_lines(run_dir.events, [fault_event("end", "failed")])
+        raise
+    append_lines(run_dir.events, [fault_event("end", "succeeded")])
     print(f"loadlab: deleted pod {victim.name} mid-sale", flush=True)
-
-
-def _event_json(event: TimelineEvent) -> str:
-    import dataclasses
-    import json
-
-    return json.dumps(dataclasses.asdict(event), separators=(",", ":"), default=str)
 
 
 async def up_command(args: argparse.Namespace) -> int:

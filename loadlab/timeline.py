@@ -13,7 +13,10 @@ The field order of each dataclass is the column order of its parquet file.
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, get_args
 
 ErrorKind = Literal[
@@ -120,7 +123,7 @@ class PressureSample:
     dimensions_json: str = "{}"
 
 
-EventKind = Literal["phase", "fault", "users", "note", "error"]
+EventKind = Literal["phase", "fault", "probe", "users", "note", "error"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +146,19 @@ ROW_TYPES: dict[str, type[Any]] = {
 }
 
 
+LIVE_STATUS_FILE = "live.json"
+"""Written into the run directory about once a second while a run goes.
+
+Its keys (all always present): ``t`` (epoch s), ``state`` (``running`` or
+``stopped``), ``users``, ``turns_in_flight`` (requests sent, answer not finished),
+``awaiting_first_token`` (turns the agent acknowledged but has not started to
+answer: typically inside the LLM call), ``turns_done``, ``turns_failed``,
+``sessions`` (verdict -> count so far), ``window_s``, and ``window`` (``turns``,
+``p99_ms`` (null without turns), ``error_rate``) over the last ``window_s``
+seconds. Chaos probes read it; nothing else depends on it.
+"""
+
+
 Row = RequestSample | TurnRecord | SessionRecord | PressureSample | TimelineEvent
 
 
@@ -154,3 +170,28 @@ def row_to_dict(row: Row) -> dict[str, Any]:
 def column_names(row_type: type[Any]) -> list[str]:
     """Return the column names of a row type, in file order."""
     return [f.name for f in dataclasses.fields(row_type)]
+
+
+def event_line(event: TimelineEvent) -> str:
+    """One ``events.jsonl`` line for ``event`` (compact JSON, no trailing newline)."""
+    return json.dumps(dataclasses.asdict(event), default=str, separators=(",", ":"))
+
+
+def append_lines(path: Path, lines: list[str]) -> None:
+    """Append text lines to ``path`` with one ``write`` on an O_APPEND descriptor.
+
+    Several processes append to the same ``events.jsonl`` (the Locust process's
+    recorder, a chaos experiment's control, the CLI); a single write to an
+    O_APPEND file is placed at the end as a whole, so their lines never interleave.
+    """
+    if not lines:
+        return
+    data = ("\n".join(lines) + "\n").encode("utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+    finally:
+        os.close(fd)

@@ -22,6 +22,7 @@ from loadlab.load.adapters import (
     TokenText,
     TurnRequest,
 )
+from loadlab.load.live import LiveCounters
 from loadlab.load.payloads import (
     AgentDone,
     AgentMeta,
@@ -117,12 +118,14 @@ class AgentClient:
         timeout_s: float = 30.0,
         clock: Callable[[], float] = time.perf_counter,
         wall: Callable[[], float] = time.time,
+        live: LiveCounters | None = None,
     ) -> None:
         self._transport = transport
         self._adapter = adapter
         self._base_url = base_url
         self._timeout = timeout_s
         self._clock = clock
+        self._live = live
         self._wall = wall
 
     @property
@@ -132,8 +135,18 @@ class AgentClient:
 
     def send_turn(self, request: TurnRequest) -> TurnResult:
         """Send one attempt of a turn and return what happened; never raises."""
+        live = self._live
+        if live is None:
+            return self._send(request)
+        live.turns_in_flight += 1
+        try:
+            return self._send(request)
+        finally:
+            live.turns_in_flight -= 1
+
+    def _send(self, request: TurnRequest) -> TurnResult:
         prepared = self._adapter.prepare(self._base_url, request)
-        run = _Attempt(t_start=self._wall(), t0=self._clock(), clock=self._clock)
+        run = _Attempt(t_start=self._wall(), t0=self._clock(), clock=self._clock, live=self._live)
         try:
             response = self._transport.open(
                 prepared.method, prepared.url, prepared.headers, prepared.body, self._timeout
@@ -149,6 +162,7 @@ class AgentClient:
             return run.failed(_classify(exc, responded=True), _describe(exc))
         finally:
             # Releasing a broken connection may fail in turn; there is nothing left to do.
+            run.settle()
             with contextlib.suppress(Exception):
                 response.close()
 
@@ -172,7 +186,7 @@ class AgentClient:
                 if isinstance(decoded, TokenText):
                     run.token(decoded.text, now)
                 elif isinstance(decoded, AgentMeta):
-                    run.meta = decoded
+                    run.acknowledged(decoded)
                 elif isinstance(decoded, AgentDone):
                     run.done = decoded
                 elif isinstance(decoded, AgentFailure):
@@ -201,7 +215,14 @@ class AgentClient:
 class _Attempt:
     """The measurements of one attempt as they accumulate."""
 
-    def __init__(self, *, t_start: float, t0: float, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        *,
+        t_start: float,
+        t0: float,
+        clock: Callable[[], float],
+        live: LiveCounters | None = None,
+    ) -> None:
         self.t_start = t_start
         self.t0 = t0
         self.clock = clock
@@ -216,6 +237,20 @@ class _Attempt:
         self.done: AgentDone | None = None
         self.retry_after_s: float | None = None
         self.agent_error_kind: str | None = None
+        self.live = live
+        self.awaiting = False
+
+    def acknowledged(self, meta: AgentMeta) -> None:
+        self.meta = meta
+        if self.live is not None and self.first_token is None and not self.awaiting:
+            self.awaiting = True
+            self.live.awaiting_first_token += 1
+
+    def settle(self) -> None:
+        """Leave the awaiting-first-token count, whatever ended the attempt."""
+        if self.awaiting and self.live is not None:
+            self.awaiting = False
+            self.live.awaiting_first_token -= 1
 
     def chunk(self, chunk: bytes) -> float:
         self.bytes += len(chunk)
@@ -224,6 +259,7 @@ class _Attempt:
     def token(self, text: str, now: float) -> None:
         if self.first_token is None:
             self.first_token = now
+            self.settle()
         elif self.last_token is not None:
             gap = now - self.last_token
             self.max_gap = gap if self.max_gap is None else max(self.max_gap, gap)

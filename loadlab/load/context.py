@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from loadlab.errors import ConfigError
+from loadlab.load.live import LiveCounters
 from loadlab.scenario.model import Scenario
 from loadlab.timeline import RequestSample, SessionRecord, TimelineEvent, TurnRecord
 
@@ -91,6 +92,7 @@ class LoadContext:
     session_numbers: Iterator[int] = field(
         default_factory=itertools.count, repr=False, compare=False
     )
+    live: LiveCounters = field(default_factory=LiveCounters, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.target_url.startswith(("http://", "https://")):

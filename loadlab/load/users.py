@@ -61,6 +61,7 @@ class ShoppingSessionUser(FastHttpUser):
             adapter=adapter_for(target.protocol, model=target.model, api_key=context.api_key),
             base_url=context.target_url,
             timeout_s=timeout_s,
+            live=context.live,
         )
         self.player: SessionPlayer | None = None
 

@@ -34,6 +34,7 @@ from typing import Any
 from loadlab import __version__
 from loadlab.errors import LoadLabError
 from loadlab.load.context import LoadContext
+from loadlab.measure.live import LiveWindow, ObservedSink
 from loadlab.measure.progress import ProgressReporter
 from loadlab.measure.recorder import RunRecorder
 from loadlab.measure.rundir import RunDirectory, RunManifest, new_run_dir, write_json_atomic
@@ -44,6 +45,7 @@ from loadlab.timeline import ROW_TYPES, Row, TimelineEvent, row_to_dict
 log = logging.getLogger("loadlab")
 
 ROWS_MESSAGE = "loadlab_rows"
+LIVE_KEY = "_live"
 _TABLE_OF = {cls: name for name, cls in ROW_TYPES.items()}
 
 
@@ -90,6 +92,9 @@ class _PluginState:
     forwarder: WorkerForwarder | None = None
     run_dir: RunDirectory | None = None
     sampler: ProgressReporter | None = None
+    window: LiveWindow = field(default_factory=LiveWindow)
+    # latest (turns in flight, awaiting first token) reported by each worker
+    worker_in_flight: dict[str, tuple[int, int]] = field(default_factory=dict)
     started: float = field(default_factory=time.time)
 
 
@@ -164,16 +169,20 @@ def _init(environment: Any, state: _PluginState) -> None:
     recorder = state.recorder = RunRecorder(state.run_dir).start()
     if role == "master":
         environment.runner.register_message(
-            ROWS_MESSAGE, lambda environment, msg, **_: _receive(recorder, msg.data)
+            ROWS_MESSAGE, lambda environment, msg, **_: _receive(recorder, state, msg.data)
         )
     state.sampler = ProgressReporter(
         environment=environment,
         sink=recorder,
         peak_users=scenario.shape.peak,
         interval_s=options.progress_interval,
+        run_dir=state.run_dir.path,
+        window=state.window,
+        in_flight=lambda: _in_flight(environment, state),
     ).start()
     sys.stderr.write(f"loadlab: recording to {state.run_dir.path}\n")
-    environment.loadlab = _context(scenario, environment.host, recorder, "local", run_id)
+    sink = ObservedSink(recorder, state.window)
+    environment.loadlab = _context(scenario, environment.host, sink, "local", run_id)
 
 
 def _worker_context(environment: Any, state: _PluginState) -> None:
@@ -261,16 +270,39 @@ def _emit_phase(environment: Any, name: str) -> None:
         ctx.sink.emit(TimelineEvent(t=time.time(), kind="phase", name=name))
 
 
-def _receive(recorder: RunRecorder, data: Any) -> None:
+def _receive(recorder: RunRecorder, state: _PluginState, data: Any) -> None:
     if not isinstance(data, dict):
         log.warning("ignored a malformed %s message from a worker", ROWS_MESSAGE)
         return
+    live = data.pop(LIVE_KEY, None)
+    if isinstance(live, dict) and isinstance(live.get("worker"), str):
+        state.worker_in_flight[live["worker"]] = (
+            int(live.get("turns_in_flight", 0)),
+            int(live.get("awaiting_first_token", 0)),
+        )
     for table, rows in data.items():
         if isinstance(rows, list):
             try:
                 recorder.emit_dicts(str(table), rows)
             except ValueError:
                 log.warning("ignored rows for unknown table %r from a worker", table)
+                continue
+            state.window.observe_dicts(str(table), rows)
+
+
+def _in_flight(environment: Any, state: _PluginState) -> tuple[int, int]:
+    """Turns in flight and turns awaiting their first token, over this process and workers."""
+    own = _counters(environment)
+    flying = own[0] + sum(v[0] for v in state.worker_in_flight.values())
+    awaiting = own[1] + sum(v[1] for v in state.worker_in_flight.values())
+    return flying, awaiting
+
+
+def _counters(environment: Any) -> tuple[int, int]:
+    live = getattr(getattr(environment, "loadlab", None), "live", None)
+    if live is None:
+        return 0, 0
+    return int(live.turns_in_flight), int(live.awaiting_first_token)
 
 
 def _quit(environment: Any, state: _PluginState) -> None:
@@ -321,6 +353,7 @@ class WorkerForwarder:
 
     def __init__(self, runner: Any, *, interval_s: float = 0.5) -> None:
         self._runner = runner
+        self._environment = runner.environment
         self._interval_s = interval_s
         self._lock = threading.Lock()
         self._batch: dict[str, list[dict[str, Any]]] = {}
@@ -343,9 +376,16 @@ class WorkerForwarder:
         """Send what is queued now."""
         with self._lock:
             batch, self._batch = self._batch, {}
-        if batch:
+        flying, awaiting = _counters(self._environment)
+        message: dict[str, Any] = dict(batch)
+        message[LIVE_KEY] = {
+            "worker": str(self._runner.client_id),
+            "turns_in_flight": flying,
+            "awaiting_first_token": awaiting,
+        }
+        if message:
             try:
-                self._runner.send_message(ROWS_MESSAGE, batch)
+                self._runner.send_message(ROWS_MESSAGE, message)
             except Exception:  # a dying channel must not kill the worker's users
                 log.exception("could not forward %d row batches to the master", len(batch))
 

@@ -1,23 +1,40 @@
-"""User-count samples on the timeline and progress lines on stderr during a run."""
+"""User-count samples, the live status file and progress lines, once a second during a run."""
 
 from __future__ import annotations
 
 import sys
 import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from loadlab.timeline import TimelineEvent
+from loadlab.measure.live import LiveWindow
+from loadlab.measure.rundir import write_json_atomic
+from loadlab.timeline import LIVE_STATUS_FILE, TimelineEvent
+
+InFlight = Callable[[], tuple[int, int]]
 
 
 class ProgressReporter:
     """Samples Locust's user count every second; prints a progress line every few seconds."""
 
     def __init__(
-        self, *, environment: Any, sink: Any, peak_users: int, interval_s: float = 5.0
+        self,
+        *,
+        environment: Any,
+        sink: Any,
+        peak_users: int,
+        interval_s: float = 5.0,
+        run_dir: Path | None = None,
+        window: LiveWindow | None = None,
+        in_flight: InFlight | None = None,
     ) -> None:
         self._env = environment
         self._sink = sink
+        self._run_dir = run_dir
+        self._window = window
+        self._in_flight = in_flight
         self._peak = peak_users
         self._interval_s = interval_s
         self._stop = threading.Event()
@@ -31,16 +48,41 @@ class ProgressReporter:
         return self
 
     def stop(self) -> None:
-        """Stop sampling."""
+        """Stop sampling; the live status says ``stopped`` from then on."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        self._write_live(self._users(), state="stopped")
+
+    def _users(self) -> int:
+        return int(getattr(self._env.runner, "user_count", 0) or 0)
+
+    def _write_live(self, users: int, *, state: str) -> None:
+        if self._run_dir is None or self._window is None:
+            return
+        in_flight, awaiting = self._in_flight() if self._in_flight is not None else (0, 0)
+        status = {
+            "t": time.time(),
+            "state": state,
+            "users": users,
+            "turns_in_flight": in_flight,
+            "awaiting_first_token": awaiting,
+            **self._window.snapshot(),
+        }
+        try:
+            write_json_atomic(self._run_dir / LIVE_STATUS_FILE, status)
+        except OSError as exc:  # the live file is a convenience; the run goes on
+            sys.stderr.write(f"loadlab: could not write {LIVE_STATUS_FILE}: {exc}\n")
 
     def _run(self) -> None:
         last_print = time.time()
-        while not self._stop.wait(1.0):
-            runner = self._env.runner
-            users = int(getattr(runner, "user_count", 0) or 0)
+        ticks = 0
+        while not self._stop.wait(0.5):
+            ticks += 1
+            users = self._users()
+            self._write_live(users, state="running")
+            if ticks % 2:
+                continue  # users sampled once a second, the live file twice
             self._sink.emit(
                 TimelineEvent(t=time.time(), kind="users", name="users", attrs={"users": users})
             )

@@ -30,6 +30,19 @@ from pathlib import Path
 from typing import Any
 
 from loadlab.errors import RunDirectoryError
+from loadlab.timeline import append_lines
+
+__all__ = [
+    "EVENTS",
+    "MANIFEST",
+    "TABLES",
+    "RunDirectory",
+    "RunManifest",
+    "append_lines",
+    "new_run_dir",
+    "safe_name",
+    "write_json_atomic",
+]
 
 TABLES: tuple[str, ...] = ("requests", "turns", "sessions", "pressure")
 MANIFEST = "manifest.json"
@@ -129,26 +142,6 @@ class RunDirectory:
         data = self.read_manifest()
         data.update(changes)
         write_json_atomic(self.manifest_path, data)
-
-
-def append_lines(path: Path, lines: list[str]) -> None:
-    """Append text lines to ``path`` with one ``write`` on an O_APPEND descriptor.
-
-    Several processes append to the same ``events.jsonl`` (the Locust process's
-    recorder, a chaos experiment's control, the CLI); a single write to an
-    O_APPEND file is placed at the end as a whole, so their lines never interleave.
-    """
-    if not lines:
-        return
-    data = ("\n".join(lines) + "\n").encode("utf-8")
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-    finally:
-        os.close(fd)
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Iterator
 
 import pytest
 from load_testkit import ManualClock, done, meta, sse, timed, token
@@ -261,3 +262,41 @@ def test_never_raises_on_random_input(clock: ManualClock, seed: int) -> None:
     result = _send(MockResponse(status=status, chunks=chunks), clock)
     assert result.error_kind is None or result.error_kind in ERROR_KINDS
     assert result.ok == (result.error_kind is None)
+
+
+@pytest.mark.parametrize("cut_after_meta", [False, True])
+def test_live_counters_track_turns_in_flight_and_awaiting_first_token(
+    clock: ManualClock, cut_after_meta: bool
+) -> None:
+    from loadlab.load.live import LiveCounters
+
+    live = LiveCounters()
+    seen: list[tuple[int, int]] = []
+
+    def chunks() -> Iterator[bytes]:
+        seen.append((live.turns_in_flight, live.awaiting_first_token))
+        yield meta(instance_id="pod-a")
+        seen.append((live.turns_in_flight, live.awaiting_first_token))
+        if cut_after_meta:
+            raise StreamReset("pod killed inside the LLM call")
+        yield token("Sure")
+        seen.append((live.turns_in_flight, live.awaiting_first_token))
+        yield done(1, {})
+
+    def handler(request: MockRequest) -> MockResponse:
+        return MockResponse(200, {"content-type": "text/event-stream"}, chunks())
+
+    client = AgentClient(
+        transport=MockTransport(handler),
+        adapter=ReferenceAdapter(),
+        base_url="http://agent.test:8080/",
+        clock=clock,
+        wall=clock,
+        live=live,
+    )
+    result = client.send_turn(REQUEST)
+    # in flight throughout; awaiting the first token only between meta and the token
+    expected = [(1, 0), (1, 1)] + ([] if cut_after_meta else [(1, 0)])
+    assert seen == expected
+    assert (live.turns_in_flight, live.awaiting_first_token) == (0, 0)
+    assert (result.error_kind == "reset") is cut_after_meta

@@ -1,0 +1,194 @@
+"""Chaos Toolkit control that puts an experiment on loadlab's run timeline.
+
+Every action of the experiment's method becomes a *fault* on the timeline (a
+``start`` event when it begins and an ``end`` event with its status when it
+returns); every probe becomes a ``probe`` event with its result; the experiment's
+start and end are ``phase`` events. Analysis then joins faults with requests,
+turns and sessions ("P99 in the 30 s after pod X died").
+
+Declare it in an experiment (``loadlab gameday`` sets ``LOADLAB_RUN_DIR``)::
+
+    "configuration": {"loadlab_run_dir": {"type": "env", "key": "LOADLAB_RUN_DIR"}},
+    "controls": [{"name": "loadlab-timeline",
+                  "provider": {"type": "python", "module": "loadlab.chaos.control",
+                               "arguments": {"run_dir": "${loadlab_run_dir}"}}}]
+
+loadlab's own orchestration actions (starting and waiting for the load, in
+:mod:`loadlab.chaos.loadrun`) are recorded as ``note`` events, not faults.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from chaoslib import substitute
+
+from loadlab.timeline import TimelineEvent, append_lines, event_line
+
+__all__ = [
+    "after_activity_control",
+    "after_experiment_control",
+    "before_activity_control",
+    "before_experiment_control",
+]
+
+log = logging.getLogger("chaostoolkit")
+
+_ORCHESTRATION_MODULES = ("loadlab.chaos.loadrun",)
+_TARGET_ARGUMENTS = (
+    "name",
+    "label_selector",
+    "ns",
+    "function_name",
+    "pod",
+    "target",
+    "table",
+    "url",
+)
+# Chaos Toolkit calls these module-level functions with the activity dict and
+# nothing to hang state on, so a fault's id travels from its start to its end
+# through this map (keyed by the activity dict's identity, emptied at the end).
+_OPEN_FAULTS: dict[int, str] = {}
+
+
+def before_experiment_control(context: dict[str, Any], run_dir: str = "", **_: Any) -> None:
+    """Stamp the experiment's start on the timeline."""
+    _write(run_dir, "phase", "experiment_start", None, {"title": context.get("title")})
+
+
+def after_experiment_control(
+    context: dict[str, Any], state: Any = None, run_dir: str = "", **_: Any
+) -> None:
+    """Stamp the experiment's end, with its status and whether it deviated."""
+    status = state.get("status") if isinstance(state, dict) else None
+    deviated = state.get("deviated") if isinstance(state, dict) else None
+    _write(
+        run_dir,
+        "phase",
+        "experiment_end",
+        None,
+        {"title": context.get("title"), "status": status, "deviated": deviated},
+    )
+
+
+def before_activity_control(
+    context: dict[str, Any],
+    run_dir: str = "",
+    configuration: dict[str, Any] | None = None,
+    secrets: dict[str, Any] | None = None,
+    **_: Any,
+) -> None:
+    """Record the start of a fault (an action that is not loadlab's orchestration)."""
+    if context.get("type") != "action" or _is_orchestration(context):
+        return
+    key = id(context)
+    context = _substituted(context, configuration, secrets)
+    fault_id = uuid.uuid4().hex[:12]
+    _OPEN_FAULTS[key] = fault_id
+    _write(
+        run_dir,
+        "fault",
+        str(context.get("name", "action")),
+        _target(context),
+        {"fault_id": fault_id, "phase": "start", "status": None, "activity": _func(context)},
+    )
+
+
+def after_activity_control(
+    context: dict[str, Any],
+    state: Any = None,
+    run_dir: str = "",
+    configuration: dict[str, Any] | None = None,
+    secrets: dict[str, Any] | None = None,
+    **_: Any,
+) -> None:
+    """Record how an activity ended: a fault's end, a probe's result, or a note."""
+    key = id(context)
+    context = _substituted(context, configuration, secrets)
+    run = state if isinstance(state, dict) else {}
+    status = run.get("status")
+    output = _short(run.get("output"))
+    name = str(context.get("name", context.get("type", "activity")))
+    if context.get("type") == "probe":
+        _write(run_dir, "probe", name, _target(context), {"status": status, "output": output})
+        return
+    if _is_orchestration(context):
+        _write(run_dir, "note", name, None, {"status": status, "output": output})
+        return
+    fault_id = _OPEN_FAULTS.pop(key, uuid.uuid4().hex[:12])
+    target = _target(context)
+    if isinstance(run.get("output"), list) and all(isinstance(x, str) for x in run["output"]):
+        target = ",".join(run["output"]) or target  # e.g. the pods terminate_pods killed
+    _write(
+        run_dir,
+        "fault",
+        name,
+        target,
+        {
+            "fault_id": fault_id,
+            "phase": "end",
+            "status": status,
+            "activity": _func(context),
+            "output": output,
+            "error": _short(run.get("exception")),
+        },
+    )
+
+
+def _write(run_dir: str, kind: str, name: str, target: str | None, attrs: dict[str, Any]) -> None:
+    if not run_dir or run_dir.startswith("${"):
+        log.warning("loadlab control: no run_dir (set LOADLAB_RUN_DIR); not recording %s", name)
+        return
+    path = Path(run_dir)
+    if not path.is_dir():
+        log.warning("loadlab control: run directory %s does not exist; not recording", path)
+        return
+    event = TimelineEvent(t=time.time(), kind=kind, name=name, target=target, attrs=attrs)
+    append_lines(path / "events.jsonl", [event_line(event)])
+
+
+def _substituted(
+    context: dict[str, Any], configuration: dict[str, Any] | None, secrets: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The activity with ``${...}`` placeholders filled, as Chaos Toolkit will run it."""
+    if not configuration and not secrets:
+        return context
+    try:
+        filled = substitute(context, configuration or {}, secrets or {})
+    except Exception:  # a control must never break the experiment it records
+        return context
+    return filled if isinstance(filled, dict) else context
+
+
+def _provider(context: dict[str, Any]) -> dict[str, Any]:
+    provider = context.get("provider")
+    return provider if isinstance(provider, dict) else {}
+
+
+def _func(context: dict[str, Any]) -> str:
+    provider = _provider(context)
+    return f"{provider.get('module', provider.get('type', '?'))}.{provider.get('func', '')}"
+
+
+def _is_orchestration(context: dict[str, Any]) -> bool:
+    module = str(_provider(context).get("module", ""))
+    return module.startswith(_ORCHESTRATION_MODULES)
+
+
+def _target(context: dict[str, Any]) -> str | None:
+    arguments = _provider(context).get("arguments")
+    if not isinstance(arguments, dict):
+        return None
+    parts = [f"{k}={arguments[k]}" for k in _TARGET_ARGUMENTS if arguments.get(k) not in (None, "")]
+    return " ".join(parts) or None
+
+
+def _short(value: Any, limit: int = 500) -> Any:
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

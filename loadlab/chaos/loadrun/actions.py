@@ -1,0 +1,195 @@
+"""Actions: start a load run in the background of an experiment, strike at the right moment.
+
+A typical method: ``start_load`` (a flash sale from a scenario file), then
+``wait_for_turns_in_flight`` (so the fault lands while turns are in flight, not
+between sessions), then the fault (e.g. ``chaosk8s.pod.actions.terminate_pods``),
+then ``wait_for_load_end``. Declare ``stop_load`` as a rollback so the load stops
+on every ending, Ctrl-C and failed probes included.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from chaoslib.exceptions import ActivityFailed
+
+from loadlab.chaos.loadrun._rundir import read_live, run_dir_of
+from loadlab.scenario.files import load_scenario
+
+__all__ = ["start_load", "stop_load", "wait_for_load_end", "wait_for_turns_in_flight"]
+
+LOCUSTFILE = Path(__file__).resolve().parents[2] / "locustfile.py"
+PID_FILE = "locust.pid"
+TARGET_ENV = "LOADLAB_TARGET_URL"
+
+
+def start_load(
+    scenario: str,
+    run_dir: str | None = None,
+    target_url: str | None = None,
+    users: int | None = None,
+    time_scale: float | None = None,
+) -> dict[str, Any]:
+    """Start a Locust load run of ``scenario`` in the background.
+
+    :param scenario: path of a loadlab scenario file (e.g. scenarios/demo.yaml).
+    :param run_dir: the run directory to write (default ``$LOADLAB_RUN_DIR``).
+    :param target_url: the agent's base URL (default ``$LOADLAB_TARGET_URL``, then
+        the scenario's ``target.url``).
+    :param users: override the scenario's peak concurrent sessions.
+    :param time_scale: override the scenario's time_scale.
+    :returns: ``{"pid", "run_dir", "target_url", "scenario"}``.
+    """
+    path = run_dir_of(run_dir)
+    loaded = load_scenario(scenario)  # a bad scenario fails here, with the key and the fix
+    target = target_url or os.environ.get(TARGET_ENV) or loaded.target.url
+    if not target:
+        raise ActivityFailed(
+            "no target URL: pass target_url, set LOADLAB_TARGET_URL, or put target.url "
+            "in the scenario"
+        )
+    path.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary",
+        "--scenario", str(scenario), "--run-dir", str(path), "--csv", str(path / "locust"),
+        "--host", target, "--loglevel", "WARNING", "--progress-interval", "10",
+    ]  # fmt: skip
+    if users:
+        cmd += ["--peak-users", str(int(users))]
+    if time_scale:
+        cmd += ["--time-scale", str(float(time_scale))]
+    with (path / "locust.log").open("ab") as log_file:
+        proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT)
+    (path / PID_FILE).write_text(str(proc.pid))
+    return {"pid": proc.pid, "run_dir": str(path), "target_url": target, "scenario": scenario}
+
+
+def wait_for_turns_in_flight(
+    min_turns: int = 1,
+    min_users: int = 0,
+    timeout_s: float = 120.0,
+    run_dir: str | None = None,
+) -> dict[str, Any]:
+    """Wait until at least ``min_turns`` turns are in flight (and ``min_users`` users run).
+
+    Use it right before a fault so that it lands in the middle of turns.
+
+    :param min_turns: turns sent and not yet answered, at least.
+    :param min_users: Locust users running, at least.
+    :param timeout_s: give up (ActivityFailed) after this many seconds.
+    :param run_dir: the live run (default ``$LOADLAB_RUN_DIR``).
+    :returns: the live status at the moment the condition held.
+    """
+    path = run_dir_of(run_dir)
+    deadline = time.monotonic() + timeout_s
+    last: dict[str, Any] | None = None
+    while time.monotonic() < deadline:
+        last = read_live(path)
+        if last is not None:
+            if last.get("state") == "stopped":
+                raise ActivityFailed("the load run ended before the moment to strike came")
+            if (
+                int(last.get("turns_in_flight", 0)) >= min_turns
+                and int(last.get("users", 0)) >= min_users
+            ):
+                return last
+        _check_alive(path)
+        time.sleep(0.1)
+    raise ActivityFailed(
+        f"fewer than {min_turns} turns in flight (and {min_users} users) within {timeout_s:g} s; "
+        f"last status: {last}"
+    )
+
+
+def wait_for_load_end(timeout_s: float = 900.0, run_dir: str | None = None) -> dict[str, Any]:
+    """Wait for the background load run to finish (its shape ends).
+
+    :param timeout_s: give up (ActivityFailed) after this many seconds.
+    :param run_dir: the live run (default ``$LOADLAB_RUN_DIR``).
+    :returns: ``{"exit_code", "live"}``.
+    """
+    path = run_dir_of(run_dir)
+    pid = _pid(path)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        code = _reap(pid)
+        if code is not None:
+            return {"exit_code": code, "live": read_live(path)}
+        time.sleep(0.2)
+    raise ActivityFailed(f"the load run (pid {pid}) did not end within {timeout_s:g} s")
+
+
+def stop_load(grace_s: float = 30.0, run_dir: str | None = None) -> dict[str, Any]:
+    """Stop the background load run (use as a rollback): SIGINT, then SIGKILL after ``grace_s``.
+
+    SIGINT lets Locust stop its users and the recorder flush, so the run directory
+    stays complete up to that moment.
+
+    :param grace_s: seconds to wait after SIGINT before SIGKILL.
+    :param run_dir: the live run (default ``$LOADLAB_RUN_DIR``).
+    :returns: ``{"pid", "stopped", "exit_code"}``.
+    """
+    path = run_dir_of(run_dir)
+    try:
+        pid = _pid(path)
+    except ActivityFailed:
+        return {"pid": None, "stopped": False, "exit_code": None}
+    code = _reap(pid)
+    if code is not None:
+        return {"pid": pid, "stopped": False, "exit_code": code}
+    _signal(pid, signal.SIGINT)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        code = _reap(pid)
+        if code is not None:
+            return {"pid": pid, "stopped": True, "exit_code": code}
+        time.sleep(0.1)
+    _signal(pid, signal.SIGKILL)
+    return {"pid": pid, "stopped": True, "exit_code": _reap(pid, wait=True)}
+
+
+def _pid(path: Path) -> int:
+    try:
+        return int((path / PID_FILE).read_text().strip())
+    except (OSError, ValueError) as exc:
+        raise ActivityFailed(f"no load run was started in {path} (no {PID_FILE})") from exc
+
+
+def _reap(pid: int, *, wait: bool = False) -> int | None:
+    """The exit code of ``pid`` once it has ended, else None."""
+    try:
+        done, status = os.waitpid(pid, 0 if wait else os.WNOHANG)
+    except ChildProcessError:  # not our child (another process started it): poll instead
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return 0
+        return None
+    if done == 0:
+        return None
+    return os.waitstatus_to_exitcode(status)
+
+
+def _signal(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+
+
+def _check_alive(path: Path) -> None:
+    try:
+        pid = _pid(path)
+    except ActivityFailed:
+        return
+    code = _reap(pid)
+    if code is not None:
+        raise ActivityFailed(
+            f"the load run exited (code {code}) before the moment to strike; "
+            f"see {path / 'locust.log'}"
+        )

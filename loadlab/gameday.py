@@ -1,0 +1,181 @@
+"""``loadlab gameday``: a Chaos Toolkit experiment with loadlab's load, timeline and report.
+
+Composition root for chaos game days. Without ``--target``, the embedded stack
+is started and the experiment reaches it through the same APIs it would use in
+the cloud: the agent over HTTP (``LOADLAB_TARGET_URL``), the pods through the
+Kubernetes API (``KUBERNETES_HOST``; ``KUBECONFIG`` pointed at a file that does
+not exist, because chaostoolkit-kubernetes prefers a kubeconfig when one exists).
+``chaos run`` writes its journal into the run directory beside loadlab's files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from loadlab.errors import ConfigError
+from loadlab.measure.rundir import new_run_dir
+from loadlab.orchestrate import check_target, read_stack_state, resolve_scenario_path
+from loadlab.report.render import headline, render_run
+from loadlab.scenario.files import load_scenario
+from loadlab.target.stack import EmbeddedStack
+
+JOURNAL = "journal.json"
+
+
+def load_experiment(path: Path) -> dict[str, Any]:
+    """Read an experiment file, with errors that name the problem and the fix."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(
+            f"experiment file {str(path)!r} not found",
+            hint="pass a Chaos Toolkit experiment file, e.g. chaos/pod-kill-mid-session.json",
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"experiment {path} is not valid JSON: line {exc.lineno} column {exc.colno}: {exc.msg}",
+            hint="fix the JSON (e.g. a trailing comma or a missing quote) and run again",
+        ) from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"experiment {path} must be a JSON object, not {type(data).__name__}")
+    missing = [key for key in ("title", "description", "method") if key not in data]
+    if missing:
+        raise ConfigError(
+            f"experiment {path} lacks {', '.join(repr(k) for k in missing)}",
+            hint="a Chaos Toolkit experiment needs a title, a description and a method "
+            "(see chaos/pod-kill-mid-session.json)",
+        )
+    if not isinstance(data["method"], list) or not data["method"]:
+        raise ConfigError(
+            f"experiment {path}: 'method' must be a non-empty list of activities",
+            hint="add at least one action or probe to the method",
+        )
+    return data
+
+
+async def gameday_command(args: argparse.Namespace) -> int:
+    """Run the experiment, then render one report for the run directory."""
+    experiment_path = args.experiment.resolve()
+    load_experiment(experiment_path)
+    scenario_path = resolve_scenario_path(args.scenario).resolve()
+    scenario = load_scenario(scenario_path)
+    run_dir: Path = (args.run_dir or new_run_dir(args.runs_root, experiment_path.stem)).resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    env = _clean_env() | {
+        "LOADLAB_RUN_DIR": str(run_dir),
+        "LOADLAB_SCENARIO": str(scenario_path),
+    }
+    print(f"loadlab: game day '{experiment_path.name}' -> {run_dir}", flush=True)
+    if args.target:
+        check_target(args.target, scenario.target.protocol)
+        env["LOADLAB_TARGET_URL"] = args.target
+        rc = await run_chaos(experiment_path, run_dir, env)
+    else:
+        stack = EmbeddedStack(
+            replicas=args.replicas,
+            time_scale=args.stack_time_scale,
+            state_dir=args.state_dir,
+            agent_mode=args.agent_mode,
+        )
+        print(f"loadlab: starting the embedded stack ({args.replicas} agent pods) ...", flush=True)
+        async with stack:
+            info = read_stack_state(stack.stack_file)
+            assert info is not None and info.fleet_url is not None
+            env |= {
+                "LOADLAB_TARGET_URL": info.agent_url,
+                "LOADLAB_JWT_SECRET": info.jwt_secret or "",
+                "KUBERNETES_HOST": info.fleet_url,
+                "KUBECONFIG": str(run_dir / ".kubeconfig-unused"),
+            }
+            rc = await run_chaos(experiment_path, run_dir, env)
+    return _finish(run_dir, rc)
+
+
+def _clean_env() -> dict[str, str]:
+    env = dict(os.environ)
+    for key in ("LOADLAB_RUN_DIR", "LOADLAB_TARGET_URL"):
+        env.pop(key, None)
+    return env
+
+
+async def run_chaos(experiment: Path, run_dir: Path, env: dict[str, str]) -> int:
+    """Run ``chaos run`` on ``experiment``; its journal and log go into ``run_dir``.
+
+    Rollbacks run on every ending (``--rollback-strategy always``), and Ctrl-C is
+    passed on so Chaos Toolkit can run them.
+    """
+    chaos = Path(sys.executable).with_name("chaos")
+    cmd = [
+        str(chaos) if chaos.exists() else "chaos",
+        "--no-version-check",
+        "--log-file", str(run_dir / "chaostoolkit.log"),
+        "run",
+        "--journal-path", str(run_dir / JOURNAL),
+        "--rollback-strategy", "always",
+        str(experiment),
+    ]  # fmt: skip
+    proc = await asyncio.create_subprocess_exec(*cmd, env=env)
+    try:
+        return await proc.wait()
+    except asyncio.CancelledError:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                await asyncio.wait_for(proc.wait(), timeout=60)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        raise
+
+
+def _finish(run_dir: Path, chaos_rc: int) -> int:
+    journal = _journal_outcome(run_dir / JOURNAL)
+    if (run_dir / "manifest.json").exists():
+        out = render_run(run_dir)
+        print(headline(out.summary))
+        print(f"report:        {out.html_path}")
+    else:
+        print(
+            "loadlab: the experiment ended before any load was recorded; "
+            f"see {run_dir / 'chaostoolkit.log'}",
+            file=sys.stderr,
+        )
+    print(f"experiment:    {journal['status']}, hypothesis {journal['hypothesis']}")
+    print(f"journal:       {run_dir / JOURNAL}")
+    print(f"run directory: {run_dir}")
+    if journal["status"] == "completed" and not journal["deviated"]:
+        return 0
+    if journal["deviated"]:
+        return 6
+    return chaos_rc or 1
+
+
+def _journal_outcome(path: Path) -> dict[str, Any]:
+    try:
+        journal = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {"status": "no journal", "deviated": False, "hypothesis": "unknown"}
+    deviated = bool(journal.get("deviated"))
+    after = journal.get("steady_states", {}).get("after") or {}
+    before = journal.get("steady_states", {}).get("before") or {}
+    if deviated:
+        failed = [
+            p.get("activity", {}).get("name", "?")
+            for p in (after.get("probes") or before.get("probes") or [])
+            if not p.get("tolerance_met", True)
+        ]
+        hypothesis = "NOT met" + (f" ({', '.join(failed)} deviated)" if failed else "")
+    else:
+        hypothesis = (
+            "met"
+            if after.get("steady_state_met", before.get("steady_state_met"))
+            else "not checked"
+        )
+    return {"status": journal.get("status", "?"), "deviated": deviated, "hypothesis": hypothesis}
