@@ -158,24 +158,38 @@ def _finish(run_dir: Path, chaos_rc: int) -> int:
 
 
 def _journal_outcome(path: Path) -> dict[str, Any]:
+    """Status, deviation and a one-line account of the hypothesis from a journal."""
     try:
         journal = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
         return {"status": "no journal", "deviated": False, "hypothesis": "unknown"}
-    deviated = bool(journal.get("deviated"))
-    after = journal.get("steady_states", {}).get("after") or {}
-    before = journal.get("steady_states", {}).get("before") or {}
-    if deviated:
-        failed = [
-            p.get("activity", {}).get("name", "?")
-            for p in (after.get("probes") or before.get("probes") or [])
-            if not p.get("tolerance_met", True)
-        ]
-        hypothesis = "NOT met" + (f" ({', '.join(failed)} deviated)" if failed else "")
-    else:
-        hypothesis = (
-            "met"
-            if after.get("steady_state_met", before.get("steady_state_met"))
-            else "not checked"
-        )
-    return {"status": journal.get("status", "?"), "deviated": deviated, "hypothesis": hypothesis}
+    states = journal.get("steady_states") or {}
+    lines: list[str] = []
+    verdict = "not checked"
+    for when in ("before", "after"):
+        state = states.get(when) or {}
+        if "steady_state_met" not in state:
+            continue
+        if state["steady_state_met"]:
+            verdict = "met"
+            continue
+        verdict = f"NOT met {when} the method"
+        for probe in state.get("probes") or []:
+            if probe.get("tolerance_met", True):
+                continue
+            name = (probe.get("activity") or {}).get("name", "?")
+            lines.append(f"{name}: {_reason(probe)}")
+        break
+    hypothesis = verdict + (" (" + "; ".join(lines) + ")" if lines else "")
+    return {
+        "status": journal.get("status", "?"),
+        "deviated": bool(journal.get("deviated")),
+        "hypothesis": hypothesis,
+    }
+
+
+def _reason(probe: dict[str, Any]) -> str:
+    exception = probe.get("exception")
+    if isinstance(exception, list) and exception:
+        return str(exception[-1]).strip().splitlines()[-1][:200]
+    return f"returned {probe.get('output')!r}"
