@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import sys
 import time
@@ -18,6 +19,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from loadlab.errors import ConfigError, LoadLabError
+from loadlab.measure.checkpoint_audit import AuditResult, audit_checkpoints
+from loadlab.measure.checkpoint_fetch import dynamodb_client
 from loadlab.measure.rundir import RunDirectory, new_run_dir
 from loadlab.orchestrate import (
     RunPlan,
@@ -70,6 +73,44 @@ def _finish(run_dir: Path, locust_rc: int) -> RenderedReport:
     return out
 
 
+async def audit_embedded(stack_file: Path, run_dir: Path, scenario: Scenario) -> None:
+    """Check every session's checkpoint item in the embedded stack's DynamoDB (out of band).
+
+    Runs while the stack is still up (its DynamoDB goes with it); the result lands in
+    ``checkpoints.parquet`` and the report compares it with the in-band verdicts.
+    """
+    if not (run_dir / "sessions.parquet").exists() or scenario.target.protocol != "reference":
+        return
+    data = json.loads(stack_file.read_text())
+    aws = data["aws"]
+    print("loadlab: checking each session's checkpoint in DynamoDB (out of band) ...", flush=True)
+
+    def audit() -> AuditResult:
+        client = dynamodb_client(
+            endpoint_url=aws["endpoint_url"],
+            region=aws["region"],
+            access_key_id=aws["access_key_id"],
+            secret_access_key=aws["secret_access_key"],
+        )
+        try:
+            return audit_checkpoints(
+                run_dir, client=client, table=data["endpoints"]["table"], scenario=scenario
+            )
+        finally:
+            client.close()
+
+    try:
+        result = await asyncio.to_thread(audit)
+    except LoadLabError as exc:
+        print(f"loadlab: checkpoint audit skipped: {exc.message}", file=sys.stderr)
+        return
+    print(
+        f"loadlab: checkpoints of {result.sessions} sessions: {result.agreed} agree with the "
+        f"in-band verdict, {len(result.disagreed)} differ",
+        flush=True,
+    )
+
+
 async def run_command(args: argparse.Namespace) -> int:
     """``loadlab run``: one scenario against an agent, then the report."""
     path, scenario = _scenario(args.scenario)
@@ -89,6 +130,7 @@ async def run_command(args: argparse.Namespace) -> int:
                 jwt_secret=info.jwt_secret,
             )
             rc = await run_locust(plan)
+            await audit_embedded(stack.stack_file, run_dir, scenario)
     else:
         target, secret = _target(args.target, scenario, args.state_dir / "stack.json")
         check_target(target, scenario.target.protocol)
@@ -158,6 +200,7 @@ async def demo_command(args: argparse.Namespace) -> int:
             await delete_pod_mid_sale(stack, RunDirectory(run_dir))
 
         rc = await run_locust(plan, during=kill_one_pod if args.kill_at > 0 else None)
+        await audit_embedded(stack.stack_file, run_dir, scenario)
     _finish(run_dir, rc)
     return 0 if rc in (0, 1) else rc
 

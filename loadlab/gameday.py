@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from loadlab.commands import audit_embedded
 from loadlab.errors import ConfigError
 from loadlab.measure.rundir import new_run_dir
 from loadlab.orchestrate import check_target, read_stack_state, resolve_scenario_path
@@ -95,6 +96,8 @@ async def gameday_command(args: argparse.Namespace) -> int:
                 "KUBECONFIG": str(run_dir / ".kubeconfig-unused"),
             }
             rc = await run_chaos(experiment_path, run_dir, env)
+            if (run_dir / "manifest.json").exists():
+                await audit_embedded(stack.stack_file, run_dir, scenario)
     return _finish(run_dir, rc)
 
 

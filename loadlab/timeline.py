@@ -110,6 +110,7 @@ class SessionRecord:
     checkpoint_version: int | None = None
     cart_json: str = "{}"
     worker: str = "local"
+    expected_cart_json: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

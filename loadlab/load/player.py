@@ -14,6 +14,7 @@ never blocks a greenlet on its own.
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Callable
@@ -158,6 +159,7 @@ class SessionPlayer:
             checkpoint_version=verdict.checkpoint_version,
             cart_json=verdict.cart_json,
             worker=self._worker,
+            expected_cart_json=json.dumps(self.ledger.expected_cart, sort_keys=True),
         )
         self._sink.emit(self._record)
         return self._record
