@@ -10,9 +10,13 @@ from typing import Any
 
 import pandas as pd
 
+from loadlab.analysis.continuity import checkpoint_agreement, continuity
+from loadlab.analysis.impact import fault_impact, fault_spans
+from loadlab.analysis.journal import JOURNAL, read_journal
 from loadlab.analysis.rundata import RunData
 from loadlab.analysis.stats import distribution, percentile
 from loadlab.analysis.timeseries import faults, timeseries
+from loadlab.errors import RunDirectoryError
 from loadlab.timeline import ERROR_KINDS, VERDICTS
 
 SUMMARY_VERSION = 1
@@ -24,6 +28,7 @@ def summarize(run: RunData) -> dict[str, Any]:
     duration = max(run.t_end - run.t0, 1e-9)
     turns, req, sessions = run.turns, run.requests, run.sessions
     user_latency = (turns["t_end"] - turns["t_start"]) * 1000.0 if len(turns) else pd.Series()
+    problems = list(run.problems)
     summary: dict[str, Any] = {
         "version": SUMMARY_VERSION,
         "run": _run_section(run, duration),
@@ -36,11 +41,34 @@ def summarize(run: RunData) -> dict[str, Any]:
         "cold_starts": _cold_starts(req, turns),
         "downstream": _downstream(turns),
         "faults": faults(run),
+        "fault_impact": [impact.to_json() for impact in fault_impact(run)],
+        "continuity": _continuity(run, problems),
+        "experiment": _experiment(run, problems),
         "locust": locust_agreement(run),
-        "problems": list(run.problems),
+        "problems": problems,
     }
     safe: dict[str, Any] = _json_safe(summary)
     return safe
+
+
+def _continuity(run: RunData, problems: list[str]) -> dict[str, Any]:
+    try:
+        audit = checkpoint_agreement(run)
+    except RunDirectoryError as exc:
+        problems.append(exc.message)
+        audit = None
+    return continuity(run, fault_spans(run.events), audit)
+
+
+def _experiment(run: RunData, problems: list[str]) -> dict[str, Any] | None:
+    path = Path(run.path) / JOURNAL
+    if not path.exists():
+        return None
+    try:
+        return read_journal(path).to_json(run.t0)
+    except RunDirectoryError as exc:
+        problems.append(exc.message)
+        return None
 
 
 def _run_section(run: RunData, duration: float) -> dict[str, Any]:

@@ -81,6 +81,8 @@ def _html(summary: dict[str, Any], gates: list[GateResult], plots: dict[str, str
         ms=_ms,
         pct=_pct,
         num=_num,
+        verdicts=_verdicts,
+        js=_js,
     )
 
 
@@ -100,6 +102,18 @@ def _num(value: Any) -> str:
     return f"{value:.0f}" if float(value).is_integer() else f"{value:.3g}"
 
 
+def _verdicts(counts: Any) -> str:
+    """``resumed 2, failed 1``: the non-zero verdict counts, or a dash."""
+    if not isinstance(counts, dict):
+        return "—"
+    return ", ".join(f"{v} {n}" for v, n in counts.items() if n) or "—"
+
+
+def _js(value: Any) -> str:
+    """A probe's value or tolerance as compact JSON text (escaped by the template)."""
+    return json.dumps(value, default=str, separators=(",", ":"))
+
+
 def headline(summary: dict[str, Any]) -> str:
     """A short plain-text table of the run for the terminal."""
     t = summary["totals"]
@@ -116,5 +130,56 @@ def headline(summary: dict[str, Any]) -> str:
         ("cold starts", str(summary["cold_starts"]["count"])),
         ("sessions", " ".join(f"{k}={n}" for k, n in v.items())),
     ]
+    rows += _continuity_rows(summary)
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"  {k.ljust(width)}  {val}" for k, val in rows)
+
+
+def _continuity_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """Headline rows for faults, the continuity split and the experiment, when present."""
+    rows: list[tuple[str, str]] = []
+    for f in (summary.get("fault_impact") or [])[:5]:
+        recovery = f.get("recovery")
+        recovered = (
+            f"recovered after {_num(f.get('time_to_recover_s'))} s"
+            if recovery == "recovered"
+            else str(recovery)
+        )
+        rows.append(
+            (
+                f"fault @{f['t']:.0f}s {str(f['name'])[:30]}",
+                f"{f['sessions_in_flight']} sessions / {f['turns_in_flight']} turns in flight "
+                f"({f['turns_in_flight_failed']} failed), P99 {_ms(f['before']['p99_ms'])} → "
+                f"{_ms(f['after']['p99_ms'])}, {recovered}",
+            )
+        )
+    if len(summary.get("fault_impact") or []) > 5:
+        rows.append(("faults", f"{len(summary['fault_impact'])} in all (see report.html)"))
+    c = summary.get("continuity") or {}
+    if c.get("faults"):
+        rows.append(("sessions touched by faults", _kv(c["touched"]["verdicts"])))
+        rows.append(("sessions not touched", _kv(c["untouched"]["verdicts"])))
+    if c.get("resume_latency_ms", {}).get("count"):
+        r = c["resume_latency_ms"]
+        rows.append(("resume latency P50 / P99", f"{_ms(r['p50'])} / {_ms(r['p99'])}"))
+    oob = c.get("out_of_band")
+    if oob:
+        rows.append(
+            (
+                "out-of-band agreement",
+                f"{oob['agree']} / {oob['compared']} ({oob['disagree']} differ)",
+            )
+        )
+    e = summary.get("experiment")
+    if e:
+        text = str(e["outcome"])
+        if e.get("deviated_probe"):
+            text += f" (probe '{e['deviated_probe']}' out of tolerance)"
+        elif e.get("hypothesis_met"):
+            text += " (steady state met)"
+        rows.append(("experiment", text))
+    return rows
+
+
+def _kv(counts: dict[str, int]) -> str:
+    return " ".join(f"{k}={n}" for k, n in counts.items())
