@@ -72,6 +72,9 @@ class SessionLedger:
         self._tracks_state = tracks_state
         self._completed: list[Turn] = []
         self._removed: set[str] = set()
+        # SKUs the agent once held more of than asked: what a remove leaves of them
+        # is the double add's remainder, not a lost removal.
+        self._over_applied: set[str] = set()
         self._interrupted: set[int] = set()
         self._pending_since: float | None = None
         self._pending_turn: Turn | None = None
@@ -203,9 +206,12 @@ class SessionLedger:
             asked, got = want.get(item, 0), have.get(item, 0)
             if got < asked:
                 lost.append(f"{item}: {got} in cart, expected {asked}")
+            elif got > asked and item in self._over_applied:
+                duplicated.append(f"{item}: {got} in cart after an earlier double add")
             elif got > asked and asked == 0 and item in self._removed:
                 lost.append(f"{item}: back in cart after it was removed")
             elif got > asked:
+                self._over_applied.add(item)
                 duplicated.append(f"{item}: {got} in cart, asked for {asked}")
         if state.version is not None:
             if self._last_version is not None and state.version < self._last_version:

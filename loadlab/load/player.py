@@ -137,6 +137,15 @@ class SessionPlayer:
         self._sink.emit(record)
         return record
 
+    def fail(self, reason: str) -> SessionRecord | None:
+        """End the session as ``failed`` because the harness itself broke (never ``clean``)."""
+        if self._t_start is None:
+            self._t_start = self._wall()
+        if self._next < len(self.spec.turns):
+            turn = self.spec.turns[self._next]
+            self.ledger.turn_abandoned(turn, reason=f"harness error: {reason}")
+        return self.finish()
+
     def finish(self, *, stopped: bool = False) -> SessionRecord | None:
         """Emit and return the session's row (once); None if no turn was ever sent."""
         if self._record is not None or self._t_start is None:

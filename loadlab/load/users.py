@@ -74,7 +74,15 @@ class ShoppingSessionUser(FastHttpUser):
         """Play the next turn of the current session; start a new shopper after the last."""
         if self.player is None or self.player.done:
             self.player = self._new_player()
-        self.player.play_next_turn()
+        try:
+            self.player.play_next_turn()
+        except Exception as exc:
+            # A bug in the harness must not look like a healthy session: the session is
+            # failed (with the error in its reason), Locust logs the traceback, and the
+            # user starts a new shopper.
+            self.player.fail(f"{type(exc).__name__}: {exc}")
+            self.player = None
+            raise
         if self.player.done:
             self.player.finish()
             self.player = self._new_player()

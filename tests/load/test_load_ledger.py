@@ -192,3 +192,17 @@ def test_without_session_state_only_clean_or_failed() -> None:
     assert verdict.resume_latency_ms == pytest.approx(1000.0)
     ledger.turn_abandoned(ADD_A, reason="throttled")
     assert ledger.verdict().verdict == "failed"
+
+
+def test_a_double_add_then_a_remove_stays_duplicated_not_restarted() -> None:
+    """A retried add applied twice leaves one unit after the remove: duplication, not loss."""
+    ledger = SessionLedger(session_id="s")
+    play_clean(ledger, upto=1)
+    ledger.attempt_failed(ADD_A, t_start=10.0, error_kind="reset")
+    ledger.turn_completed(ADD_A, t_end=11.0, state=state(2, {"P-0001": 2}))
+    ledger.turn_completed(ADD_B, t_end=12.0, state=state(3, {"P-0001": 2, "P-0002": 1}))
+    ledger.turn_completed(REMOVE_A, t_end=13.0, state=state(4, {"P-0001": 1, "P-0002": 1}))
+    verdict = ledger.verdict()
+    assert verdict.verdict == "duplicated", verdict.reason
+    assert "P-0001: 1 in cart after an earlier double add" not in verdict.reason  # first cause
+    assert "P-0001: 2 in cart, asked for 1" in verdict.reason

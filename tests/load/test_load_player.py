@@ -284,3 +284,19 @@ def test_openai_sessions_carry_history_and_stay_clean(clock: ManualClock) -> Non
     assert [len(c["messages"]) for c in calls] == [2, 4, 4, 6]
     assert sink.sessions[0].verdict == "clean"
     assert sink.sessions[0].interrupted_turns == 1
+
+
+def test_a_harness_error_fails_the_session_instead_of_looking_clean(clock: ManualClock) -> None:
+    rig = Rig(AgentTransport(AgentModel()), clock)
+    rig.player.play_next_turn()
+
+    def broken(attempt: object) -> None:
+        raise AttributeError("'NoneType' object has no attribute 'fire'")
+
+    rig.player._on_attempt = broken  # the Locust side of a user breaking mid-session
+    with pytest.raises(AttributeError):
+        rig.player.play_next_turn()
+    record = rig.player.fail("AttributeError: 'NoneType' object has no attribute 'fire'")
+    assert record is not None and record.verdict == "failed"
+    assert "harness error: AttributeError" in record.verdict_reason
+    assert rig.sink.sessions == [record]
