@@ -5,6 +5,7 @@
     loadlab gameday EXPERIMENT        a Chaos Toolkit experiment with load, timeline, report
     loadlab up                        start the embedded stack in the foreground
     loadlab report RUN_DIR            re-derive summary.json, report.html, junit.xml
+    loadlab compare RUN_A RUN_B       two runs side by side
 
 Exit codes: 0 ok, 1 unexpected error, 2 bad input (flag, scenario, config),
 3 target unreachable, 4 embedded stack failed, 5 bad run directory,
@@ -162,6 +163,19 @@ def build_parser() -> argparse.ArgumentParser:
     _stack_options(up)
     up.set_defaults(func=_cmd_up)
 
+    compare = sub.add_parser(
+        "compare",
+        help="put two runs side by side (e.g. the same flash sale on Lambda and on pods)",
+        description="Compare RUN_A and RUN_B: P50/P99, TTFT, cold starts, throttles, errors, "
+        "session verdicts and resume latency, plus a plot of P99 and users over time.",
+    )
+    compare.add_argument("run_a", type=Path, help="first run directory")
+    compare.add_argument("run_b", type=Path, help="second run directory")
+    compare.add_argument(
+        "--out", type=Path, help="HTML file to write (default: compare.html in RUN_B's parent)"
+    )
+    compare.set_defaults(func=_cmd_compare)
+
     report = sub.add_parser(
         "report",
         help="re-derive summary.json, report.html and junit.xml from a run directory",
@@ -201,6 +215,16 @@ def _cmd_report(args: argparse.Namespace) -> int:
         print(f"  SLO {gate.message}")
     print(f"report: {out.html_path}")
     return 0 if out.slo_passed else 6
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from loadlab.report.compare import compare_runs, text_table
+
+    out = args.out or args.run_b.parent / f"compare-{args.run_a.name}-vs-{args.run_b.name}.html"
+    comparison = compare_runs(args.run_a, args.run_b, out=out)
+    print(text_table(comparison))
+    print(f"comparison: {out}")
+    return 0
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

@@ -48,6 +48,34 @@ async def _embedded(args: argparse.Namespace) -> AsyncIterator[EmbeddedStack]:
         yield stack
 
 
+def embedded_pressure_env(stack_file: Path) -> dict[str, str]:
+    """Locust's environment for sampling downstream pressure from the embedded stack.
+
+    Prometheus: the LLM simulator's ``/metrics`` and the DynamoDB gate's
+    ``loadlab_ddb_*``; CloudWatch: ministack (fed by the stack's publisher) at a
+    1 s period, with the stack's AWS endpoint, keys and region. Empty when
+    ``stack_file`` cannot be read.
+    """
+    try:
+        data = json.loads(stack_file.read_text())
+        endpoints, aws = data["endpoints"], data["aws"]
+        scrape = [f"{endpoints['llm_url']}/metrics"]
+        if endpoints.get("ddb_gate_url"):
+            scrape.append(f"{endpoints['ddb_gate_url']}/metrics#loadlab_ddb_*")
+        return {
+            "LOADLAB_PRESSURE_PROMETHEUS": " ".join(scrape),
+            "LOADLAB_PRESSURE_CLOUDWATCH": "1",
+            "LOADLAB_PRESSURE_CLOUDWATCH_PERIOD": "1",
+            "AWS_ENDPOINT_URL": aws["endpoint_url"],
+            "AWS_ACCESS_KEY_ID": aws["access_key_id"],
+            "AWS_SECRET_ACCESS_KEY": aws["secret_access_key"],
+            "AWS_REGION": aws["region"],
+            "AWS_DEFAULT_REGION": aws["region"],
+        }
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
 def _scenario(name: str) -> tuple[Path, Scenario]:
     path = resolve_scenario_path(name)
     return path, load_scenario(path)
@@ -128,6 +156,7 @@ async def run_command(args: argparse.Namespace) -> int:
                 web=args.web,
                 web_port=args.web_port,
                 jwt_secret=info.jwt_secret,
+                env=embedded_pressure_env(stack.stack_file),
             )
             rc = await run_locust(plan)
             await audit_embedded(stack.stack_file, run_dir, scenario)
@@ -135,6 +164,8 @@ async def run_command(args: argparse.Namespace) -> int:
         target, secret = _target(args.target, scenario, args.state_dir / "stack.json")
         check_target(target, scenario.target.protocol)
         run_dir = args.run_dir or new_run_dir(args.runs_root, scenario.name)
+        stack_file = args.state_dir / "stack.json"
+        running = read_stack_state(stack_file)
         plan = RunPlan(
             scenario_path=path,
             target_url=target,
@@ -144,6 +175,10 @@ async def run_command(args: argparse.Namespace) -> int:
             web=args.web,
             web_port=args.web_port,
             jwt_secret=secret,
+            # Against the stack of `loadlab up`, its downstream is sampled as with --embedded.
+            env=embedded_pressure_env(stack_file)
+            if running is not None and running.agent_url == target
+            else {},
         )
         rc = await run_locust(plan)
     out = _finish(run_dir, rc)
@@ -188,6 +223,7 @@ async def demo_command(args: argparse.Namespace) -> int:
             run_dir=run_dir,
             users=args.users,
             jwt_secret=info.jwt_secret,
+            env=embedded_pressure_env(stack.stack_file),
         )
         print(
             f"loadlab: flash sale '{scenario.name}' for ~{duration:.0f}s, "

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from loadlab.commands import audit_embedded
+from loadlab.commands import audit_embedded, embedded_pressure_env
 from loadlab.errors import ConfigError
 from loadlab.measure.rundir import new_run_dir
 from loadlab.orchestrate import check_target, read_stack_state, resolve_scenario_path
@@ -94,7 +94,14 @@ async def gameday_command(args: argparse.Namespace) -> int:
                 "LOADLAB_JWT_SECRET": info.jwt_secret or "",
                 "KUBERNETES_HOST": info.fleet_url,
                 "KUBECONFIG": str(run_dir / ".kubeconfig-unused"),
+                # For loadlab.chaos.downstream: the LLM simulator's and the gate's admin APIs.
+                "LOADLAB_LLM_URL": stack.endpoints.llm_url,
+                "LOADLAB_DDB_GATE_URL": stack.endpoints.ddb_gate_url or "",
             }
+            # The load samples the stack's downstream; AWS calls go to its ministack only.
+            pressure = embedded_pressure_env(stack.stack_file)
+            if pressure:
+                env = {k: v for k, v in env.items() if not k.startswith("AWS_")} | pressure
             rc = await run_chaos(experiment_path, run_dir, env)
             if (run_dir / "manifest.json").exists():
                 await audit_embedded(stack.stack_file, run_dir, scenario)

@@ -16,8 +16,8 @@ import socket
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -43,6 +43,10 @@ class RunPlan:
     jwt_secret: str | None = None
     progress_interval_s: float = 5.0
     loglevel: str = "WARNING"
+    # Extra environment for the Locust process (pressure sources, the AWS endpoint). When
+    # it sets any AWS_* variable, none of this process's own AWS_* settings are passed on:
+    # a profile of the user's must not mix a real account into an embedded run.
+    env: Mapping[str, str] = field(default_factory=dict)
 
 
 def resolve_scenario_path(name: str) -> Path:
@@ -101,6 +105,9 @@ async def run_locust(
     recorder flushes; the run directory stays complete up to that moment.
     """
     env = os.environ.copy()
+    if any(name.startswith("AWS_") for name in plan.env):
+        env = {k: v for k, v in env.items() if not k.startswith("AWS_")}
+    env.update(plan.env)
     if plan.jwt_secret:
         env["LOADLAB_JWT_SECRET"] = plan.jwt_secret
     plan.run_dir.mkdir(parents=True, exist_ok=True)

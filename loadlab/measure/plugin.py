@@ -35,6 +35,11 @@ from loadlab import __version__
 from loadlab.errors import LoadLabError
 from loadlab.load.context import LoadContext
 from loadlab.measure.live import LiveWindow, ObservedSink
+from loadlab.measure.pressure import (
+    PressureSampler,
+    add_pressure_arguments,
+    pressure_sampler_from_options,
+)
 from loadlab.measure.progress import ProgressReporter
 from loadlab.measure.recorder import RunRecorder
 from loadlab.measure.rundir import RunDirectory, RunManifest, new_run_dir, write_json_atomic
@@ -84,6 +89,7 @@ def add_arguments(parser: Any) -> None:
         default=5.0,
         help="seconds between loadlab progress lines on stderr (0 = none)",
     )
+    add_pressure_arguments(parser)
 
 
 @dataclass
@@ -92,6 +98,7 @@ class _PluginState:
     forwarder: WorkerForwarder | None = None
     run_dir: RunDirectory | None = None
     sampler: ProgressReporter | None = None
+    pressure: PressureSampler | None = None
     window: LiveWindow = field(default_factory=LiveWindow)
     # latest (turns in flight, awaiting first token) reported by each worker
     worker_in_flight: dict[str, tuple[int, int]] = field(default_factory=dict)
@@ -180,6 +187,9 @@ def _init(environment: Any, state: _PluginState) -> None:
         window=state.window,
         in_flight=lambda: _in_flight(environment, state),
     ).start()
+    state.pressure = pressure_sampler_from_options(options, sink=recorder)
+    if state.pressure is not None:
+        state.pressure.start()
     sys.stderr.write(f"loadlab: recording to {state.run_dir.path}\n")
     sink = ObservedSink(recorder, state.window)
     environment.loadlab = _context(scenario, environment.host, sink, "local", run_id)
@@ -308,6 +318,8 @@ def _counters(environment: Any) -> tuple[int, int]:
 def _quit(environment: Any, state: _PluginState) -> None:
     if state.sampler is not None:
         state.sampler.stop()
+    if state.pressure is not None:
+        state.pressure.stop()  # its last samples go in before the recorder seals
     if state.forwarder is not None:
         state.forwarder.close()
     if state.recorder is not None and state.run_dir is not None:

@@ -1,8 +1,12 @@
 """The embedded stack: local AWS, an LLM simulator and an agent fleet, in one object.
 
 :class:`EmbeddedStack` starts, in order, ministack (DynamoDB), the checkpoint
-table, the LLM simulator, and a :class:`~loadlab.target.fleet.Fleet` of agent
-replicas pointed at both, then waits until every replica is ready. All of it
+table, the LLM simulator, optionally the agent as a Lambda function in
+ministack (``lambda_function=True``; see :mod:`loadlab.target.aws_lambda`), and
+a :class:`~loadlab.target.fleet.Fleet` of agent replicas pointed at both, then
+waits until every replica is ready. The agents reach DynamoDB through a
+capacity gate in front of ministack (:mod:`loadlab.target.ddb_gate`: unlimited
+unless ``ddb_rcu``/``ddb_wcu`` are given or a lease lowers it). All of it
 binds 127.0.0.1 only, every wait is bounded, and stopping (or the supervisor
 dying) leaves no process behind.
 
@@ -13,6 +17,7 @@ The state directory (default ``.loadlab``) holds::
     ministack.log        ministack's stdout and stderr
     ministack/           ministack's scratch files (pid file, S3 data)
     llm.log              the LLM simulator's stdout and stderr
+    lambda/              the Lambda function's zip cache (with lambda_function=True)
     pods/<pod>.log       each agent replica's stdout and stderr
     fleet-events.jsonl   pod lifecycle lines (t, pod, phase, reason, ...)
 
@@ -38,6 +43,9 @@ from typing import Any, TextIO
 
 from loadlab.errors import ConfigError, StackError
 from loadlab.target.agent.config import AGENT_MODES, DEFAULT_TABLE, AgentMode
+from loadlab.target.aws_lambda.deploy import DeployedFunction, LambdaOptions
+from loadlab.target.cloudwatch_publisher import CloudWatchPublisher, ministack_cloudwatch_client
+from loadlab.target.ddb_gate import DEFAULT_BURST_S, DynamoDBGate
 from loadlab.target.fleet import Fleet, FleetAPI, ReplicaLaunch
 from loadlab.target.fleet.process import ChildProcess, log_tail
 from loadlab.target.ministack import Ministack
@@ -85,8 +93,11 @@ class StackEndpoints:
     fleet_url: str
     region: str
     table: str
+    lambda_function: str | None = None
+    lambda_url: str | None = None
+    ddb_gate_url: str | None = None
 
-    def to_json(self) -> dict[str, str]:
+    def to_json(self) -> dict[str, str | None]:
         """The endpoints as a JSON-serialisable dict."""
         return asdict(self)
 
@@ -118,6 +129,11 @@ class EmbeddedStack:
         region: str = "us-east-1",
         start_timeout_s: float = 60.0,
         stop_grace_s: float = 5.0,
+        lambda_function: bool = False,
+        lambda_options: LambdaOptions | None = None,
+        ddb_rcu: float | None = None,
+        ddb_wcu: float | None = None,
+        ddb_burst_s: float = DEFAULT_BURST_S,
     ) -> None:
         _check(replicas >= 1, "replicas", replicas, "must be >= 1")
         _check(0 < time_scale <= 100, "time_scale", time_scale, "must be in (0, 100]")
@@ -133,6 +149,9 @@ class EmbeddedStack:
         _check(start_timeout_s > 0, "start_timeout_s", start_timeout_s, "must be > 0 s")
         _check(stop_grace_s >= 0, "stop_grace_s", stop_grace_s, "must be >= 0 s")
         _check(bool(region), "region", region, "must not be empty")
+        for name, units in (("ddb_rcu", ddb_rcu), ("ddb_wcu", ddb_wcu)):
+            _check(units is None or units >= 0, name, units, "must be >= 0 (None: unlimited)")
+        _check(ddb_burst_s >= 0, "ddb_burst_s", ddb_burst_s, "must be >= 0 s")
         self._replicas = replicas
         self._time_scale = time_scale
         self._startup_delay_s = startup_delay_s
@@ -149,6 +168,11 @@ class EmbeddedStack:
         self._region = region
         self._start_timeout_s = start_timeout_s
         self._stop_grace_s = stop_grace_s
+        self._lambda_options = (lambda_options or LambdaOptions()) if lambda_function else None
+        self._lambda: DeployedFunction | None = None
+        self._ddb_capacity = (ddb_rcu, ddb_wcu, ddb_burst_s)
+        self._ddb_gate: DynamoDBGate | None = None
+        self._publisher: CloudWatchPublisher | None = None
         self._llm: ChildProcess | None = None
         self._fleet: Fleet | None = None
         self._api: FleetAPI | None = None
@@ -183,8 +207,13 @@ class EmbeddedStack:
         return self._endpoints is not None
 
     def child_pids(self) -> list[int]:
-        """Process ids of every server the stack runs now (ministack, LLM, live pods)."""
+        """Process ids of every server the stack runs now (ministack, LLM, live pods).
+
+        ministack's own children (the Lambda function's execution environments)
+        are included.
+        """
         pids = [self._ministack.pid] if self._ministack.pid is not None else []
+        pids += [child for pid in pids for child in _children(pid)]
         if self._llm is not None and self._llm.returncode is None:
             pids.append(self._llm.pid)
         if self._fleet is not None:
@@ -205,8 +234,14 @@ class EmbeddedStack:
         self._jwt_secret = secrets.token_urlsafe(32)
         try:
             aws_url = await self._ministack.start()
+            gate_url = await self._start_ddb_gate(aws_url)
             await self._create_table(aws_url)
             llm_url = await self._start_llm()
+            await self._start_publisher(aws_url=aws_url, llm_url=llm_url)
+            if self._lambda_options is not None:
+                self._lambda = await self._deploy_lambda(
+                    self._lambda_options, aws_url=aws_url, llm_url=llm_url
+                )
             agent_url, fleet_url = await self._start_fleet(aws_url=aws_url, llm_url=llm_url)
         except BaseException:
             await self.stop()
@@ -218,6 +253,9 @@ class EmbeddedStack:
             fleet_url=fleet_url,
             region=self._region,
             table=self._table,
+            lambda_function=None if self._lambda is None else self._lambda.name,
+            lambda_url=None if self._lambda is None else self._lambda.url,
+            ddb_gate_url=gate_url,
         )
         self._write_stack_file(self._endpoints)
         return self._endpoints
@@ -236,10 +274,21 @@ class EmbeddedStack:
         fleet = self._fleet
         if fleet is not None:
             await fleet.stop(grace_s=self._stop_grace_s)
+        publisher, self._publisher = self._publisher, None
+        if publisher is not None:
+            await publisher.stop()
+        gate, self._ddb_gate = self._ddb_gate, None
+        if gate is not None:
+            await gate.stop()
         llm, self._llm = self._llm, None
         if llm is not None:
             await llm.terminate(grace_s=self._stop_grace_s)
+        ministack_pid = self._ministack.pid
+        environments = [] if ministack_pid is None else _children(ministack_pid)
         await self._ministack.stop(grace_s=self._stop_grace_s)
+        # ministack's Lambda environments outlive it until they read the end of their stdin.
+        await _reap_environments(environments, grace_s=self._stop_grace_s)
+        self._lambda = None
         self._jwt_secret = None
 
     async def wait_failure(self) -> str:
@@ -370,8 +419,90 @@ class EmbeddedStack:
             )
         return line.split(maxsplit=1)[1].rstrip("/")
 
+    async def _deploy_lambda(
+        self, options: LambdaOptions, *, aws_url: str, llm_url: str
+    ) -> DeployedFunction:
+        # Imported here: only a stack with the Lambda target pays for boto3 and the zip.
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from loadlab.target.aws_lambda.deploy import (
+            FunctionSpec,
+            agent_environment,
+            deploy_function,
+            lambda_client,
+        )
+        from loadlab.target.aws_lambda.package import build_package
+
+        assert self._jwt_secret is not None
+        cache = options.package_cache or self.state_dir / "lambda"
+        package = await asyncio.to_thread(build_package, cache_dir=cache)
+        spec = FunctionSpec(
+            name=options.function_name,
+            memory_mb=options.memory_mb,
+            timeout_s=options.timeout_s,
+            reserved_concurrency=options.reserved_concurrency,
+            function_url=options.function_url,
+            environment=agent_environment(
+                jwt_secret=self._jwt_secret,
+                llm_url=llm_url,
+                table=self._table,
+                # Through the capacity gate, like the pods, so DynamoDB faults reach it too.
+                dynamodb_endpoint=aws_url if self._ddb_gate is None else self._ddb_gate.url,
+                aws_endpoint_url=aws_url,
+                time_scale=self._time_scale,
+                mode=self._agent_mode,
+                init_ms=self._agent_init_ms,
+            ),
+        )
+        client = lambda_client(
+            endpoint_url=aws_url,
+            region=self._region,
+            access_key_id=_AWS_KEY_ID,
+            secret_access_key=_AWS_SECRET,
+        )
+        try:
+            return await asyncio.to_thread(
+                deploy_function,
+                client,
+                spec,
+                package.read(),
+                endpoint_url=aws_url,
+                timeout_s=self._start_timeout_s,
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise StackError(
+                f"cannot deploy the Lambda function {spec.name} to ministack: {exc}",
+                hint=f"read {self._ministack.log_path}",
+            ) from None
+        finally:
+            client.close()
+
+    async def _start_publisher(self, *, aws_url: str, llm_url: str) -> None:
+        # The LLM's and the gate's figures, in ministack's CloudWatch under AWS's names.
+        gate = self._ddb_gate
+        self._publisher = CloudWatchPublisher(
+            client=ministack_cloudwatch_client(
+                endpoint_url=aws_url,
+                region=self._region,
+                access_key_id=_AWS_KEY_ID,
+                secret_access_key=_AWS_SECRET,
+            ),
+            llm_url=llm_url,
+            dynamodb_metrics_url=None if gate is None else f"{gate.url}/metrics",
+            interval_s=max(1.0, 5.0 * self._time_scale),
+        )
+        await self._publisher.start()
+
+    async def _start_ddb_gate(self, aws_url: str) -> str:
+        rcu, wcu, burst_s = self._ddb_capacity
+        self._ddb_gate = DynamoDBGate(
+            upstream_url=aws_url, rcu=rcu, wcu=wcu, burst_s=burst_s, time_scale=self._time_scale
+        )
+        return await self._ddb_gate.start()
+
     async def _start_fleet(self, *, aws_url: str, llm_url: str) -> tuple[str, str]:
         assert self._jwt_secret is not None
+        gate = self._ddb_gate
         agent_env = _local_env()
         agent_env.update(
             AWS_ACCESS_KEY_ID=_AWS_KEY_ID,
@@ -379,7 +510,7 @@ class EmbeddedStack:
             AWS_DEFAULT_REGION=self._region,
             AWS_REGION=self._region,
             AWS_ENDPOINT_URL=aws_url,
-            LOADLAB_AGENT_DYNAMODB_ENDPOINT=aws_url,
+            LOADLAB_AGENT_DYNAMODB_ENDPOINT=aws_url if gate is None else gate.url,
             LOADLAB_AGENT_TABLE=self._table,
             LOADLAB_AGENT_LLM_URL=llm_url,
             LOADLAB_JWT_SECRET=self._jwt_secret,
@@ -423,7 +554,7 @@ class EmbeddedStack:
 
     def _write_stack_file(self, endpoints: StackEndpoints) -> None:
         assert self._jwt_secret is not None
-        data = {
+        data: dict[str, Any] = {
             "format": 1,
             "pid": os.getpid(),
             "started_at": time.time(),
@@ -450,6 +581,13 @@ class EmbeddedStack:
                 "fleet_events": str(self.state_dir / "fleet-events.jsonl"),
             },
         }
+        if self._lambda is not None:
+            data["lambda"] = {
+                "function_name": self._lambda.name,
+                "function_arn": self._lambda.arn,
+                "url": self._lambda.url,
+                "reserved_concurrency": self._lambda.reserved_concurrency,
+            }
         _write_private_json(self.stack_file, data)
         self._wrote_stack_file = True
 
@@ -503,7 +641,13 @@ def _print_endpoints(stack: EmbeddedStack, endpoints: StackEndpoints, out: TextI
         f"  aws        {endpoints.aws_endpoint_url}  (region {endpoints.region}, "
         f"table {endpoints.table})",
         f"  llm        {endpoints.llm_url}",
+        f"  dynamodb   {endpoints.ddb_gate_url}  (capacity gate: /admin/capacity, /metrics)",
         f"  fleet      {endpoints.fleet_url}/fleet/pods",
+        *(
+            [f"  lambda     {endpoints.lambda_function}  (url {endpoints.lambda_url})"]
+            if endpoints.lambda_function
+            else []
+        ),
         f"  kubernetes KUBERNETES_HOST={endpoints.fleet_url} KUBECONFIG=/nonexistent "
         "(pods API for chaostoolkit-kubernetes)",
         f"  state      {stack.stack_file}  (JWT secret and keys; mode 0600)",
@@ -516,6 +660,38 @@ def _print_endpoints(stack: EmbeddedStack, endpoints: StackEndpoints, out: TextI
 def _local_env() -> dict[str, str]:
     """The parent's environment without AWS settings: children must not reach a real account."""
     return {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+
+
+def _children(pid: int) -> list[int]:
+    """The live child processes of ``pid`` (Linux ``/proc``; empty elsewhere)."""
+    children: list[int] = []
+    for tasks in Path(f"/proc/{pid}/task").glob("*/children"):
+        with contextlib.suppress(OSError, ValueError):
+            children += [int(child) for child in tasks.read_text().split()]
+    return children
+
+
+async def _reap_environments(pids: list[int], *, grace_s: float) -> None:
+    """Wait (bounded) for ministack's former Lambda workers to exit; SIGKILL what is left."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + grace_s
+    left = [pid for pid in pids if _is_lambda_worker(pid)]
+    while left and loop.time() < deadline:
+        await asyncio.sleep(0.05)  # not our children: no exit event to wait on
+        left = [pid for pid in left if _is_lambda_worker(pid)]
+    for pid in left:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _is_lambda_worker(pid: int) -> bool:
+    """True while ``pid`` is a live ministack Lambda worker (checked by its command line)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return b"ministack-lambda-" in cmdline and state not in ("Z", "X")
 
 
 def _running_owner(stack_file: Path) -> int | None:
