@@ -175,13 +175,16 @@ class AgentClient:
             run.drain(response, limit=_MAX_ERROR_BODY)
             return run.failed("malformed", f"expected text/event-stream, got {content_type!r}")
         parser = SSEParser()
+        decode = self._adapter.decode
         for chunk in response.chunks:
             now = run.chunk(chunk)
             for item in parser.feed(chunk):
                 if isinstance(item, MalformedStream):
                     return run.failed("malformed", item.reason)
-                decoded = self._adapter.decode(item)
-                if decoded is None or run.done is not None:
+                if run.done is not None:
+                    continue  # the turn is complete: what follows changes nothing
+                decoded = decode(item)
+                if decoded is None:
                     continue
                 if isinstance(decoded, TokenText):
                     run.token(decoded.text, now)

@@ -6,13 +6,17 @@ It sends requests through the user's own connection pool
 as the headers arrive and count a stream's time to its first byte as the
 request's time. The load user fires the event itself once the stream has ended.
 
-The body is read line by line (``readline``), which returns as soon as a line
-is in, so a token's arrival time is measured when it arrives rather than when a
-read buffer fills up. Importing this module imports gevent.
+The body is handed on as it arrives: whatever the response has buffered, else
+what the next socket read brings, never waiting for a buffer to fill up, so the
+client stamps each token with the time its bytes came in. ``timeout`` bounds
+each wait for more bytes (an idle timeout: a stream that keeps sending is never
+cut, one that goes quiet for ``timeout`` seconds is). Importing this module
+imports gevent.
 """
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -30,6 +34,11 @@ from loadlab.load.transport import (
     TransportTimeout,
 )
 
+# An http(s) URL whose path holds only unreserved characters and slashes: its
+# request target is its path as it stands (re-quoting would leave it unchanged).
+_PLAIN_URL = re.compile(r"(https?://[A-Za-z0-9.:\[\]-]+)(/[A-Za-z0-9._~/-]*)")
+_MAX_ORIGINS = 64
+
 
 class FastHttpTransport:
     """A :class:`~loadlab.load.transport.Transport` over a geventhttpclient pool."""
@@ -37,6 +46,7 @@ class FastHttpTransport:
     def __init__(self, pool: HTTPClientPool | None = None, **pool_kwargs: Any) -> None:
         self._owned = pool is None
         self._pool = pool if pool is not None else HTTPClientPool(**pool_kwargs)
+        self._origins: dict[str, URL] = {}
 
     @classmethod
     def for_user(cls, user: Any) -> FastHttpTransport:
@@ -57,12 +67,11 @@ class FastHttpTransport:
         timeout: float,
     ) -> StreamingResponse:
         """Send the request and wait (at most ``timeout``) for the status and headers."""
-        parsed = URL(url)
+        parsed, uri = self._route(url)
         timer = gevent.Timeout(timeout)
         timer.start()
         try:
             client = self._pool.get_client(parsed)
-            uri = getattr(parsed, "quoted_uri", parsed.request_uri)
             response = client.request(method, uri, body=body, headers=dict(headers))
         except gevent.Timeout as exc:
             if exc is not timer:
@@ -81,34 +90,69 @@ class FastHttpTransport:
         return StreamingResponse(
             status=status,
             headers=response_headers,
-            chunks=_read_lines(response, timeout),
+            chunks=_read_body(response, timeout),
             close=response.release,
         )
 
+    def _route(self, url: str) -> tuple[URL, str]:
+        """The URL that picks the pooled client, and the request target to send."""
+        # Parsing every URL with geventhttpclient's URL and re-quoting its path
+        # cost as much as the rest of open(); turn URLs differ only in a plain
+        # path, so their origin is parsed once.
+        plain = _PLAIN_URL.fullmatch(url)
+        if plain is None:
+            parsed = URL(url)
+            return parsed, str(getattr(parsed, "quoted_uri", parsed.request_uri))
+        origin, path = plain.groups()
+        cached = self._origins.get(origin)
+        if cached is None:
+            if len(self._origins) >= _MAX_ORIGINS:
+                self._origins.clear()
+            cached = self._origins[origin] = URL(origin)
+        return cached, path
 
-def _read_lines(response: Any, timeout: float) -> Iterator[bytes]:
+
+def _read_body(response: Any, timeout: float) -> Iterator[bytes]:
+    # geventhttpclient has no public "what has arrived" read: read(n) waits for
+    # n bytes and readline for a whole line (one timer and one pass of the SSE
+    # parser per line made line reading the costliest part of a turn). So this
+    # does what its readline does inside, on the response's parsed-body buffer,
+    # but hands on everything buffered at once. A timer is armed only around a
+    # socket read, the one place the stream can stall. (Checked against
+    # geventhttpclient 2.6, pinned through locust; the transport tests in
+    # tests/load/test_load_locust.py fail if these attributes change.)
+    buffered: bytearray = response._body_buffer
     while True:
+        if buffered:
+            chunk = bytes(buffered)
+            del buffered[:]
+            yield chunk
+            continue
+        if response.message_complete:
+            return
+        sock = response._sock
+        if sock is None:
+            raise StreamReset("connection closed mid-stream")
+        # A fresh timer per wait: a gevent.Timeout cancelled and started again
+        # resumes its remaining time (libev keeps it), which would turn this
+        # idle timeout into a budget for the whole stream.
         timer = gevent.Timeout(timeout)
         timer.start()
         try:
-            line = response.readline(b"\n")
-            if not line:
-                # readline keeps back a last line with no newline; read() has it.
-                line = response.read()
-                if not line:
-                    return
+            response.feed(sock.recv(response.block_size))
         except gevent.Timeout as exc:
+            response.release()
             if exc is not timer:
                 raise
-            response.release()
             raise TransportTimeout(f"no data for {timeout:g} s") from None
         except (HTTPConnectionClosed, OSError) as exc:
+            response.release()
             raise StreamReset(f"connection closed mid-stream: {exc}") from None
         except HTTPParseError as exc:
+            response.release()
             raise _parse_failure(exc, "body") from None
         finally:
             timer.close()
-        yield bytes(line)
 
 
 def _parse_failure(exc: Exception, where: str) -> StreamReset | MalformedResponse:

@@ -70,12 +70,24 @@ class AgentDone:
     downstream: Downstream = Downstream()
 
 
+_JSON = json.JSONDecoder()
+
+
 def load_json_object(data: str) -> dict[str, Any]:
     """Parse an event's data as a JSON object, or raise :class:`PayloadError`."""
+    # Every event of every turn comes through here. raw_decode skips
+    # json.loads' argument checks and whitespace scans; whatever it does not
+    # take whole (surrounding whitespace, trailing data, an error) goes through
+    # json.loads, so values and error messages are exactly json.loads'.
     try:
-        value = json.loads(data)
-    except ValueError as exc:
-        raise PayloadError(f"event data is not JSON: {exc.args[0]}") from None
+        value, end = _JSON.raw_decode(data)
+    except ValueError:
+        end = -1
+    if end != len(data):
+        try:
+            value = json.loads(data)
+        except ValueError as exc:
+            raise PayloadError(f"event data is not JSON: {exc.args[0]}") from None
     if not isinstance(value, dict):
         raise PayloadError(f"event data is not a JSON object: {type(value).__name__}")
     return value

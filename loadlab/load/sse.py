@@ -74,18 +74,48 @@ class SSEParser:
             self._pending_cr = False
             if chunk.startswith(b"\n"):
                 chunk = chunk[1:]
-        self._buffer += chunk
+                if not chunk:
+                    return []
+        data = self._buffer + chunk if self._buffer else chunk
+        # One C-level split per chunk: bytes.splitlines breaks at LF, CR and
+        # CRLF only, which are exactly the event-stream line ends.
+        lines = data.splitlines()
+        end = data[-1:]
+        if end in (b"\n", b"\r"):
+            self._buffer = b""
+            # A CR at the very end: the LF that may complete it comes next chunk.
+            self._pending_cr = end == b"\r"
+        else:
+            self._buffer = lines.pop()
         out: list[SSEItem] = []
-        while True:
-            line, rest, found = self._next_line(self._buffer)
-            if not found:
-                break
-            self._buffer = rest
-            item = self._line(line)
-            if item is not None:
-                out.append(item)
-                if isinstance(item, MalformedStream):
-                    return out
+        if lines and self._first:
+            self._first = False
+            if lines[0].startswith(b"\xef\xbb\xbf"):
+                lines[0] = lines[0][3:]
+        for raw in lines:
+            if not raw:
+                event = self._dispatch()
+                if event is not None:
+                    out.append(event)
+                continue
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                out.append(self._fail("invalid UTF-8 in the event stream", raw[:64]))
+                return out
+            # A comment line (":...") has an empty field name, which matches
+            # nothing below; unknown field names are ignored, as the spec requires.
+            name, _, value = line.partition(":")
+            if value.startswith(" "):
+                value = value[1:]
+            if name == "data":
+                self._data.append(value)
+            elif name == "event":
+                self._event = value
+            elif name == "id" and "\0" not in value:
+                self._id = value
+            elif name == "retry" and value.isascii() and value.isdigit():
+                self._retry = int(value)
         if len(self._buffer) > self._max_line:
             out.append(self._fail(f"line longer than {self._max_line} bytes", self._buffer[:64]))
         return out
@@ -96,57 +126,17 @@ class SSEParser:
         self._reset_event()
         return []
 
-    def _next_line(self, buffer: bytes) -> tuple[bytes, bytes, bool]:
-        lf = buffer.find(b"\n")
-        cr = buffer.find(b"\r")
-        if cr == -1 and lf == -1:
-            return b"", buffer, False
-        if cr != -1 and (lf == -1 or cr < lf):
-            if cr + 1 < len(buffer):
-                skip = 2 if buffer[cr + 1 : cr + 2] == b"\n" else 1
-                return buffer[:cr], buffer[cr + skip :], True
-            # CR at the very end: the line ends here, the LF may come next chunk.
-            self._pending_cr = True
-            return buffer[:cr], b"", True
-        return buffer[:lf], buffer[lf + 1 :], True
-
-    def _line(self, raw: bytes) -> SSEItem | None:
-        if self._first:
-            self._first = False
-            if raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            return self._fail("invalid UTF-8 in the event stream", raw[:64])
-        if not line:
-            return self._dispatch()
-        if line.startswith(":"):
-            return None
-        name, sep, value = line.partition(":")
-        if sep and value.startswith(" "):
-            value = value[1:]
-        if name == "event":
-            self._event = value
-        elif name == "data":
-            self._data.append(value)
-        elif name == "id" and "\0" not in value:
-            self._id = value
-        elif name == "retry" and value.isdigit():
-            self._retry = int(value)
-        # Unknown field names are ignored, as the spec requires.
-        return None
-
     def _dispatch(self) -> SSEEvent | None:
         if not self._data:
             # The spec drops an event without data lines (e.g. a bare "event: x").
             self._reset_event()
             return None
+        data = self._data
         event = SSEEvent(
-            event=self._event or "message",
-            data="\n".join(self._data),
-            id=self._id,
-            retry_ms=self._retry,
+            self._event or "message",
+            data[0] if len(data) == 1 else "\n".join(data),
+            self._id,
+            self._retry,
         )
         self._reset_event()
         return event

@@ -3,8 +3,10 @@
 Each session gets a behaviour from its id, and the server remembers what it did
 to whom, so a test can hold the harness's verdicts against the truth:
 
-* ids starting ``garbage-``, ``slow-``, ``throttle-``, ``status503-``,
-  ``cut-`` select one fault for transport tests, ``healthy-`` none;
+* ids starting ``garbage-``, ``slow-``, ``drip-``, ``throttle-``, ``status503-``,
+  ``cut-`` select one fault for transport tests, ``healthy-`` none (``drip-``
+  sends the end of the answer in pieces 0.3 s apart, longer in all than the
+  client's 0.5 s timeout in the test but never idle for that long);
 * any other id is assigned (by a stable hash) one of ``healthy``, ``resumable``
   (stream cut at the first attempt of turn 2, state kept, idempotent),
   ``duplicating`` (the same cut, but retries are re-applied) and ``forgetful``
@@ -105,7 +107,7 @@ class AgentServer:
             await response.write(b"event: token\ndata: \xff\xfe\x00 not utf-8\n\n")
             await response.write_eof()
             return response
-        if fault in ("slow", "cut", "healthy"):
+        if fault in ("slow", "drip", "cut", "healthy"):
             behaviour = "healthy" if fault == "healthy" else "fault"
         else:
             behaviour = behaviour_of(sid)
@@ -124,6 +126,8 @@ class AgentServer:
             request.transport.abort()  # the pod dies mid-stream
             return response
         for chunk in tail:
+            if fault == "drip":
+                await asyncio.sleep(0.3)
             await response.write(chunk)
         await response.write_eof()
         self.turns_served += 1

@@ -48,6 +48,15 @@ def test_reference_request_quotes_the_session_id() -> None:
     assert "secret-token" not in repr(prepared)
 
 
+@pytest.mark.parametrize(
+    "message", ['He said "add P-0042"', "back\\slash", "café ☕ 🛒", "tab\there\nnewline\x00", ""]
+)
+def test_reference_body_is_exactly_the_json_encoding(message: str) -> None:
+    request = TurnRequest(session_id="s", turn_index=12, message=message, idempotency_key="k")
+    body = ReferenceAdapter().prepare("http://h:1", request).body
+    assert body == json.dumps({"turn": 12, "message": message}).encode()
+
+
 def test_reference_without_token_sends_no_authorization() -> None:
     request = TurnRequest(session_id="s", turn_index=1, message="hi", idempotency_key="k")
     assert "Authorization" not in ReferenceAdapter().prepare("http://h:1", request).headers

@@ -66,6 +66,7 @@ def test_fasthttp_transport_classifies_real_failures(agent: AgentServer, refused
         "healthy": None,
         "garbage": "malformed",
         "slow": "timeout",
+        "drip": None,
         "cut": "reset",
         "throttle": "throttled",
         "status503": "http_status",
@@ -75,6 +76,8 @@ def test_fasthttp_transport_classifies_real_failures(agent: AgentServer, refused
     }
     assert out["cut"]["tokens"] == 1 and out["cut"]["ttft"]
     assert out["slow"]["tokens"] == 1
+    # The timeout bounds each wait for more data, not the whole stream.
+    assert out["drip"]["tokens"] == 2
     assert out["throttle"]["retry_after_s"] == 0.0
     assert out["refused"]["status"] == 0
 

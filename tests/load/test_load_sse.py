@@ -101,3 +101,11 @@ def test_random_garbage_never_raises(seed: int) -> None:
         items = parser.feed(rng.randbytes(rng.randint(0, 300)))
         assert all(isinstance(i, SSEEvent | MalformedStream) for i in items)
     parser.close()
+
+
+def test_retry_takes_ascii_digits_only() -> None:
+    # "²" is a digit to str.isdigit but not to int(): the field is ignored, not a crash.
+    assert _parse([b"retry: \xc2\xb2\ndata: x\n\nretry: 250\ndata: y\n\n"]) == [
+        SSEEvent("message", "x"),
+        SSEEvent("message", "y", retry_ms=250),
+    ]

@@ -27,6 +27,7 @@ def main() -> None:
         ("healthy", url, "healthy-1", secret),
         ("garbage", url, "garbage-1", secret),
         ("slow", url, "slow-1", secret),
+        ("drip", url, "drip-1", secret),
         ("cut", url, "cut-1", secret),
         ("throttle", url, "throttle-1", secret),
         ("status503", url, "status503-1", secret),
