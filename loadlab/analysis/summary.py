@@ -13,6 +13,7 @@ import pandas as pd
 from loadlab.analysis.continuity import checkpoint_agreement, continuity
 from loadlab.analysis.impact import fault_impact, fault_spans
 from loadlab.analysis.journal import JOURNAL, read_journal
+from loadlab.analysis.pressure import pressure_summary
 from loadlab.analysis.rundata import RunData
 from loadlab.analysis.stats import distribution, percentile
 from loadlab.analysis.timeseries import faults, timeseries
@@ -40,6 +41,7 @@ def summarize(run: RunData) -> dict[str, Any]:
         "sessions": _sessions(sessions),
         "cold_starts": _cold_starts(req, turns),
         "downstream": _downstream(turns),
+        "pressure": pressure_summary(run),
         "faults": faults(run),
         "fault_impact": [impact.to_json() for impact in fault_impact(run)],
         "continuity": _continuity(run, problems),

@@ -11,10 +11,11 @@ from typing import Any
 
 import jinja2
 
+from loadlab.analysis.pressure import pressure_series
 from loadlab.analysis.rundata import load_run
 from loadlab.analysis.summary import summarize
 from loadlab.analysis.timeseries import timeseries
-from loadlab.report.plots import timeline_plots
+from loadlab.report.plots import pressure_plots, timeline_plots
 from loadlab.report.slo import GateResult, evaluate, write_junit
 
 
@@ -46,7 +47,10 @@ def render_run(run_dir: Path | str) -> RenderedReport:
     path = Path(run.path)
     summary_path = path / "summary.json"
     _write_text(summary_path, json.dumps(summary, indent=2, sort_keys=True) + "\n")
-    plots = timeline_plots(timeseries(run), summary["faults"])
+    series = timeseries(run)
+    plots = timeline_plots(series, summary["faults"]) | pressure_plots(
+        series, pressure_series(run), summary["faults"], summary["pressure"]
+    )
     html_path = path / "report.html"
     _write_text(html_path, _html(summary, gates, plots))
     junit_path = path / "junit.xml"
@@ -131,6 +135,7 @@ def headline(summary: dict[str, Any]) -> str:
         ("sessions", " ".join(f"{k}={n}" for k, n in v.items())),
     ]
     rows += _continuity_rows(summary)
+    rows += _pressure_rows(summary)
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"  {k.ljust(width)}  {val}" for k, val in rows)
 
@@ -179,6 +184,63 @@ def _continuity_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
             text += " (steady state met)"
         rows.append(("experiment", text))
     return rows
+
+
+def _pressure_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """Headline rows for downstream pressure: amplification, peaks vs quotas, first hits."""
+    p = summary.get("pressure")
+    if not isinstance(p, dict):
+        return []
+    rows: list[tuple[str, str]] = []
+    amp = p["amplification"]
+    if amp["turns"]:
+        per = amp["per_turn"]
+        rows.append(
+            (
+                "per turn: LLM calls / DDB ops",
+                f"{_ratio(per['llm_calls'])} / {_ratio(per['ddb_calls'])} "
+                f"(tokens {_num(per['tokens_in'])} in, {_num(per['tokens_out'])} out)",
+            )
+        )
+    retry = p["retry_amplification"]
+    if retry["in_fault"]["turns"]:
+        rows.append(
+            (
+                "LLM calls / turn outside → in faults",
+                f"{_ratio(retry['outside']['per_turn']['llm_calls'])} → "
+                f"{_ratio(retry['in_fault']['per_turn']['llm_calls'])}",
+            )
+        )
+    for quota, h in p["headroom"].items():
+        rows.append(
+            (
+                f"peak {quota} vs quota",
+                f"{_num(h['peak'])} / {_num(h['limit'])} "
+                f"(peak utilisation {_pct(h['peak_utilisation'])})",
+            )
+        )
+    for family, hit in p["first_hit"].items():
+        rows.append(
+            (
+                f"first {_HIT_NAMES.get(family, family)}",
+                f"@{hit['t']:.1f}s ({hit['source']}: {hit['evidence']})",
+            )
+        )
+    if not p["sources"]:
+        rows.append(("downstream samples", "none (pressure.parquet is empty)"))
+    return rows
+
+
+_HIT_NAMES = {
+    "llm": "LLM 429",
+    "ddb": "DynamoDB throttle",
+    "lambda": "Lambda throttle",
+    "agent": "agent 429",
+}
+
+
+def _ratio(value: Any) -> str:
+    return f"{value:.2f}" if isinstance(value, int | float) else "—"
 
 
 def _kv(counts: dict[str, int]) -> str:
