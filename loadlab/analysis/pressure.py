@@ -333,9 +333,13 @@ def _limits(run: RunData) -> tuple[dict[str, float], list[LimitChange]]:
         if clears_faults(a):
             clears.append((float(t), on))
         expires = attr_number(a, "expires_at")
+        # The LLM simulator and the DynamoDB gate take limits per *simulated* second
+        # or minute; a fault that says its time_scale is converted to real time.
+        scale = attr_number(a, "time_scale") or 1.0
         for quota, _quantity, names in QUOTAS:
             value = next((v for v in (attr_number(a, k) for k in names) if v is not None), None)
             if value is not None:
+                value = value / scale if scale > 0 else value
                 until = expires if expires is not None and expires > t else None
                 found.append((LimitChange(quota, float(t), until, value, str(name)), on))
     changes = []

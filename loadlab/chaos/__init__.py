@@ -3,6 +3,8 @@
 * :mod:`loadlab.chaos.control` puts an experiment's activities on the run timeline;
 * :mod:`loadlab.chaos.loadrun` starts a load run inside an experiment, waits for
   the moment to strike, and probes the live run;
+* :mod:`loadlab.chaos.downstream` injects LLM faults and DynamoDB capacity cuts,
+  each a lease that ends by itself;
 * pods are killed with chaostoolkit-kubernetes as it is (the embedded fleet
   serves the Kubernetes pods API).
 
@@ -30,4 +32,6 @@ def discover(discover_system: bool = True) -> Any:
     discovery = initialize_discovery_result("loadlab", __version__, "loadlab")
     discovery["activities"].extend(discover_actions("loadlab.chaos.loadrun.actions"))
     discovery["activities"].extend(discover_probes("loadlab.chaos.loadrun.probes"))
+    discovery["activities"].extend(discover_actions("loadlab.chaos.downstream.actions"))
+    discovery["activities"].extend(discover_probes("loadlab.chaos.downstream.probes"))
     return discovery

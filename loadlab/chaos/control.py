@@ -14,7 +14,11 @@ Declare it in an experiment (``loadlab gameday`` sets ``LOADLAB_RUN_DIR``)::
                                "arguments": {"run_dir": "${loadlab_run_dir}"}}}]
 
 loadlab's own orchestration actions (starting and waiting for the load, in
-:mod:`loadlab.chaos.loadrun`) are recorded as ``note`` events, not faults.
+:mod:`loadlab.chaos.loadrun`) and the experiment's rollbacks are recorded as
+``note`` events, not faults. A fault whose action returns a JSON object (the
+:mod:`loadlab.chaos.downstream` actions do) has that object's scalar values
+copied into its end event's ``attrs`` (``rpm``, ``wcu``, ``expires_at`` ...), and
+its ``expires_at`` becomes the event's ``lease_expires``: the fault is a lease.
 """
 
 from __future__ import annotations
@@ -80,10 +84,16 @@ def before_activity_control(
     run_dir: str = "",
     configuration: dict[str, Any] | None = None,
     secrets: dict[str, Any] | None = None,
+    *,
+    experiment: dict[str, Any] | None = None,
     **_: Any,
 ) -> None:
-    """Record the start of a fault (an action that is not loadlab's orchestration)."""
-    if context.get("type") != "action" or _is_orchestration(context):
+    """Record the start of a fault (an action that is neither orchestration nor a rollback)."""
+    if (
+        context.get("type") != "action"
+        or _is_orchestration(context)
+        or _is_rollback(context, experiment)
+    ):
         return
     key = id(context)
     context = _substituted(context, configuration, secrets)
@@ -104,10 +114,13 @@ def after_activity_control(
     run_dir: str = "",
     configuration: dict[str, Any] | None = None,
     secrets: dict[str, Any] | None = None,
+    *,
+    experiment: dict[str, Any] | None = None,
     **_: Any,
 ) -> None:
     """Record how an activity ended: a fault's end, a probe's result, or a note."""
     key = id(context)
+    rollback = _is_rollback(context, experiment)  # by identity: before substitution copies it
     context = _substituted(context, configuration, secrets)
     run = state if isinstance(state, dict) else {}
     status = run.get("status")
@@ -116,30 +129,44 @@ def after_activity_control(
     if context.get("type") == "probe":
         _write(run_dir, "probe", name, _target(context), {"status": status, "output": output})
         return
-    if _is_orchestration(context):
+    if _is_orchestration(context) or rollback:
         _write(run_dir, "note", name, None, {"status": status, "output": output})
         return
     fault_id = _OPEN_FAULTS.pop(key, uuid.uuid4().hex[:12])
     target = _target(context)
     if isinstance(run.get("output"), list) and all(isinstance(x, str) for x in run["output"]):
         target = ",".join(run["output"]) or target  # e.g. the pods terminate_pods killed
+    attrs = {
+        "fault_id": fault_id,
+        "phase": "end",
+        "status": status,
+        "activity": _func(context),
+        "output": output,
+        "error": _short(run.get("exception")),
+    }
+    reported = _reported(run.get("output"))
+    if target is None and isinstance(reported.get("target"), str):
+        target = reported["target"]
+    lease = reported.get("expires_at")
     _write(
         run_dir,
         "fault",
         name,
         target,
-        {
-            "fault_id": fault_id,
-            "phase": "end",
-            "status": status,
-            "activity": _func(context),
-            "output": output,
-            "error": _short(run.get("exception")),
-        },
+        reported | attrs,
+        lease_expires=float(lease) if isinstance(lease, int | float) else None,
     )
 
 
-def _write(run_dir: str, kind: str, name: str, target: str | None, attrs: dict[str, Any]) -> None:
+def _write(
+    run_dir: str,
+    kind: str,
+    name: str,
+    target: str | None,
+    attrs: dict[str, Any],
+    *,
+    lease_expires: float | None = None,
+) -> None:
     if not run_dir or run_dir.startswith("${"):
         log.warning("loadlab control: no run_dir (set LOADLAB_RUN_DIR); not recording %s", name)
         return
@@ -147,7 +174,14 @@ def _write(run_dir: str, kind: str, name: str, target: str | None, attrs: dict[s
     if not path.is_dir():
         log.warning("loadlab control: run directory %s does not exist; not recording", path)
         return
-    event = TimelineEvent(t=time.time(), kind=kind, name=name, target=target, attrs=attrs)
+    event = TimelineEvent(
+        t=time.time(),
+        kind=kind,
+        name=name,
+        target=target,
+        lease_expires=lease_expires,
+        attrs=attrs,
+    )
     append_lines(path / "events.jsonl", [event_line(event)])
 
 
@@ -177,6 +211,20 @@ def _func(context: dict[str, Any]) -> str:
 def _is_orchestration(context: dict[str, Any]) -> bool:
     module = str(_provider(context).get("module", ""))
     return module.startswith(_ORCHESTRATION_MODULES)
+
+
+def _is_rollback(context: dict[str, Any], experiment: dict[str, Any] | None) -> bool:
+    rollbacks = (experiment or {}).get("rollbacks")
+    return isinstance(rollbacks, list) and any(context is r for r in rollbacks)
+
+
+def _reported(output: Any) -> dict[str, Any]:
+    """The scalar values of an action's JSON-object output (what the fault set, its lease)."""
+    if not isinstance(output, dict):
+        return {}
+    return {
+        str(k): v for k, v in output.items() if v is None or isinstance(v, str | bool | int | float)
+    }
 
 
 def _target(context: dict[str, Any]) -> str | None:

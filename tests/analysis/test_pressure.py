@@ -26,6 +26,7 @@ The run (``build_pressure_run``) lasts 120 s on 1 s buckets; seconds are since T
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -360,3 +361,25 @@ def test_agent_counts_are_spread_over_each_turn(tmp_path: Path) -> None:
     expected[30:34] = 2.0
     expected[40] = 5.0
     np.testing.assert_allclose(calls, expected, atol=1e-9)
+
+
+def test_a_limit_set_in_simulated_time_is_converted_to_real_time(
+    known_run: Callable[..., Path],
+) -> None:
+    """A DynamoDB cut of 0.5 WCU per simulated second at time_scale 0.05 is 10 WCU/s."""
+    from loadlab.analysis.pressure import _limits
+
+    path = known_run()
+    event = {
+        "t": 1_700_000_050.0,
+        "kind": "fault",
+        "name": "dynamodb capacity cut",
+        "target": "gate",
+        "lease_expires": None,
+        "attrs": {"phase": "end", "wcu": 0.5, "time_scale": 0.05, "expires_at": 1_700_000_080.0},
+    }
+    with (path / "events.jsonl").open("a") as fh:
+        fh.write(json.dumps(event) + "\n")
+    _, changes = _limits(load_run(path))
+    (change,) = [c for c in changes if c.quota == "ddb_wcu"]
+    assert change.value == pytest.approx(10.0)

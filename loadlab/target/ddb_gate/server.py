@@ -18,7 +18,6 @@ as throttling. The gate's own routes: ``GET /metrics`` (Prometheus) and
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import json
 import time
@@ -96,6 +95,7 @@ class _Routes:
         self._upstream = upstream_url.rstrip("/")
 
     async def proxy(self, request: web.Request) -> web.StreamResponse:
+        """Any other route: gate the DynamoDB data plane, pass everything else through."""
         body = await request.read()
         target = request.headers.get("X-Amz-Target", "")
         payload = _json_object(body) if target.startswith(TARGET_PREFIX) else None
@@ -282,8 +282,7 @@ class DynamoDBGate:
         """Stop serving (idempotent)."""
         runner, self._runner, self._url = self._runner, None, None
         if runner is not None:
-            with contextlib.suppress(RuntimeError):
-                await runner.cleanup()
+            await runner.cleanup()
 
     async def __aenter__(self) -> DynamoDBGate:
         await self.start()

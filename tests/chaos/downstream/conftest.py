@@ -1,0 +1,54 @@
+"""Real servers for the downstream activities: the LLM simulator, ministack and a gate."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from downstream_support import Gate, LoopThread, ManualClock
+
+from loadlab.target.ddb_gate import DynamoDBGate
+from loadlab.target.llm.config import LatencyModel, SimulatorConfig
+from loadlab.target.llm.server import create_app
+from loadlab.target.ministack import Ministack
+
+FAST_LLM = SimulatorConfig(
+    latency=LatencyModel(min_output_tokens=3, max_output_tokens=5), time_scale=0.01, seed=5
+)
+
+
+@pytest.fixture(scope="module")
+def loop_thread() -> Iterator[LoopThread]:
+    thread = LoopThread()
+    yield thread
+    thread.close()
+
+
+@pytest.fixture
+def llm_url(loop_thread: LoopThread) -> Iterator[str]:
+    """A fresh LLM simulator (no fault) on 127.0.0.1."""
+    url, runner = loop_thread.serve(create_app(FAST_LLM))
+    yield url
+    loop_thread.run(runner.cleanup())
+
+
+@pytest.fixture(scope="module")
+def ministack_url(
+    loop_thread: LoopThread, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    ministack = Ministack(state_dir=Path(tmp_path_factory.mktemp("ministack")))
+    url = loop_thread.run(ministack.start())
+    yield url
+    loop_thread.run(ministack.stop(grace_s=2.0))
+
+
+@pytest.fixture
+def gate(loop_thread: LoopThread, ministack_url: str) -> Iterator[Gate]:
+    """A gate with unlimited default capacity whose lease clock the test moves."""
+    wall = ManualClock(time.time())
+    ddb_gate = DynamoDBGate(upstream_url=ministack_url, wall_clock=wall)
+    url = loop_thread.run(ddb_gate.start())
+    yield Gate(url=url, ministack_url=ministack_url, wall=wall)
+    loop_thread.run(ddb_gate.stop())
