@@ -124,8 +124,13 @@ def _parse_target(sec: _Section) -> Target:
     protocol = cast(TargetProtocol, sec.choice("protocol", PROTOCOLS, default="reference"))
     timeout_s = sec.number("timeout_s", default=30.0, minimum=0.0, exclusive=True)
     model = sec.optional_text("model")
+    function = sec.optional_text("function")
+    if protocol == "lambda" and function is None:
+        sec.fail("function", None, "the Lambda function's name or ARN (protocol: lambda)")
+    if protocol != "lambda" and function is not None:
+        sec.fail("protocol", protocol, "lambda (target.function is only used with it)")
     sec.finish()
-    return Target(url=url, protocol=protocol, timeout_s=timeout_s, model=model)
+    return Target(url=url, protocol=protocol, timeout_s=timeout_s, model=model, function=function)
 
 
 def _parse_shape(sec: _Section) -> Shape:

@@ -20,7 +20,7 @@ from typing import Literal, get_args
 
 from loadlab.errors import ScenarioError
 
-TargetProtocol = Literal["reference", "openai"]
+TargetProtocol = Literal["reference", "openai", "lambda"]
 PROTOCOLS: tuple[str, ...] = get_args(TargetProtocol)
 
 Intent = Literal[
@@ -43,12 +43,18 @@ THINK_DISTRIBUTIONS: tuple[str, ...] = get_args(ThinkDistribution)
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Target:
-    """The agent endpoint under test."""
+    """The agent endpoint under test.
+
+    With ``protocol: lambda`` the turns go through the Lambda ``Invoke`` API to
+    ``function`` (a name or ARN), and ``url`` is the Lambda API endpoint
+    (ministack's URL, or ``https://lambda.<region>.amazonaws.com``).
+    """
 
     url: str | None = None
     protocol: TargetProtocol = "reference"
     timeout_s: float = 30.0
     model: str | None = None
+    function: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -335,6 +341,11 @@ def _check_overrides(
         raise ScenarioError(
             f"{where}: unknown protocol {protocol!r}",
             hint=f"use one of: {', '.join(PROTOCOLS)}",
+        )
+    if protocol == "lambda" and scenario.target.function is None:
+        raise ScenarioError(
+            f"{where}: protocol 'lambda' needs target.function",
+            hint="set target.function (the Lambda function's name or ARN) in the scenario",
         )
     for key, value in (("timeout_s", timeout_s), ("time_scale", time_scale)):
         if value is not None and (

@@ -1,0 +1,17 @@
+"""The reference agent as an AWS Lambda function (zip), for ministack and for AWS.
+
+Modules, by role:
+
+* :mod:`~loadlab.target.aws_lambda.handler` — ``handler(event, context)``, the
+  function's entry point (``loadlab.target.aws_lambda.handler.handler``);
+* :mod:`~loadlab.target.aws_lambda.runtime` — :class:`LambdaAgent`: one execution
+  environment's event loop and :class:`~loadlab.target.agent.core.ShoppingAgent`;
+* :mod:`~loadlab.target.aws_lambda.calls` — direct and HTTP-proxy events in,
+  proxy-shaped responses out;
+* :mod:`~loadlab.target.aws_lambda.package` — the deployment zip (cached);
+* :mod:`~loadlab.target.aws_lambda.deploy` — create/update the function with boto3,
+  and what ministack's Lambda does and does not do.
+
+Only ``handler``, ``runtime`` and ``calls`` go into the zip; this ``__init__``
+imports nothing, so the function's cold start pays only for what it uses.
+"""
