@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from loadlab.analysis.coldstarts import cold_start_analysis
 from loadlab.analysis.continuity import checkpoint_agreement, continuity
 from loadlab.analysis.impact import fault_impact, fault_spans
 from loadlab.analysis.journal import JOURNAL, read_journal
@@ -39,7 +40,7 @@ def summarize(run: RunData) -> dict[str, Any]:
         "ttft_ms": _by_intent(turns, turns["ttft_ms"] if len(turns) else pd.Series()),
         "errors": _errors(req, turns),
         "sessions": _sessions(sessions),
-        "cold_starts": _cold_starts(req, turns),
+        "cold_starts": _cold_starts(req, turns) | cold_start_analysis(run).to_json(),
         "downstream": _downstream(turns),
         "pressure": pressure_summary(run),
         "faults": faults(run),

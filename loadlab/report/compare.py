@@ -40,6 +40,11 @@ ROWS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("init time P50", ("cold_starts", "init_ms", "p50"), "ms"),
     ("turn P99 on cold instances", ("cold_starts", "turn_p99_ms_cold"), "ms"),
     ("turn P99 on warm instances", ("cold_starts", "turn_p99_ms_warm"), "ms"),
+    ("environments created", ("cold_starts", "environments", "created"), "n"),
+    ("peak concurrency", ("cold_starts", "environments", "peak_concurrency"), "n"),
+    ("turn P99 without cold turns", ("cold_starts", "p99_share", "p99_ms_without_cold"), "ms"),
+    ("slow turns (P99+) that were cold", ("cold_starts", "p99_share", "tail_cold_share"), "pct"),
+    ("last cold start", ("cold_starts", "warm_up", "last_cold_start_s"), "s"),
     ("sessions clean", ("sessions", "verdicts", "clean"), "n"),
     ("sessions resumed", ("sessions", "verdicts", "resumed"), "n"),
     ("sessions restarted", ("sessions", "verdicts", "restarted"), "n"),
@@ -104,6 +109,8 @@ def format_value(value: Any, unit: str) -> str:
         return f"{value * 100:.2f}%"
     if unit == "rate":
         return f"{value:.1f}"
+    if unit == "s":
+        return f"{value:.1f} s"
     return f"{value:g}"
 
 

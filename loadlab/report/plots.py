@@ -14,6 +14,7 @@ matplotlib.use("Agg")  # no display on servers and CI; must precede pyplot
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 from loadlab.analysis.pressure import QUANTITIES, PressureSeries
 
@@ -87,6 +88,56 @@ def timeline_plots(series: pd.DataFrame, faults: list[dict[str, Any]]) -> dict[s
         _mark_faults(ax, faults)
         plots[key] = _png(fig)
     return plots
+
+
+def cold_start_plots(section: dict[str, Any], faults: list[dict[str, Any]]) -> dict[str, str]:
+    """A base64 PNG keyed ``cold_starts``: cold starts per bucket and environments alive.
+
+    ``section`` is summary.json's ``cold_starts``; drawn on the run timeline with
+    the peak requests in flight and fault markers. Empty when the run recorded no
+    instance ids or cold-start flags.
+    """
+    timeline = section.get("timeline")
+    if not section.get("recorded") or not isinstance(timeline, dict):
+        return {}
+    frame = pd.DataFrame(timeline).astype("float64")
+    width = float(section.get("bucket_s") or 1.0)
+    fig, ax = plt.subplots(figsize=(9, 2.6))
+    ax.bar(
+        frame["t"],
+        frame["cold_starts"],
+        width=width,
+        align="edge",
+        color="#1f77b4",
+        alpha=0.6,
+        label="cold starts per bucket",
+    )
+    # Each step holds for its whole bucket, the last one included.
+    edges = np.append(frame["t"].to_numpy(), frame["t"].iloc[-1] + width)
+
+    def held(col: str) -> np.ndarray[Any, Any]:
+        values = frame[col].to_numpy()
+        return np.append(values, values[-1])
+
+    if frame["environments_alive"].notna().any():
+        ax.step(edges, held("environments_alive"), where="post", label="environments alive")
+    ax.step(
+        edges,
+        held("peak_in_flight"),
+        where="post",
+        linestyle=":",
+        color="black",
+        label="peak requests in flight",
+    )
+    ax.set_title(f"Cold starts and environments ({width:g} s buckets)", fontsize=10, loc="left")
+    ax.set_xlabel("seconds since start", fontsize=8)
+    ax.set_ylim(bottom=0)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.tick_params(labelsize=8)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    _mark_faults(ax, faults)
+    return {"cold_starts": _png(fig)}
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from loadlab.analysis.pressure import pressure_series
 from loadlab.analysis.rundata import load_run
 from loadlab.analysis.summary import summarize
 from loadlab.analysis.timeseries import timeseries
-from loadlab.report.plots import pressure_plots, timeline_plots
+from loadlab.report.plots import cold_start_plots, pressure_plots, timeline_plots
 from loadlab.report.slo import GateResult, evaluate, write_junit
 
 
@@ -48,8 +48,10 @@ def render_run(run_dir: Path | str) -> RenderedReport:
     summary_path = path / "summary.json"
     _write_text(summary_path, json.dumps(summary, indent=2, sort_keys=True) + "\n")
     series = timeseries(run)
-    plots = timeline_plots(series, summary["faults"]) | pressure_plots(
-        series, pressure_series(run), summary["faults"], summary["pressure"]
+    plots = (
+        timeline_plots(series, summary["faults"])
+        | cold_start_plots(summary["cold_starts"], summary["faults"])
+        | pressure_plots(series, pressure_series(run), summary["faults"], summary["pressure"])
     )
     html_path = path / "report.html"
     _write_text(html_path, _html(summary, gates, plots))
@@ -134,10 +136,42 @@ def headline(summary: dict[str, Any]) -> str:
         ("cold starts", str(summary["cold_starts"]["count"])),
         ("sessions", " ".join(f"{k}={n}" for k, n in v.items())),
     ]
+    rows += _cold_start_rows(summary)
     rows += _continuity_rows(summary)
     rows += _pressure_rows(summary)
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"  {k.ljust(width)}  {val}" for k, val in rows)
+
+
+def _cold_start_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """Headline rows for environments, warm-up and the cold share of P99, when recorded."""
+    c = summary.get("cold_starts") or {}
+    if not c.get("recorded"):
+        return []
+    env, share, warm = c["environments"], c["p99_share"], c["warm_up"]
+    rows = [
+        (
+            "environments / peak concurrency",
+            f"{env['created']} / {env['peak_concurrency']} "
+            f"({_ratio(env['per_peak_concurrency'])} per request in flight)",
+        )
+    ]
+    if c["count"]:
+        late = warm["cold_starts_after"]
+        rows.append(
+            (
+                "last cold start",
+                f"@{warm['last_cold_start_s']:.1f}s ({late} after {_num(warm['after_s'])} s)",
+            )
+        )
+        rows.append(
+            (
+                "turn P99 → without cold turns",
+                f"{_ms(share['p99_ms_all'])} → {_ms(share['p99_ms_without_cold'])} "
+                f"({share['tail_cold_turns']} of {share['tail_turns']} turns at P99+ were cold)",
+            )
+        )
+    return rows
 
 
 def _continuity_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:

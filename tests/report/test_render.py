@@ -17,7 +17,8 @@ def test_render_writes_all_three_files_from_the_run_directory(
     assert summary["turn_latency_ms"]["all"]["p99"] == 99_000
     html = out.html_path.read_text()
     assert "99.00 s" in html  # the P99 figure
-    assert html.count("data:image/png;base64,") == 4
+    # The four timeline plots and the cold starts (the run records instance ids).
+    assert html.count("data:image/png;base64,") == 5
     assert "delete pod" in html
     assert out.slo_passed
     suite = ET.parse(out.junit_path).getroot()
