@@ -62,6 +62,13 @@ def _stack_options(parser: argparse.ArgumentParser) -> None:
         help="multiply the stack's latencies and delays (LLM, init, pod start); default 1.0",
     )
     group.add_argument(
+        "--lambda",
+        dest="lambda_function",
+        action="store_true",
+        help="also deploy the agent as a Lambda function into ministack (automatic when "
+        "the scenario's target.protocol is lambda)",
+    )
+    group.add_argument(
         "--state-dir",
         type=Path,
         default=Path(".loadlab"),

@@ -37,11 +37,20 @@ from loadlab.timeline import TimelineEvent, append_lines, event_line
 
 
 @contextlib.asynccontextmanager
-async def _embedded(args: argparse.Namespace) -> AsyncIterator[EmbeddedStack]:
+async def _embedded(
+    args: argparse.Namespace, *, lambda_function: bool = False
+) -> AsyncIterator[EmbeddedStack]:
+    with_lambda = lambda_function or bool(getattr(args, "lambda_function", False))
     stack = EmbeddedStack(
-        replicas=args.replicas, time_scale=args.stack_time_scale, state_dir=args.state_dir
+        replicas=args.replicas,
+        time_scale=args.stack_time_scale,
+        state_dir=args.state_dir,
+        lambda_function=with_lambda,
     )
-    print(f"loadlab: starting the embedded stack ({args.replicas} agent pods) ...", flush=True)
+    what = f"{args.replicas} agent pods" + (
+        " and the agent as a Lambda function" if with_lambda else ""
+    )
+    print(f"loadlab: starting the embedded stack ({what}) ...", flush=True)
     started = time.monotonic()
     async with stack:
         print(f"loadlab: stack ready in {time.monotonic() - started:.1f}s", flush=True)
@@ -107,7 +116,7 @@ async def audit_embedded(stack_file: Path, run_dir: Path, scenario: Scenario) ->
     Runs while the stack is still up (its DynamoDB goes with it); the result lands in
     ``checkpoints.parquet`` and the report compares it with the in-band verdicts.
     """
-    if not (run_dir / "sessions.parquet").exists() or scenario.target.protocol != "reference":
+    if not (run_dir / "sessions.parquet").exists() or scenario.target.protocol == "openai":
         return
     data = json.loads(stack_file.read_text())
     aws = data["aws"]
@@ -142,21 +151,28 @@ async def audit_embedded(stack_file: Path, run_dir: Path, scenario: Scenario) ->
 async def run_command(args: argparse.Namespace) -> int:
     """``loadlab run``: one scenario against an agent, then the report."""
     path, scenario = _scenario(args.scenario)
+    on_lambda = scenario.target.protocol == "lambda" or args.lambda_function
     if args.embedded:
-        async with _embedded(args) as stack:
+        async with _embedded(args, lambda_function=on_lambda) as stack:
             run_dir = args.run_dir or new_run_dir(args.runs_root, scenario.name)
             info = read_stack_state(stack.stack_file)
             assert info is not None
             plan = RunPlan(
                 scenario_path=path,
-                target_url=info.agent_url,
+                # against the Lambda target the load speaks to the Lambda API (ministack)
+                target_url=stack.endpoints.aws_endpoint_url if on_lambda else info.agent_url,
                 run_dir=run_dir,
                 users=args.users,
                 time_scale=args.time_scale,
                 web=args.web,
                 web_port=args.web_port,
                 jwt_secret=info.jwt_secret,
-                env=embedded_pressure_env(stack.stack_file),
+                env=embedded_pressure_env(stack.stack_file)
+                | (
+                    {"LOADLAB_TARGET_LAMBDA_FUNCTION": stack.endpoints.lambda_function}
+                    if on_lambda and stack.endpoints.lambda_function
+                    else {}
+                ),
             )
             rc = await run_locust(plan)
             await audit_embedded(stack.stack_file, run_dir, scenario)
@@ -280,7 +296,10 @@ async def delete_pod_mid_sale(stack: EmbeddedStack, run_dir: RunDirectory) -> No
 async def up_command(args: argparse.Namespace) -> int:
     """``loadlab up``: the embedded stack in the foreground until Ctrl-C."""
     stack = EmbeddedStack(
-        replicas=args.replicas, time_scale=args.stack_time_scale, state_dir=args.state_dir
+        replicas=args.replicas,
+        time_scale=args.stack_time_scale,
+        state_dir=args.state_dir,
+        lambda_function=args.lambda_function,
     )
     await serve_forever(stack)
     return 0

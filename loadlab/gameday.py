@@ -79,7 +79,9 @@ async def gameday_command(args: argparse.Namespace) -> int:
         env["LOADLAB_TARGET_URL"] = args.target
         rc = await run_chaos(experiment_path, run_dir, env)
     else:
+        on_lambda = args.lambda_function or scenario.target.protocol == "lambda"
         stack = EmbeddedStack(
+            lambda_function=on_lambda,
             replicas=args.replicas,
             time_scale=args.stack_time_scale,
             state_dir=args.state_dir,
@@ -99,6 +101,11 @@ async def gameday_command(args: argparse.Namespace) -> int:
                 "LOADLAB_DDB_GATE_URL": stack.endpoints.ddb_gate_url or "",
             }
             # The load samples the stack's downstream; AWS calls go to its ministack only.
+            if stack.endpoints.lambda_function:
+                # the function the Lambda experiments act on, and the one the load invokes
+                env["LOADLAB_LAMBDA_FUNCTION"] = stack.endpoints.lambda_function
+                env["LOADLAB_TARGET_LAMBDA_FUNCTION"] = stack.endpoints.lambda_function
+                env["LOADLAB_TARGET_URL"] = stack.endpoints.aws_endpoint_url
             pressure = embedded_pressure_env(stack.stack_file)
             if pressure:
                 env = {k: v for k, v in env.items() if not k.startswith("AWS_")} | pressure

@@ -18,9 +18,15 @@ from typing import Any, Protocol
 from loadlab.errors import ConfigError
 from loadlab.load.live import LiveCounters
 from loadlab.scenario.model import Scenario
-from loadlab.timeline import RequestSample, SessionRecord, TimelineEvent, TurnRecord
+from loadlab.timeline import (
+    PressureSample,
+    RequestSample,
+    SessionRecord,
+    TimelineEvent,
+    TurnRecord,
+)
 
-Row = RequestSample | TurnRecord | SessionRecord | TimelineEvent
+Row = RequestSample | TurnRecord | SessionRecord | TimelineEvent | PressureSample
 
 
 class RowSink(Protocol):

@@ -18,15 +18,13 @@ cooperative under gevent), kept on the Locust environment.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from loadlab.errors import ConfigError
 from loadlab.load.adapters import ReferenceAdapter
 from loadlab.load.client import AgentClient
 from loadlab.load.lambda_invoke import LambdaInvocation, LambdaTransport, invoke_client
 from loadlab.load.users import ShoppingSessionUser
-from loadlab.timeline import PressureSample
 
 if TYPE_CHECKING:
     from types_boto3_lambda.client import LambdaClient
@@ -52,38 +50,46 @@ def shared_invoke_client(
     return client
 
 
+def attach_lambda_client(user: ShoppingSessionUser, environment: Any) -> None:
+    """Give ``user`` an agent client that plays each turn as a ``lambda:Invoke``."""
+    context = user.loadlab
+    target = context.scenario.target
+    if target.protocol != "lambda" or target.function is None:
+        raise ConfigError(
+            f"the Lambda user needs target.protocol 'lambda' and target.function, got "
+            f"protocol {target.protocol!r} and function {target.function!r}",
+            hint="set target: {protocol: lambda, function: <name or ARN>} in the scenario",
+        )
+    client = shared_invoke_client(
+        environment,
+        endpoint_url=context.target_url,
+        timeout_s=target.timeout_s,
+        max_connections=context.scenario.shape.peak + _SPARE_CONNECTIONS,
+    )
+
+    def invoked(invocation: LambdaInvocation) -> None:
+        for row in invocation.pressure_samples():
+            context.sink.emit(row)
+
+    transport = LambdaTransport(client=client, function=target.function, on_invocation=invoked)
+    user.request_type = "lambda:Invoke"
+    user.agent = AgentClient(
+        transport=transport,
+        adapter=ReferenceAdapter(),
+        base_url=context.target_url,
+        timeout_s=target.timeout_s,
+        live=context.live,
+    )
+
+
 class LambdaSessionUser(ShoppingSessionUser):
-    """One shopper at a time, each turn a ``lambda:Invoke`` of the agent function."""
+    """One shopper at a time, each turn a ``lambda:Invoke`` of the agent function.
+
+    ``ShoppingSessionUser`` does the same when the scenario says
+    ``target.protocol: lambda``; this class makes the choice explicit.
+    """
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
-        context = self.loadlab
-        target = context.scenario.target
-        if target.protocol != "lambda" or target.function is None:
-            raise ConfigError(
-                f"LambdaSessionUser needs target.protocol 'lambda' and target.function, got "
-                f"protocol {target.protocol!r} and function {target.function!r}",
-                hint="set target: {protocol: lambda, function: <name or ARN>} in the scenario",
-            )
-        client = shared_invoke_client(
-            environment,
-            endpoint_url=context.target_url,
-            timeout_s=target.timeout_s,
-            max_connections=context.scenario.shape.peak + _SPARE_CONNECTIONS,
-        )
-        self.transport = LambdaTransport(
-            client=client, function=target.function, on_invocation=self._invoked
-        )
-        self.agent = AgentClient(
-            transport=self.transport,
-            adapter=ReferenceAdapter(),
-            base_url=context.target_url,
-            timeout_s=target.timeout_s,
-            live=context.live,
-        )
-
-    def _invoked(self, invocation: LambdaInvocation) -> None:
-        # Every loadlab sink stores pressure rows; RowSink's annotation does not list them yet.
-        emit = cast(Callable[[PressureSample], None], self.loadlab.sink.emit)
-        for row in invocation.pressure_samples():
-            emit(row)
+        if self.request_type != "lambda:Invoke":
+            attach_lambda_client(self, environment)

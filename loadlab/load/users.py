@@ -44,6 +44,8 @@ class ShoppingSessionUser(FastHttpUser):
     # One request at a time per shopper; a second pooled connection lets a
     # retry start while a broken one is still being torn down.
     concurrency = 2
+    # How turns appear in Locust's statistics (lambda:Invoke against a Lambda target).
+    request_type = "SSE"
 
     def __init__(self, environment: Any) -> None:
         context = LoadContext.of(environment)
@@ -56,13 +58,19 @@ class ShoppingSessionUser(FastHttpUser):
         super().__init__(environment)
         self.loadlab = context
         target = context.scenario.target
-        self.agent = AgentClient(
-            transport=FastHttpTransport.for_user(self),
-            adapter=adapter_for(target.protocol, model=target.model, api_key=context.api_key),
-            base_url=context.target_url,
-            timeout_s=timeout_s,
-            live=context.live,
-        )
+        self.agent: AgentClient
+        if target.protocol == "lambda":
+            from loadlab.load.lambda_users import attach_lambda_client
+
+            attach_lambda_client(self, environment)
+        else:
+            self.agent = AgentClient(
+                transport=FastHttpTransport.for_user(self),
+                adapter=adapter_for(target.protocol, model=target.model, api_key=context.api_key),
+                base_url=context.target_url,
+                timeout_s=timeout_s,
+                live=context.live,
+            )
         self.player: SessionPlayer | None = None
 
     def wait_time(self) -> float:
@@ -118,7 +126,7 @@ class ShoppingSessionUser(FastHttpUser):
             status = f" (HTTP {sample.status})" if sample.status else ""
             exception = TurnFailed(f"{sample.error_kind}{status}")
         self.environment.events.request.fire(
-            request_type="SSE",
+            request_type=self.request_type,
             name=sample.name,
             response_time=sample.latency_ms,
             response_length=sample.bytes,

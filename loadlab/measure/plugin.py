@@ -19,6 +19,7 @@ Where rows go depends on the Locust role:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
@@ -84,6 +85,12 @@ def add_arguments(parser: Any) -> None:
         help="override the scenario's time_scale (0 = as in the scenario)",
     )
     group.add_argument(
+        "--lambda-function",
+        default=os.environ.get("LOADLAB_TARGET_LAMBDA_FUNCTION", ""),
+        help="play the scenario against this Lambda function through the Invoke API "
+        "(--host is then the Lambda API endpoint); Env: LOADLAB_TARGET_LAMBDA_FUNCTION",
+    )
+    group.add_argument(
         "--progress-interval",
         type=float,
         default=5.0,
@@ -147,6 +154,13 @@ def _role(environment: Any) -> str:
 
 def _scenario(options: Any, host: str | None) -> Scenario:
     scenario = load_scenario(options.scenario)
+    function = getattr(options, "lambda_function", "")
+    if function:
+        # The same sessions and shape against the Lambda target, so runs compare.
+        scenario = dataclasses.replace(
+            scenario,
+            target=dataclasses.replace(scenario.target, protocol="lambda", function=function),
+        )
     return scenario.with_overrides(
         users=options.peak_users or None,
         target_url=host or None,

@@ -82,10 +82,11 @@ def compare_runs(run_a: Path | str, run_b: Path | str, *, out: Path | None = Non
         for label, path, unit in ROWS
     )
     warnings: list[str] = []
-    scen = [(r.manifest.get("scenario_sha256"), r.manifest.get("scenario_path")) for r in runs]
-    if scen[0][0] and scen[1][0] and scen[0][0] != scen[1][0]:
+    loads = [_load_of(r) for r in runs]
+    if loads[0] and loads[1] and loads[0] != loads[1]:
         warnings.append(
-            f"the runs used different scenarios ({scen[0][1]} vs {scen[1][1]}): compare with care"
+            "the runs played different loads (scenario shape, sessions or seed differ, "
+            "not only the target): compare with care"
         )
     comparison = Comparison((names[0], names[1]), rows, out, tuple(warnings))
     if out is not None:
@@ -93,6 +94,14 @@ def compare_runs(run_a: Path | str, run_b: Path | str, *, out: Path | None = Non
         tmp.write_text(_html(comparison, runs), encoding="utf-8")
         os.replace(tmp, out)
     return comparison
+
+
+def _load_of(run: RunData) -> dict[str, Any] | None:
+    """The scenario without its target: what must match for two runs to compare."""
+    scenario = run.manifest.get("scenario")
+    if not isinstance(scenario, dict):
+        return None
+    return {k: v for k, v in scenario.items() if k not in ("target", "name", "description")}
 
 
 def _name(run: RunData) -> str:
