@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from loadlab.errors import ConfigError, LoadLabError
 from loadlab.measure.checkpoint_audit import AuditResult, audit_checkpoints
@@ -205,17 +206,35 @@ async def run_command(args: argparse.Namespace) -> int:
 
 def _target(flag: str | None, scenario: Scenario, stack_file: Path) -> tuple[str, str | None]:
     secret = os.environ.get("LOADLAB_JWT_SECRET")
-    if flag:
-        return flag, secret
-    if scenario.target.url:
-        return scenario.target.url, secret
     info = read_stack_state(stack_file)
+    target = flag or scenario.target.url
+    if target:
+        # A URL of the running embedded stack (its pods or its Lambda function URL)
+        # signs with that stack's secret unless LOADLAB_JWT_SECRET says otherwise.
+        if secret is None and info is not None and _same_origin(target, stack_file):
+            secret = info.jwt_secret
+        return target, secret
     if info is not None:
         return info.agent_url, secret or info.jwt_secret
     raise ConfigError(
         "no target: the scenario has no target.url and no embedded stack is running",
         hint="pass --target URL, add --embedded, or start `loadlab up` in another terminal",
     )
+
+
+def _same_origin(url: str, stack_file: Path) -> bool:
+    """True when ``url`` points at one of the embedded stack's servers."""
+    try:
+        data = json.loads(stack_file.read_text())
+    except (OSError, ValueError):
+        return False
+    origins = {_origin(v) for v in (data.get("endpoints") or {}).values() if isinstance(v, str)}
+    return _origin(url) in origins - {""}
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port}" if parts.hostname and parts.port else ""
 
 
 async def demo_command(args: argparse.Namespace) -> int:

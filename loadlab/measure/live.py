@@ -29,11 +29,12 @@ class LiveWindow:
         self._verdicts: Counter[str] = Counter()
         self.turns_done = 0
         self.turns_failed = 0
+        self.turns_refused = 0  # failed because the agent refused our credentials
 
     def observe(self, row: object) -> None:
         """Take a turn or session row (other rows are ignored)."""
         if isinstance(row, TurnRecord):
-            self._turn(row.t_end, (row.t_end - row.t_start) * 1000.0, row.ok)
+            self._turn(row.t_end, (row.t_end - row.t_start) * 1000.0, row.ok, row.error_kind)
         elif isinstance(row, SessionRecord):
             with self._lock:
                 self._verdicts[row.verdict] += 1
@@ -44,18 +45,29 @@ class LiveWindow:
             try:
                 if table == "turns":
                     t_end = float(r["t_end"])
-                    self._turn(t_end, (t_end - float(r["t_start"])) * 1000.0, bool(r["ok"]))
+                    latency = (t_end - float(r["t_start"])) * 1000.0
+                    self._turn(t_end, latency, bool(r["ok"]), r.get("error_kind"))
                 elif table == "sessions":
                     with self._lock:
                         self._verdicts[str(r["verdict"])] += 1
             except (KeyError, TypeError, ValueError):
                 continue
 
-    def _turn(self, t_end: float, latency_ms: float, ok: bool) -> None:
+    def _turn(self, t_end: float, latency_ms: float, ok: bool, error_kind: Any = None) -> None:
         with self._lock:
             self._turns.append((t_end, latency_ms, ok))
             self.turns_done += 1
             self.turns_failed += 0 if ok else 1
+            self.turns_refused += 1 if not ok and error_kind == "auth" else 0
+
+    def refused_from_the_start(self, *, min_turns: int = 20) -> bool:
+        """True when at least ``min_turns`` turns ended and every one was refused (401/403).
+
+        That is a configuration error (wrong or missing JWT secret), not a load result:
+        going on would only hammer the agent with requests it refuses.
+        """
+        with self._lock:
+            return self.turns_done >= min_turns and self.turns_refused == self.turns_done
 
     def snapshot(self, *, now: float | None = None) -> dict[str, Any]:
         """Verdict counts and the window's turns, P99 and error rate."""

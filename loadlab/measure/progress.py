@@ -54,6 +54,19 @@ class ProgressReporter:
             self._thread.join(timeout=5)
         self._write_live(self._users(), state="stopped")
 
+    def _abort_refused(self) -> None:
+        sys.stderr.write(
+            "loadlab: error: the agent refused every turn so far (HTTP 401/403): "
+            "the session JWTs are not accepted\n"
+            "  fix: set LOADLAB_JWT_SECRET to the agent's signing secret (or run against "
+            "the stack of `loadlab up`, whose secret is used automatically); stopping the run\n"
+        )
+        sys.stderr.flush()
+        self._env.process_exit_code = 2
+        runner = self._env.runner
+        if runner is not None:
+            runner.quit()
+
     def _users(self) -> int:
         return int(getattr(self._env.runner, "user_count", 0) or 0)
 
@@ -81,6 +94,9 @@ class ProgressReporter:
             ticks += 1
             users = self._users()
             self._write_live(users, state="running")
+            if self._window is not None and self._window.refused_from_the_start():
+                self._abort_refused()
+                return
             if ticks % 2:
                 continue  # users sampled once a second, the live file twice
             self._sink.emit(
