@@ -12,6 +12,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from loadlab.analysis.coldstarts import cold_start_analysis
+    from loadlab.analysis.impact import fault_impact
+    from loadlab.analysis.journal import read_journal
+    from loadlab.analysis.pressure import pressure_summary
     from loadlab.analysis.rundata import RunData, load_run
     from loadlab.analysis.summary import summarize
     from loadlab.errors import (
@@ -26,9 +30,12 @@ if TYPE_CHECKING:
     from loadlab.load.adapters import OpenAIChatAdapter, ReferenceAdapter, TurnRequest
     from loadlab.load.client import AgentClient, TurnResult
     from loadlab.load.fasthttp import FastHttpTransport
+    from loadlab.load.lambda_users import LambdaSessionUser
     from loadlab.load.shapes import FlashSale, ScenarioShape, Soak, Spike, Step
     from loadlab.load.transport import MockTransport, Transport
     from loadlab.load.users import ShoppingSessionUser
+    from loadlab.measure.checkpoint_audit import audit_checkpoints
+    from loadlab.report.compare import compare_runs
     from loadlab.report.render import render_run
     from loadlab.scenario.files import load_scenario
     from loadlab.scenario.model import Scenario
@@ -38,6 +45,13 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 _LAZY = {
+    "fault_impact": "loadlab.analysis.impact",
+    "read_journal": "loadlab.analysis.journal",
+    "pressure_summary": "loadlab.analysis.pressure",
+    "cold_start_analysis": "loadlab.analysis.coldstarts",
+    "compare_runs": "loadlab.report.compare",
+    "audit_checkpoints": "loadlab.measure.checkpoint_audit",
+    "LambdaSessionUser": "loadlab.load.lambda_users",
     "AgentClient": "loadlab.load.client",
     "ConfigError": "loadlab.errors",
     "FastHttpTransport": "loadlab.load.fasthttp",
@@ -94,6 +108,7 @@ __all__ = [
     "ConfigError",
     "FastHttpTransport",
     "FlashSale",
+    "LambdaSessionUser",
     "LoadLabError",
     "MockTransport",
     "OpenAIChatAdapter",
@@ -120,10 +135,16 @@ __all__ = [
     "TurnRequest",
     "TurnResult",
     "__version__",
+    "audit_checkpoints",
+    "cold_start_analysis",
+    "compare_runs",
     "discover",
+    "fault_impact",
     "load_run",
     "load_scenario",
     "plan_session",
+    "pressure_summary",
+    "read_journal",
     "render_run",
     "summarize",
 ]
