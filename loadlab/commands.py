@@ -75,7 +75,10 @@ def embedded_pressure_env(stack_file: Path) -> dict[str, str]:
         return {
             "LOADLAB_PRESSURE_PROMETHEUS": " ".join(scrape),
             "LOADLAB_PRESSURE_CLOUDWATCH": "1",
-            "LOADLAB_PRESSURE_CLOUDWATCH_PERIOD": "1",
+            # one CloudWatch period per publisher round (every 5 simulated seconds)
+            "LOADLAB_PRESSURE_CLOUDWATCH_PERIOD": str(
+                max(1, round(5 * float(data.get("time_scale", 1.0))))
+            ),
             "AWS_ENDPOINT_URL": aws["endpoint_url"],
             "AWS_ACCESS_KEY_ID": aws["access_key_id"],
             "AWS_SECRET_ACCESS_KEY": aws["secret_access_key"],
