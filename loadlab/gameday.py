@@ -77,6 +77,10 @@ async def gameday_command(args: argparse.Namespace) -> int:
     if args.target:
         check_target(args.target, scenario.target.protocol)
         env["LOADLAB_TARGET_URL"] = args.target
+        if "loadlab.chaos.aws_lambda" in experiment_path.read_text():
+            # A harness that crashed mid-experiment may have left a function throttled
+            # or a kill order in place: revert what it leased before starting anew.
+            _revert_orphans(None)
         rc = await run_chaos(experiment_path, run_dir, env)
     else:
         on_lambda = args.lambda_function or scenario.target.protocol == "lambda"
@@ -106,6 +110,8 @@ async def gameday_command(args: argparse.Namespace) -> int:
                 env["LOADLAB_LAMBDA_FUNCTION"] = stack.endpoints.lambda_function
                 env["LOADLAB_TARGET_LAMBDA_FUNCTION"] = stack.endpoints.lambda_function
                 env["LOADLAB_TARGET_URL"] = stack.endpoints.aws_endpoint_url
+            if stack.endpoints.lambda_function:
+                _revert_orphans(json.loads(stack.stack_file.read_text())["aws"])
             pressure = embedded_pressure_env(stack.stack_file)
             if pressure:
                 env = {k: v for k, v in env.items() if not k.startswith("AWS_")} | pressure
@@ -113,6 +119,24 @@ async def gameday_command(args: argparse.Namespace) -> int:
             if (run_dir / "manifest.json").exists():
                 await audit_embedded(stack.stack_file, run_dir, scenario)
     return _finish(run_dir, rc)
+
+
+def _revert_orphans(aws: dict[str, str] | None) -> None:
+    """Revert the Lambda faults a crashed loadlab left behind (their leases say how)."""
+    from loadlab.chaos.aws_lambda.leases import aws_client_factory, revert_orphaned_leases
+
+    factory = (
+        aws_client_factory(
+            endpoint_url=aws["endpoint_url"],
+            region=aws["region"],
+            access_key_id=aws["access_key_id"],
+            secret_access_key=aws["secret_access_key"],
+        )
+        if aws is not None
+        else None
+    )
+    for line in revert_orphaned_leases(factory):
+        print(f"loadlab: {line}", flush=True)
 
 
 def _clean_env() -> dict[str, str]:

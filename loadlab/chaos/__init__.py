@@ -5,6 +5,8 @@
   the moment to strike, and probes the live run;
 * :mod:`loadlab.chaos.downstream` injects LLM faults and DynamoDB capacity cuts,
   each a lease that ends by itself;
+* :mod:`loadlab.chaos.aws_lambda` recycles, kills and throttles a Lambda
+  function's environments, each fault a lease reverted even if the harness dies;
 * pods are killed with chaostoolkit-kubernetes as it is (the embedded fleet
   serves the Kubernetes pods API).
 
@@ -34,4 +36,6 @@ def discover(discover_system: bool = True) -> Any:
     discovery["activities"].extend(discover_probes("loadlab.chaos.loadrun.probes"))
     discovery["activities"].extend(discover_actions("loadlab.chaos.downstream.actions"))
     discovery["activities"].extend(discover_probes("loadlab.chaos.downstream.probes"))
+    discovery["activities"].extend(discover_actions("loadlab.chaos.aws_lambda.actions"))
+    discovery["activities"].extend(discover_probes("loadlab.chaos.aws_lambda.probes"))
     return discovery

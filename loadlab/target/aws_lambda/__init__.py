@@ -8,10 +8,13 @@ Modules, by role:
   environment's event loop and :class:`~loadlab.target.agent.core.ShoppingAgent`;
 * :mod:`~loadlab.target.aws_lambda.calls` — direct and HTTP-proxy events in,
   proxy-shaped responses out;
+* :mod:`~loadlab.target.aws_lambda.killhook` — kill orders: an environment ends
+  its own process mid-invocation when a chaos experiment asks (usable in any
+  Python function);
 * :mod:`~loadlab.target.aws_lambda.package` — the deployment zip (cached);
 * :mod:`~loadlab.target.aws_lambda.deploy` — create/update the function with boto3,
   and what ministack's Lambda does and does not do.
 
-Only ``handler``, ``runtime`` and ``calls`` go into the zip; this ``__init__``
+Only ``handler``, ``runtime``, ``calls`` and ``killhook`` go into the zip; this ``__init__``
 imports nothing, so the function's cold start pays only for what it uses.
 """

@@ -102,12 +102,14 @@ What a chaos action can use
       nonce variable; locally this also kills in-flight invocations (above);
     * kill an environment mid-turn: the ``meta`` event's ``instance_id`` is
       ``lambda-<pid>-<stream>`` and the pid is the environment's process
-      (locally SIGKILL works); portable to AWS: a fault order in SSM Parameter
-      Store (``/loadlab/...``; the zip carries the SSM model and the SAM template
-      grants ``ssm:GetParameter`` there) read by a hook passed as
-      ``LambdaAgent(on_event=...)`` in :func:`~.handler.environment`, which kills
-      its own process after the ``meta`` event (checkpoint written, answer not yet
-      returned).
+      (locally SIGKILL works); portable to AWS: a kill order in SSM Parameter
+      Store (``/loadlab/kill-orders/<function>``; the zip carries the SSM model and
+      the SAM template grants ``ssm:GetParameter`` there) read by
+      :mod:`~.killhook`, passed as ``LambdaAgent(on_event=...)`` in
+      :func:`~.handler.environment`, which ends its own process (``os._exit``)
+      after the ``meta`` event (checkpoint written, answer not yet returned). On
+      ministack that invocation answers ``Worker process died``, and the next one
+      starts a new worker once the dead one's exit is visible.
 
 Measured concurrency on this 2-core machine: 8 environments (see
 :data:`LOCAL_RESERVED_CONCURRENCY`), which the embedded stack sets as the

@@ -13,6 +13,12 @@ invocation; the ``meta`` event of the environment's first turn reports
 ``cold: true`` and that time as ``init_ms``. A configuration error does not
 fail the import: every invocation answers ``503 not_ready`` naming the bad
 variable until the function is fixed.
+
+Each environment obeys kill orders (:mod:`~loadlab.target.aws_lambda.killhook`):
+it checks at the start of every invocation (moment ``any``) and after every
+turn's ``meta`` event (moment ``llm_call``), and first reads the order on a
+background thread during Init.
+``LOADLAB_KILL_ORDERS=off`` turns that off.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from loadlab.errors import LoadLabError
 
 if TYPE_CHECKING:
+    from loadlab.target.aws_lambda.killhook import KillOrders
     from loadlab.target.aws_lambda.runtime import LambdaAgent
 
 log = logging.getLogger("loadlab.target.aws_lambda")
@@ -41,6 +48,17 @@ def instance_name(environ: Mapping[str, str], pid: int) -> str:
     """``lambda-<pid>-<last 8 characters of the environment's log stream name>``."""
     stream = "".join(c for c in environ.get("AWS_LAMBDA_LOG_STREAM_NAME", "") if c.isalnum())
     return f"lambda-{pid}-{stream[-8:] or 'local'}"
+
+
+@functools.cache
+def kill_switch() -> KillOrders:
+    """This environment's kill-order hook (inert outside Lambda), keyed on its instance id."""
+    from loadlab.target.aws_lambda.killhook import KillOrders
+
+    environment_id = os.environ.get("LOADLAB_AGENT_INSTANCE_ID") or instance_name(
+        os.environ, os.getpid()
+    )
+    return KillOrders.from_environment(environment_id=environment_id)
 
 
 @functools.cache
@@ -57,7 +75,9 @@ def environment() -> LambdaAgent:
 
     environ = dict(os.environ)
     environ.setdefault("LOADLAB_AGENT_INSTANCE_ID", instance_name(environ, os.getpid()))
-    agent = LambdaAgent(config=AgentConfig.from_env(environ))
+    orders = kill_switch()
+    orders.prime()  # its SSM client loads beside the agent's initialisation, not after it
+    agent = LambdaAgent(config=AgentConfig.from_env(environ), on_event=orders.on_event)
     agent.start(began=began)
     log.info("environment %s ready in %.1f ms", agent.instance_id, agent.agent.init_ms or 0.0)
     return agent
@@ -74,6 +94,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
             "body": json.dumps({"error": {"kind": "not_ready", "message": str(exc)}}),
             "isBase64Encoded": False,
         }
+    kill_switch().reached("invocation")
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     return agent.invoke(event, remaining_ms=remaining() if callable(remaining) else None)
 
