@@ -20,6 +20,7 @@ Where rows go depends on the Locust role:
 from __future__ import annotations
 
 import dataclasses
+import gc
 import hashlib
 import logging
 import os
@@ -141,6 +142,15 @@ def register(events: Any) -> None:
     def on_quitting(environment: Any, **_: Any) -> None:
         _quit(environment, state)
 
+    def on_spawning_complete(user_count: int, **_: Any) -> None:
+        # Thousands of long-lived users and sessions make every full garbage
+        # collection walk millions of objects, stopping all users for hundreds of
+        # milliseconds (seen as P99 spikes in bench/concurrency.py). Once the users
+        # exist, move them to the permanent generation so later collections only
+        # look at what turns allocate.
+        gc.freeze()
+
+    events.spawning_complete.add_listener(on_spawning_complete)
     events.init.add_listener(on_init)
     events.test_start.add_listener(on_test_start)
     events.test_stop.add_listener(on_test_stop)
