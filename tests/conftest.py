@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -13,6 +18,9 @@ from loadlab.measure.rundir import RunDirectory, RunManifest
 from loadlab.timeline import RequestSample, SessionRecord, TimelineEvent, TurnRecord
 
 _ISOLATED_PREFIXES = ("AWS_", "LOADLAB_", "KUBERNETES_", "LOCUST_")
+REPO = Path(__file__).resolve().parents[1]
+MINISTACK = REPO / ".venv-ministack" / "bin" / "ministack"
+STARTUP_TIMEOUT_S = 30.0
 
 
 @pytest.fixture(autouse=True)
@@ -380,3 +388,51 @@ def chaos_journals(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "deviated": run_tiny_experiment(root / "deviated", deviate=True),
         "met": run_tiny_experiment(root / "met", deviate=False),
     }
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def ministack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A ministack on a free loopback port for this module; yields its endpoint URL."""
+    if not MINISTACK.exists():
+        pytest.skip(f"ministack is not installed at {MINISTACK}; run scripts/bootstrap")
+    workdir = tmp_path_factory.mktemp("ministack")
+    port = _free_port()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(workdir),
+        "BIND_HOST": "127.0.0.1",
+        "GATEWAY_PORT": str(port),
+    }
+    endpoint = f"http://127.0.0.1:{port}"
+    with (workdir / "ministack.log").open("wb") as log:
+        process = subprocess.Popen(
+            [str(MINISTACK)], env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while True:
+            if process.poll() is not None:
+                log_text = (workdir / "ministack.log").read_text(errors="replace")[-2000:]
+                pytest.fail(f"ministack exited with {process.returncode}:\n{log_text}")
+            try:
+                with urllib.request.urlopen(f"{endpoint}/_ministack/health", timeout=1):
+                    break
+            except (urllib.error.URLError, OSError):
+                if time.monotonic() > deadline:
+                    pytest.fail(f"ministack did not answer within {STARTUP_TIMEOUT_S} s")
+                time.sleep(0.1)  # no readiness event to await: poll the health endpoint
+        yield endpoint
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,51 +15,6 @@ from loadlab.target.aws_lambda.deploy import FunctionSpec, deploy_function, lamb
 REPO = Path(__file__).resolve().parents[3]
 MINISTACK = REPO / ".venv-ministack" / "bin" / "ministack"
 STARTUP_TIMEOUT_S = 30.0
-
-
-@pytest.fixture(scope="module")
-def ministack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A ministack on a free loopback port for this module; yields its endpoint URL."""
-    if not MINISTACK.exists():
-        pytest.skip(f"ministack is not installed at {MINISTACK}; run scripts/bootstrap")
-    import socket
-
-    workdir = tmp_path_factory.mktemp("ministack")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(workdir),
-        "TMPDIR": str(workdir),
-        "BIND_HOST": "127.0.0.1",
-        "GATEWAY_PORT": str(port),
-    }
-    endpoint = f"http://127.0.0.1:{port}"
-    with (workdir / "ministack.log").open("wb") as log:
-        process = subprocess.Popen(
-            [str(MINISTACK)], env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT
-        )
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"ministack exited with {process.returncode}")
-            try:
-                with urllib.request.urlopen(f"{endpoint}/_ministack/health", timeout=1):
-                    break
-            except (urllib.error.URLError, OSError):
-                if time.monotonic() > deadline:
-                    pytest.fail(f"ministack did not answer within {STARTUP_TIMEOUT_S} s")
-                time.sleep(0.1)  # no readiness event to await: poll the health endpoint
-        yield endpoint
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 @pytest.fixture(autouse=True)

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
 import threading
-import time
-import urllib.request
 from collections.abc import Iterator
 
 import pytest
 from aiohttp import web
-from pressure_support import FAST, MINISTACK, ServedSimulator, free_port
+from pressure_support import FAST, ServedSimulator
 
 from loadlab.target.llm.server import SIMULATOR_KEY, create_app
 
@@ -39,44 +35,3 @@ def llm_simulator() -> Iterator[ServedSimulator]:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.close()
-
-
-@pytest.fixture(scope="module")
-def ministack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A ministack on a free loopback port for this module; yields its endpoint URL."""
-    if not MINISTACK.exists():
-        pytest.skip(f"ministack is not installed at {MINISTACK}; run scripts/bootstrap")
-    workdir = tmp_path_factory.mktemp("ministack")
-    port = free_port()
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(workdir),
-        "TMPDIR": str(workdir),
-        "BIND_HOST": "127.0.0.1",
-        "GATEWAY_PORT": str(port),
-    }
-    endpoint = f"http://127.0.0.1:{port}"
-    with (workdir / "ministack.log").open("wb") as log:
-        process = subprocess.Popen(
-            [str(MINISTACK)], env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"ministack exited with {process.returncode}")
-            try:
-                with urllib.request.urlopen(f"{endpoint}/_ministack/health", timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail("ministack did not answer within 30 s")
-                time.sleep(0.1)  # no readiness event to await: poll the health endpoint
-        yield endpoint
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)

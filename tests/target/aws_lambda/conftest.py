@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
-from lambda_support import free_port, llm_server
+from lambda_support import llm_server
 
 from loadlab.target.agent.checkpoint import ensure_table
 from loadlab.target.aws_lambda.package import Package, build_package
@@ -29,48 +24,6 @@ def aws_dummy_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-
-
-@pytest.fixture(scope="module")
-def ministack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A ministack on a free loopback port for this module; yields its endpoint URL."""
-    if not MINISTACK.exists():
-        pytest.skip(f"ministack is not installed at {MINISTACK}; run scripts/bootstrap")
-    workdir = tmp_path_factory.mktemp("ministack")
-    port = free_port()
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(workdir),
-        "TMPDIR": str(workdir),
-        "BIND_HOST": "127.0.0.1",
-        "GATEWAY_PORT": str(port),
-    }
-    endpoint = f"http://127.0.0.1:{port}"
-    with (workdir / "ministack.log").open("wb") as log:
-        process = subprocess.Popen(
-            [str(MINISTACK)], env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT
-        )
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            if process.poll() is not None:
-                log_text = (workdir / "ministack.log").read_text(errors="replace")[-2000:]
-                pytest.fail(f"ministack exited with {process.returncode}:\n{log_text}")
-            try:
-                with urllib.request.urlopen(f"{endpoint}/_ministack/health", timeout=1):
-                    break
-            except (urllib.error.URLError, OSError):
-                if time.monotonic() > deadline:
-                    pytest.fail(f"ministack did not answer within {STARTUP_TIMEOUT_S} s")
-                time.sleep(0.1)  # no readiness event to await: poll the health endpoint
-        yield endpoint
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
