@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,12 @@ from typing import Any
 from loadlab.commands import audit_embedded, embedded_pressure_env
 from loadlab.errors import ConfigError
 from loadlab.measure.rundir import new_run_dir
-from loadlab.orchestrate import check_target, read_stack_state, resolve_scenario_path
+from loadlab.orchestrate import (
+    check_target,
+    read_stack_state,
+    resolve_scenario_path,
+    wait_interruptibly,
+)
 from loadlab.report.render import headline, render_run
 from loadlab.scenario.files import load_scenario
 from loadlab.target.stack import EmbeddedStack
@@ -163,17 +167,7 @@ async def run_chaos(experiment: Path, run_dir: Path, env: dict[str, str]) -> int
         str(experiment),
     ]  # fmt: skip
     proc = await asyncio.create_subprocess_exec(*cmd, env=env)
-    try:
-        return await proc.wait()
-    except asyncio.CancelledError:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                await asyncio.wait_for(proc.wait(), timeout=60)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
-        raise
+    return await wait_interruptibly(proc, grace_s=60)
 
 
 def _finish(run_dir: Path, chaos_rc: int) -> int:

@@ -120,21 +120,31 @@ async def run_locust(
         )
     side = asyncio.create_task(during()) if during is not None else None
     try:
-        return await proc.wait()
-    except asyncio.CancelledError:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                await asyncio.wait_for(proc.wait(), timeout=30)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
-        raise
+        return await wait_interruptibly(proc, grace_s=30)
     finally:
         if side is not None:
             side.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await side
+
+
+async def wait_interruptibly(proc: asyncio.subprocess.Process, *, grace_s: float) -> int:
+    """Wait for ``proc``; if this wait is cancelled (Ctrl-C), pass SIGINT on to it.
+
+    The child then gets ``grace_s`` to end cleanly (Locust flushes its recorder,
+    Chaos Toolkit runs its rollbacks) before it is killed.
+    """
+    try:
+        return await proc.wait()
+    except asyncio.CancelledError:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                await asyncio.wait_for(proc.wait(), timeout=grace_s)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        raise
 
 
 def check_target(url: str, protocol: str, *, timeout_s: float = 5.0) -> None:
