@@ -34,8 +34,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from loadlab.target.agent.catalog import extract_skus
-from loadlab.target.agent.intent import detect_intent
+from loadlab.embedded.agent.catalog import extract_skus
+from loadlab.embedded.agent.intent import detect_intent
 
 HOST = "127.0.0.1"
 MAX_SESSIONS = 500_000

@@ -1,6 +1,6 @@
 """How many concurrent sessions the embedded pod-mode stack sustains here, and what limits it.
 
-Starts :class:`loadlab.target.stack.EmbeddedStack` (ministack, the LLM
+Starts :class:`loadlab.embedded.stack.EmbeddedStack` (ministack, the LLM
 simulator, ``--replicas`` agent pods; time scale 1.0) in a private state
 directory, then one loadlab Locust process
 (:func:`loadlab.orchestrate.locust_command`) with a ``step`` shape: levels of
@@ -39,8 +39,8 @@ from _report import markdown_table, print_header, progress
 from _runwindow import p, test_start, turns_started, users_between
 
 from loadlab.analysis.rundata import load_run
+from loadlab.embedded.stack import EmbeddedStack
 from loadlab.orchestrate import RunPlan, read_stack_state, resolve_scenario_path
-from loadlab.target.stack import EmbeddedStack
 
 GROUPS = ("load", "agents", "llm", "ministack", "supervisor")
 GROUP_TITLES = {

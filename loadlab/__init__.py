@@ -2,7 +2,7 @@
 
 The public API is what ``__all__`` lists; everything else may change between
 releases. Names are imported on first use: ``import loadlab`` stays cheap for the
-embedded agent processes (which import ``loadlab.target``), and never imports
+embedded agent processes (which import ``loadlab.embedded``), and never imports
 Locust, which monkey-patches the standard library with gevent.
 """
 
@@ -37,10 +37,10 @@ if TYPE_CHECKING:
     from loadlab.measure.checkpoint_audit import audit_checkpoints
     from loadlab.report.compare import compare_runs
     from loadlab.report.render import render_run
+    from loadlab.rows import RequestSample, SessionRecord, TimelineEvent, TurnRecord
     from loadlab.scenario.files import load_scenario
     from loadlab.scenario.model import Scenario
     from loadlab.scenario.script import SessionSpec, Turn, plan_session
-    from loadlab.timeline import RequestSample, SessionRecord, TimelineEvent, TurnRecord
 
 __version__ = "0.1.0"
 
@@ -60,14 +60,14 @@ _LAZY = {
     "MockTransport": "loadlab.load.transport",
     "OpenAIChatAdapter": "loadlab.load.adapters",
     "ReferenceAdapter": "loadlab.load.adapters",
-    "RequestSample": "loadlab.timeline",
+    "RequestSample": "loadlab.rows",
     "RunData": "loadlab.analysis.rundata",
     "RunDirectoryError": "loadlab.errors",
     "SLOFailed": "loadlab.errors",
     "Scenario": "loadlab.scenario.model",
     "ScenarioError": "loadlab.errors",
     "ScenarioShape": "loadlab.load.shapes",
-    "SessionRecord": "loadlab.timeline",
+    "SessionRecord": "loadlab.rows",
     "SessionSpec": "loadlab.scenario.script",
     "ShoppingSessionUser": "loadlab.load.users",
     "Soak": "loadlab.load.shapes",
@@ -75,10 +75,10 @@ _LAZY = {
     "StackError": "loadlab.errors",
     "Step": "loadlab.load.shapes",
     "TargetUnreachable": "loadlab.errors",
-    "TimelineEvent": "loadlab.timeline",
+    "TimelineEvent": "loadlab.rows",
     "Transport": "loadlab.load.transport",
     "Turn": "loadlab.scenario.script",
-    "TurnRecord": "loadlab.timeline",
+    "TurnRecord": "loadlab.rows",
     "TurnRequest": "loadlab.load.adapters",
     "TurnResult": "loadlab.load.client",
     "load_run": "loadlab.analysis.rundata",

@@ -1,7 +1,7 @@
 """The work behind ``loadlab run``, ``loadlab demo`` and ``loadlab up``.
 
 This module is the composition root: it is the one place that wires the
-embedded target (``loadlab.target``), the load run (a Locust process, see
+embedded target (``loadlab.embedded``), the load run (a Locust process, see
 :mod:`loadlab.orchestrate`) and the report together.
 """
 
@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from loadlab.embedded.stack import EmbeddedStack, serve_forever
 from loadlab.errors import ConfigError, LoadLabError
 from loadlab.measure.checkpoint_audit import AuditResult, audit_checkpoints
 from loadlab.measure.checkpoint_fetch import dynamodb_client
@@ -31,10 +32,9 @@ from loadlab.orchestrate import (
     run_locust,
 )
 from loadlab.report.render import RenderedReport, headline, render_run
+from loadlab.rows import TimelineEvent, append_lines, event_line
 from loadlab.scenario.files import load_scenario
 from loadlab.scenario.model import Scenario
-from loadlab.target.stack import EmbeddedStack, serve_forever
-from loadlab.timeline import TimelineEvent, append_lines, event_line
 
 
 @contextlib.asynccontextmanager

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from loadlab.commands import audit_embedded, embedded_pressure_env
+from loadlab.embedded.stack import EmbeddedStack
 from loadlab.errors import ConfigError
 from loadlab.measure.rundir import new_run_dir
 from loadlab.orchestrate import (
@@ -29,7 +30,6 @@ from loadlab.orchestrate import (
 )
 from loadlab.report.render import headline, render_run
 from loadlab.scenario.files import load_scenario
-from loadlab.target.stack import EmbeddedStack
 
 JOURNAL = "journal.json"
 
@@ -127,7 +127,8 @@ async def gameday_command(args: argparse.Namespace) -> int:
 
 def _revert_orphans(aws: dict[str, str] | None) -> None:
     """Revert the Lambda faults a crashed loadlab left behind (their leases say how)."""
-    from loadlab.chaos.aws_lambda.leases import aws_client_factory, revert_orphaned_leases
+    from loadlab.chaos.aws_lambda.aws_clients import aws_client_factory
+    from loadlab.chaos.aws_lambda.leases import revert_orphaned_leases
 
     factory = (
         aws_client_factory(

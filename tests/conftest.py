@@ -15,7 +15,7 @@ import pytest
 
 from loadlab.measure.recorder import RunRecorder
 from loadlab.measure.rundir import RunDirectory, RunManifest
-from loadlab.timeline import RequestSample, SessionRecord, TimelineEvent, TurnRecord
+from loadlab.rows import RequestSample, SessionRecord, TimelineEvent, TurnRecord
 
 _ISOLATED_PREFIXES = ("AWS_", "LOADLAB_", "KUBERNETES_", "LOCUST_")
 REPO = Path(__file__).resolve().parents[1]

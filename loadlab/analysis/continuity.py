@@ -24,7 +24,7 @@ from loadlab.analysis.impact import Fault, verdict_counts
 from loadlab.analysis.rundata import RunData
 from loadlab.analysis.stats import percentile
 from loadlab.errors import RunDirectoryError
-from loadlab.timeline import VERDICTS
+from loadlab.rows import VERDICTS
 
 __all__ = [
     "CHECKPOINTS",

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from loadlab.analysis.rundata import RunData
-from loadlab.timeline import VERDICTS
+from loadlab.rows import VERDICTS
 
 __all__ = [
     "Fault",

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from loadlab.measure.recorder import arrow_schema
 from loadlab.measure.rundir import RunDirectory
-from loadlab.timeline import ROW_TYPES, TimelineEvent, column_names
+from loadlab.rows import ROW_TYPES, TimelineEvent, column_names
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from loadlab.analysis.rundata import RunData
 from loadlab.analysis.stats import distribution, percentile
 from loadlab.analysis.timeseries import faults, timeseries
 from loadlab.errors import RunDirectoryError
-from loadlab.timeline import ERROR_KINDS, VERDICTS
+from loadlab.rows import ERROR_KINDS, VERDICTS
 
 SUMMARY_VERSION = 1
 

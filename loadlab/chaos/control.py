@@ -31,7 +31,7 @@ from typing import Any
 
 from chaoslib import substitute
 
-from loadlab.timeline import TimelineEvent, append_lines, event_line
+from loadlab.rows import TimelineEvent, append_lines, event_line
 
 __all__ = [
     "after_activity_control",

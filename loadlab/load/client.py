@@ -2,7 +2,7 @@
 
 :meth:`AgentClient.send_turn` never raises on a bad response: a refused
 connection, a 503, a stream cut in the middle or a stream of garbage are all
-results with an ``error_kind`` (see :data:`loadlab.timeline.ErrorKind`),
+results with an ``error_kind`` (see :data:`loadlab.rows.ErrorKind`),
 because under load and chaos they are the data, not accidents. Only the
 caller's own cancellation (e.g. a Locust user being stopped, which is a
 ``BaseException``) goes through.
@@ -22,7 +22,7 @@ from loadlab.load.adapters import (
     TokenText,
     TurnRequest,
 )
-from loadlab.load.live import LiveCounters
+from loadlab.load.in_flight import InFlightCounters
 from loadlab.load.payloads import (
     AgentDone,
     AgentMeta,
@@ -118,7 +118,7 @@ class AgentClient:
         timeout_s: float = 30.0,
         clock: Callable[[], float] = time.perf_counter,
         wall: Callable[[], float] = time.time,
-        live: LiveCounters | None = None,
+        live: InFlightCounters | None = None,
     ) -> None:
         self._transport = transport
         self._adapter = adapter
@@ -224,7 +224,7 @@ class _Attempt:
         t_start: float,
         t0: float,
         clock: Callable[[], float],
-        live: LiveCounters | None = None,
+        live: InFlightCounters | None = None,
     ) -> None:
         self.t_start = t_start
         self.t0 = t0

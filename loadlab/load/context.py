@@ -16,15 +16,15 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from loadlab.errors import ConfigError
-from loadlab.load.live import LiveCounters
-from loadlab.scenario.model import Scenario
-from loadlab.timeline import (
+from loadlab.load.in_flight import InFlightCounters
+from loadlab.rows import (
     PressureSample,
     RequestSample,
     SessionRecord,
     TimelineEvent,
     TurnRecord,
 )
+from loadlab.scenario.model import Scenario
 
 Row = RequestSample | TurnRecord | SessionRecord | TimelineEvent | PressureSample
 
@@ -98,7 +98,7 @@ class LoadContext:
     session_numbers: Iterator[int] = field(
         default_factory=itertools.count, repr=False, compare=False
     )
-    live: LiveCounters = field(default_factory=LiveCounters, repr=False, compare=False)
+    live: InFlightCounters = field(default_factory=InFlightCounters, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.target_url.startswith(("http://", "https://")):

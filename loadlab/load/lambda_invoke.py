@@ -72,7 +72,7 @@ from loadlab.load.transport import (
     StreamReset,
     TransportTimeout,
 )
-from loadlab.timeline import PressureSample
+from loadlab.rows import PressureSample
 
 if TYPE_CHECKING:
     from types_boto3_lambda.client import LambdaClient

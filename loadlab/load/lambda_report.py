@@ -17,7 +17,7 @@ the ``LogResult`` value itself.
 
 Not every Lambda implementation writes the line into the tail: ministack
 returns only the function's own output there (see
-``loadlab.target.aws_lambda.deploy``), so callers fall back on what the function
+``loadlab.embedded.aws_lambda.deploy``), so callers fall back on what the function
 reports about itself when :func:`report_from_log_result` returns ``None``.
 """
 

@@ -5,9 +5,9 @@ it sends each turn through an :class:`~loadlab.load.client.AgentClient`,
 retries an interrupted turn with the same idempotency key (exponential backoff
 with jitter, at least ``Retry-After`` on a 429), keeps the
 :class:`~loadlab.load.ledger.SessionLedger`, and emits a
-:class:`~loadlab.timeline.RequestSample` per attempt, a
-:class:`~loadlab.timeline.TurnRecord` per turn and a
-:class:`~loadlab.timeline.SessionRecord` at the end. Waiting is done through the
+:class:`~loadlab.rows.RequestSample` per attempt, a
+:class:`~loadlab.rows.TurnRecord` per turn and a
+:class:`~loadlab.rows.SessionRecord` at the end. Waiting is done through the
 ``sleep`` it is given (``gevent.sleep`` under Locust), so the player itself
 never blocks a greenlet on its own.
 """
@@ -25,9 +25,9 @@ from loadlab.load.auth import SessionCredentials
 from loadlab.load.client import AgentClient, TurnResult, is_retryable
 from loadlab.load.context import RowSink
 from loadlab.load.ledger import SessionLedger, TurnCheck
+from loadlab.rows import RequestSample, SessionRecord, TurnRecord
 from loadlab.scenario.model import RetryPolicy
 from loadlab.scenario.script import SessionSpec, Turn
-from loadlab.timeline import RequestSample, SessionRecord, TurnRecord
 
 MAX_RETRY_AFTER_S = 60.0
 """A Retry-After longer than this is capped: the session would look dead otherwise."""

@@ -52,10 +52,10 @@ from loadlab.measure.checkpoint_rules import (
 from loadlab.measure.readback import read_dataset
 from loadlab.measure.recorder import arrow_schema
 from loadlab.measure.rundir import RunDirectory
+from loadlab.rows import SessionRecord
 from loadlab.scenario.files import load_scenario
 from loadlab.scenario.model import Scenario
 from loadlab.scenario.script import plan_session
-from loadlab.timeline import SessionRecord
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb.client import DynamoDBClient

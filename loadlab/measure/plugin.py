@@ -36,7 +36,7 @@ from typing import Any
 from loadlab import __version__
 from loadlab.errors import LoadLabError
 from loadlab.load.context import LoadContext
-from loadlab.measure.live import LiveWindow, ObservedSink
+from loadlab.measure.live_status import LiveWindow, ObservedSink
 from loadlab.measure.pressure import (
     PressureSampler,
     add_pressure_arguments,
@@ -45,9 +45,9 @@ from loadlab.measure.pressure import (
 from loadlab.measure.progress import ProgressReporter
 from loadlab.measure.recorder import RunRecorder
 from loadlab.measure.rundir import RunDirectory, RunManifest, new_run_dir, write_json_atomic
+from loadlab.rows import ROW_TYPES, Row, TimelineEvent, row_to_dict
 from loadlab.scenario.files import load_scenario
 from loadlab.scenario.model import Scenario
-from loadlab.timeline import ROW_TYPES, Row, TimelineEvent, row_to_dict
 
 log = logging.getLogger("loadlab")
 

@@ -9,9 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from loadlab.measure.live import LiveWindow
+from loadlab.measure.live_status import LiveWindow
 from loadlab.measure.rundir import write_json_atomic
-from loadlab.timeline import LIVE_STATUS_FILE, TimelineEvent
+from loadlab.rows import LIVE_STATUS_FILE, TimelineEvent
 
 InFlight = Callable[[], tuple[int, int]]
 

@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from loadlab.measure.rundir import RunDirectory, append_lines
-from loadlab.timeline import ROW_TYPES, Row, TimelineEvent
+from loadlab.rows import ROW_TYPES, Row, TimelineEvent
 
 log = logging.getLogger("loadlab.recorder")
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from loadlab.errors import RunDirectoryError
-from loadlab.timeline import append_lines
+from loadlab.rows import append_lines
 
 __all__ = [
     "EVENTS",

@@ -42,7 +42,7 @@ from loadlab.analysis.rundata import RunData, load_run
 from loadlab.analysis.summary import summarize
 from loadlab.measure.recorder import RunRecorder
 from loadlab.measure.rundir import RunDirectory, RunManifest
-from loadlab.timeline import PressureSample, RequestSample, TimelineEvent, TurnRecord
+from loadlab.rows import PressureSample, RequestSample, TimelineEvent, TurnRecord
 
 T0 = 1_700_000_000.0
 

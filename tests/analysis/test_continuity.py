@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 from loadlab.analysis.rundata import load_run
 from loadlab.analysis.summary import summarize
 from loadlab.measure.recorder import arrow_schema
-from loadlab.timeline import SessionRecord
+from loadlab.rows import SessionRecord
 
 T0 = 1_700_000_000.0
 

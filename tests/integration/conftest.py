@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from loadlab.target.stack import EmbeddedStack
+from loadlab.embedded.stack import EmbeddedStack
 
 
 @dataclass(frozen=True)

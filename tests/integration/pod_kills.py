@@ -1,7 +1,7 @@
 """Real parts for the continuity-oracle tests: a stack on its own thread, a Locust run,
 and pod kills aimed at turns in flight.
 
-* :class:`StackThread` runs an :class:`~loadlab.target.stack.EmbeddedStack` on a
+* :class:`StackThread` runs an :class:`~loadlab.embedded.stack.EmbeddedStack` on a
   thread and event loop of its own (its children die with the thread that spawned
   them, so that thread lives until the stack is stopped) and runs coroutines on it.
 * :func:`turns_in_flight` asks each agent pod how many turns it is serving. The pods
@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 import boto3
 from prometheus_client.parser import text_string_to_metric_families
 
-from loadlab.target.stack import EmbeddedStack
+from loadlab.embedded.stack import EmbeddedStack
 
 REPO = Path(__file__).resolve().parents[2]
 LOCUSTFILE = REPO / "loadlab" / "locustfile.py"

@@ -35,8 +35,8 @@ import pytest
 from pod_kills import Kill, StackThread, kill_busy_pods, run_locust
 
 from loadlab.analysis.rundata import load_run
-from loadlab.target.agent.config import AGENT_MODES, AgentMode
-from loadlab.target.stack import EmbeddedStack
+from loadlab.embedded.agent.config import AGENT_MODES, AgentMode
+from loadlab.embedded.stack import EmbeddedStack
 
 pytestmark = pytest.mark.integration
 

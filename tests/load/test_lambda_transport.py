@@ -23,6 +23,8 @@ from typing import Any
 
 import pytest
 
+from loadlab.embedded.aws_lambda.deploy import LOCAL_RESERVED_CONCURRENCY, LambdaOptions
+from loadlab.embedded.stack import EmbeddedStack
 from loadlab.load.adapters import ReferenceAdapter, TurnRequest
 from loadlab.load.auth import SessionCredentials
 from loadlab.load.client import AgentClient
@@ -31,8 +33,6 @@ from loadlab.load.lambda_invoke import LambdaInvocation, LambdaTransport, invoke
 from loadlab.load.player import SessionPlayer
 from loadlab.scenario import parse_scenario
 from loadlab.scenario.script import plan_session
-from loadlab.target.aws_lambda.deploy import LOCAL_RESERVED_CONCURRENCY, LambdaOptions
-from loadlab.target.stack import EmbeddedStack
 
 pytestmark = pytest.mark.integration
 

@@ -20,7 +20,7 @@ from loadlab.load.transport import (
     StreamReset,
     TransportTimeout,
 )
-from loadlab.timeline import ERROR_KINDS
+from loadlab.rows import ERROR_KINDS
 
 REQUEST = TurnRequest(
     session_id="run1-local-000001",
@@ -268,9 +268,9 @@ def test_never_raises_on_random_input(clock: ManualClock, seed: int) -> None:
 def test_live_counters_track_turns_in_flight_and_awaiting_first_token(
     clock: ManualClock, cut_after_meta: bool
 ) -> None:
-    from loadlab.load.live import LiveCounters
+    from loadlab.load.in_flight import InFlightCounters
 
-    live = LiveCounters()
+    live = InFlightCounters()
     seen: list[tuple[int, int]] = []
 
     def chunks() -> Iterator[bytes]:

@@ -12,8 +12,8 @@ import pytest
 from loadlab.errors import ConfigError
 from loadlab.load.auth import SessionCredentials, jwt_secret_from_env, mint_session_token
 from loadlab.load.context import ListSink, LoadContext, derive_seed
+from loadlab.rows import TimelineEvent
 from loadlab.scenario import parse_scenario
-from loadlab.timeline import TimelineEvent
 
 SECRET = "s3cret-value-for-tests-only-0123456789"
 

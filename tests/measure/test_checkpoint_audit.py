@@ -21,18 +21,18 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
+from loadlab.embedded.agent.checkpoint import ensure_table, state_to_item
+from loadlab.embedded.agent.state import SessionState
 from loadlab.errors import ConfigError, RunDirectoryError, TargetUnreachable
 from loadlab.measure.checkpoint_audit import CHECKPOINTS, AuditResult, audit_checkpoints
 from loadlab.measure.checkpoint_fetch import BatchRetry, dynamodb_client
 from loadlab.measure.checkpoint_rules import Expectation, StoredCheckpoint, judge
 from loadlab.measure.recorder import RunRecorder
 from loadlab.measure.rundir import RunDirectory, RunManifest
+from loadlab.rows import SessionRecord
 from loadlab.scenario.files import load_scenario
 from loadlab.scenario.model import Scenario
 from loadlab.scenario.script import plan_session
-from loadlab.target.agent.checkpoint import ensure_table, state_to_item
-from loadlab.target.agent.state import SessionState
-from loadlab.timeline import SessionRecord
 
 REPO = Path(__file__).resolve().parents[2]
 MINISTACK = REPO / ".venv-ministack" / "bin" / "ministack"

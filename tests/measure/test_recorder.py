@@ -15,7 +15,7 @@ import pytest
 from loadlab.analysis.rundata import load_run
 from loadlab.measure.recorder import RunRecorder
 from loadlab.measure.rundir import RunDirectory, RunManifest, new_run_dir
-from loadlab.timeline import RequestSample, SessionRecord, TimelineEvent, TurnRecord
+from loadlab.rows import RequestSample, SessionRecord, TimelineEvent, TurnRecord
 
 
 def _manifest(name: str = "t") -> RunManifest:
@@ -144,7 +144,7 @@ def test_sigkilled_writer_keeps_everything_but_the_last_second(tmp_path: Path) -
         from pathlib import Path
         from loadlab.measure.recorder import RunRecorder
         from loadlab.measure.rundir import RunDirectory
-        from loadlab.timeline import TimelineEvent
+        from loadlab.rows import TimelineEvent
         run_dir = RunDirectory(Path({str(run_path)!r}))
         run_dir.path.mkdir()
         rec = RunRecorder(run_dir, flush_interval_s=0.2).start()

@@ -17,7 +17,7 @@ from pathlib import Path
 from loadlab.measure.recorder import RunRecorder
 from loadlab.measure.rundir import RunDirectory, RunManifest
 from loadlab.report.render import headline, render_run
-from loadlab.timeline import PressureSample, TimelineEvent, TurnRecord
+from loadlab.rows import PressureSample, TimelineEvent, TurnRecord
 
 T0 = 1_700_000_000.0
 

@@ -120,7 +120,7 @@ def test_session_id(session_id: str | None) -> None:
 
 def test_reference_agent_detects_every_planned_intent() -> None:
     # The contract with the reference agent: its detector reads what the script meant.
-    from loadlab.target.agent.intent import detect_intent
+    from loadlab.embedded.agent.intent import detect_intent
 
     scenario = _scenario()
     turns = [t for seed in range(300) for t in plan_session(scenario, seed).turns]

@@ -12,5 +12,5 @@
   expiry (:mod:`~loadlab.chaos.aws_lambda.watchdog`) or loadlab's next start
   (:func:`~loadlab.chaos.aws_lambda.leases.revert_orphaned_leases`).
 
-The function side of kill orders is ``loadlab.target.aws_lambda.killhook``.
+The function side of kill orders is ``loadlab.embedded.aws_lambda.killhook``.
 """

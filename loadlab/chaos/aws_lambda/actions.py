@@ -32,7 +32,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from chaoslib.exceptions import ActivityFailed
 
-from loadlab.chaos.aws_lambda._aws import (
+from loadlab.chaos.aws_lambda.aws_clients import (
     Clients,
     aws_errors,
     chaos_clients,
@@ -41,8 +41,13 @@ from loadlab.chaos.aws_lambda._aws import (
     reserved_concurrency,
     wait_until_updated,
 )
-from loadlab.chaos.aws_lambda._orders import DEFAULT_PREFIX, MOMENTS, order_json, order_parameter
-from loadlab.chaos.aws_lambda.leases import (
+from loadlab.chaos.aws_lambda.kill_orders import (
+    DEFAULT_PREFIX,
+    MOMENTS,
+    order_json,
+    order_parameter,
+)
+from loadlab.chaos.aws_lambda.lease_store import (
     NONCE_VARIABLE,
     Lease,
     LeaseKind,
@@ -50,9 +55,8 @@ from loadlab.chaos.aws_lambda.leases import (
     list_leases,
     new_lease,
     record_lease,
-    revert_due_leases,
-    roll_back,
 )
+from loadlab.chaos.aws_lambda.leases import revert_due_leases, roll_back
 from loadlab.chaos.aws_lambda.watchdog import start_watchdog
 
 __all__ = [
@@ -185,7 +189,7 @@ def kill_environments(
     """Order a share of the function's environments to end their own process mid-invocation.
 
     Writes a kill order to SSM Parameter Store (``<parameter_prefix>/<function>``),
-    which the function's kill-order hook (``loadlab.target.aws_lambda.killhook``; the
+    which the function's kill-order hook (``loadlab.embedded.aws_lambda.killhook``; the
     reference agent has it) reads within its refresh interval (5 s by default).
     About ``fraction`` of the environments running now then exit at ``moment``;
     their invocation in flight fails, and the environments that replace them are

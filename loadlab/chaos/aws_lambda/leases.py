@@ -36,7 +36,7 @@ from typing import Any, Literal
 from botocore.exceptions import BotoCoreError, ClientError
 from chaoslib.exceptions import ActivityFailed
 
-from loadlab.chaos.aws_lambda._aws import (
+from loadlab.chaos.aws_lambda.aws_clients import (
     ClientFactory,
     Clients,
     aws_client_factory,
@@ -46,34 +46,18 @@ from loadlab.chaos.aws_lambda._aws import (
     set_reserved_concurrency,
     wait_until_updated,
 )
-from loadlab.chaos.aws_lambda._store import (
-    LEASE_PATH,
+from loadlab.chaos.aws_lambda.lease_store import (
     NONCE_VARIABLE,
     Lease,
     LeaseKind,
-    Owner,
-    abandon,
     drop_lease,
     list_leases,
-    new_lease,
-    record_lease,
     timeline,
 )
 from loadlab.errors import ConfigError, TargetUnreachable
 
 __all__ = [
-    "LEASE_PATH",
-    "NONCE_VARIABLE",
-    "Lease",
-    "LeaseKind",
-    "Owner",
     "Reverted",
-    "abandon",
-    "aws_client_factory",
-    "drop_lease",
-    "list_leases",
-    "new_lease",
-    "record_lease",
     "revert_due_leases",
     "revert_lease",
     "revert_orphaned_leases",

@@ -9,14 +9,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from loadlab.chaos.aws_lambda._aws import (
+from loadlab.chaos.aws_lambda.aws_clients import (
     aws_errors,
     chaos_clients,
     function_name_of,
     reserved_concurrency,
 )
-from loadlab.chaos.aws_lambda._orders import DEFAULT_PREFIX, order_parameter, read_order
-from loadlab.chaos.aws_lambda.leases import list_leases
+from loadlab.chaos.aws_lambda.kill_orders import DEFAULT_PREFIX, order_parameter, read_order
+from loadlab.chaos.aws_lambda.lease_store import list_leases
 
 __all__ = [
     "active_leases",

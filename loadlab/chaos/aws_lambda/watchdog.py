@@ -29,8 +29,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from loadlab.chaos.aws_lambda._aws import Clients, aws_client_factory, error_code
-from loadlab.chaos.aws_lambda.leases import LEASE_PATH, Lease, revert_due_leases
+from loadlab.chaos.aws_lambda.aws_clients import Clients, aws_client_factory, error_code
+from loadlab.chaos.aws_lambda.lease_store import LEASE_PATH, Lease
+from loadlab.chaos.aws_lambda.leases import revert_due_leases
 
 __all__ = ["main", "start_watchdog"]
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from chaoslib.exceptions import ActivityFailed
 
-from loadlab.chaos.loadrun._rundir import read_live, run_dir_of
+from loadlab.chaos.loadrun.live_run import read_live, run_dir_of
 from loadlab.scenario.files import load_scenario
 
 __all__ = ["start_load", "stop_load", "wait_for_load_end", "wait_for_turns_in_flight"]

@@ -1,7 +1,7 @@
 """Probes that read a live loadlab run, for steady-state hypotheses.
 
 They read ``live.json``, which the run's recorder rewrites about once a second
-(see :data:`loadlab.timeline.LIVE_STATUS_FILE`). Before any turn has finished
+(see :data:`loadlab.rows.LIVE_STATUS_FILE`). Before any turn has finished
 there is nothing to violate, so the threshold probes hold.
 """
 
@@ -11,7 +11,7 @@ from typing import Any
 
 from chaoslib.exceptions import ActivityFailed
 
-from loadlab.chaos.loadrun._rundir import read_live, run_dir_of
+from loadlab.chaos.loadrun.live_run import read_live, run_dir_of
 
 __all__ = ["error_rate_below", "live_status", "p99_below", "session_continuity"]
 

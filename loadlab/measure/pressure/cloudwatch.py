@@ -38,7 +38,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from loadlab.errors import ConfigError
-from loadlab.timeline import PressureSample
+from loadlab.rows import PressureSample
 
 if TYPE_CHECKING:
     from types_boto3_cloudwatch.client import CloudWatchClient

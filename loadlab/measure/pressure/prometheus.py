@@ -33,7 +33,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from prometheus_client.parser import text_string_to_metric_families
 
 from loadlab.errors import ConfigError
-from loadlab.timeline import PressureSample
+from loadlab.rows import PressureSample
 
 SOURCE = "prometheus"
 LLM_METRICS: tuple[str, ...] = ("loadlab_llm_*",)

@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 from typing import Protocol
 
-from loadlab.timeline import PressureSample, TimelineEvent
+from loadlab.rows import PressureSample, TimelineEvent
 
 log = logging.getLogger("loadlab.pressure")
 

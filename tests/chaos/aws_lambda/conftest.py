@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from lambda_chaos_support import tiny_zip
 
-from loadlab.chaos.aws_lambda._aws import Clients, aws_client_factory
-from loadlab.target.aws_lambda.deploy import FunctionSpec, deploy_function, lambda_client
+from loadlab.chaos.aws_lambda.aws_clients import Clients, aws_client_factory
+from loadlab.embedded.aws_lambda.deploy import FunctionSpec, deploy_function, lambda_client
 
 REPO = Path(__file__).resolve().parents[3]
 MINISTACK = REPO / ".venv-ministack" / "bin" / "ministack"

@@ -134,7 +134,7 @@ def events_of(path: str) -> list[dict[str, object]]:
 
 def invoke(endpoint: str, name: str) -> dict[str, object]:
     """One direct invocation of a tiny function: its payload (``pid``, ``nonce``)."""
-    from loadlab.target.aws_lambda.deploy import lambda_client
+    from loadlab.embedded.aws_lambda.deploy import lambda_client
 
     client = lambda_client(
         endpoint_url=endpoint, region="us-east-1", access_key_id="t", secret_access_key="t"

@@ -17,9 +17,9 @@ from lambda_chaos_support import (
 )
 
 from loadlab.chaos.aws_lambda import actions, probes
-from loadlab.chaos.aws_lambda._aws import Clients, reserved_concurrency
-from loadlab.chaos.aws_lambda.leases import NONCE_VARIABLE, list_leases
-from loadlab.target.aws_lambda.killhook import KillOrder
+from loadlab.chaos.aws_lambda.aws_clients import Clients, reserved_concurrency
+from loadlab.chaos.aws_lambda.lease_store import NONCE_VARIABLE, list_leases
+from loadlab.embedded.aws_lambda.killhook import KillOrder
 
 pytestmark = pytest.mark.integration
 MakeFunction = Callable[..., str]

@@ -15,8 +15,8 @@ from chaoslib.experiment import ensure_experiment_is_valid
 from lambda_chaos_support import events_of
 
 from loadlab.chaos import discover
-from loadlab.chaos.aws_lambda._aws import Clients, reserved_concurrency
-from loadlab.chaos.aws_lambda.leases import list_leases
+from loadlab.chaos.aws_lambda.aws_clients import Clients, reserved_concurrency
+from loadlab.chaos.aws_lambda.lease_store import list_leases
 
 REPO = Path(__file__).resolve().parents[3]
 EXPERIMENTS = ("lambda-env-kill-mid-session", "lambda-deploy-during-sale", "lambda-throttle")

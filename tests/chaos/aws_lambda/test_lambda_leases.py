@@ -13,15 +13,9 @@ import pytest
 from lambda_chaos_support import AwsStandIn, free_port, ssm_denied
 
 from loadlab.chaos.aws_lambda import actions
-from loadlab.chaos.aws_lambda._aws import Clients, aws_client_factory, reserved_concurrency
-from loadlab.chaos.aws_lambda.leases import (
-    Owner,
-    list_leases,
-    new_lease,
-    record_lease,
-    revert_due_leases,
-    revert_orphaned_leases,
-)
+from loadlab.chaos.aws_lambda.aws_clients import Clients, aws_client_factory, reserved_concurrency
+from loadlab.chaos.aws_lambda.lease_store import Owner, list_leases, new_lease, record_lease
+from loadlab.chaos.aws_lambda.leases import revert_due_leases, revert_orphaned_leases
 from loadlab.errors import ConfigError, TargetUnreachable
 
 pytestmark = pytest.mark.integration

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from downstream_support import Gate, LoopThread, ManualClock
 
-from loadlab.target.ddb_gate import DynamoDBGate
-from loadlab.target.llm.config import LatencyModel, SimulatorConfig
-from loadlab.target.llm.server import create_app
-from loadlab.target.ministack import Ministack
+from loadlab.embedded.ddb_gate import DynamoDBGate
+from loadlab.embedded.llm.config import LatencyModel, SimulatorConfig
+from loadlab.embedded.llm.server import create_app
+from loadlab.embedded.ministack import Ministack
 
 FAST_LLM = SimulatorConfig(
     latency=LatencyModel(min_output_tokens=3, max_output_tokens=5), time_scale=0.01, seed=5

@@ -20,8 +20,8 @@ from locust.runners import STATE_STOPPED
 from loadlab.load.context import ListSink, LoadContext
 from loadlab.load.lambda_users import LambdaSessionUser
 from loadlab.load.shapes import ScenarioShape
+from loadlab.rows import PressureSample
 from loadlab.scenario import parse_scenario
-from loadlab.timeline import PressureSample
 
 
 def scenario(function: str) -> dict[str, object]:

@@ -10,7 +10,7 @@ import pytest
 from aiohttp import web
 from pressure_support import FAST, ServedSimulator
 
-from loadlab.target.llm.server import SIMULATOR_KEY, create_app
+from loadlab.embedded.llm.server import SIMULATOR_KEY, create_app
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from loadlab.target.llm.config import LatencyModel, Quotas, SimulatorConfig
-from loadlab.target.llm.server import Simulator
+from loadlab.embedded.llm.config import LatencyModel, Quotas, SimulatorConfig
+from loadlab.embedded.llm.server import Simulator
 
 REPO = Path(__file__).resolve().parents[3]
 MINISTACK = REPO / ".venv-ministack" / "bin" / "ministack"
@@ -65,7 +65,7 @@ def free_port() -> int:
 
 def cloudwatch_client(endpoint: str) -> Any:
     """A CloudWatch client on ministack, built the way the embedded stack builds it."""
-    from loadlab.target.cloudwatch_publisher import ministack_cloudwatch_client
+    from loadlab.embedded.cloudwatch_publisher import ministack_cloudwatch_client
 
     return ministack_cloudwatch_client(
         endpoint_url=endpoint, region=REGION, access_key_id=KEY_ID, secret_access_key=SECRET

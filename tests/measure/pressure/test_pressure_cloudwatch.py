@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from pressure_support import ListSink, ServedSimulator, cloudwatch_client, free_port
 
+from loadlab.embedded.cloudwatch_publisher import CloudWatchPublisher
 from loadlab.errors import ConfigError
 from loadlab.measure.pressure import CloudWatchSource, PressureSampler
-from loadlab.target.cloudwatch_publisher import CloudWatchPublisher
 
 pytestmark = pytest.mark.integration
 

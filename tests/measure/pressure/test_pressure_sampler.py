@@ -20,7 +20,7 @@ from loadlab.measure.pressure import (
 )
 from loadlab.measure.recorder import RunRecorder
 from loadlab.measure.rundir import RunDirectory
-from loadlab.timeline import PressureSample, TimelineEvent
+from loadlab.rows import PressureSample, TimelineEvent
 
 
 def parse(*argv: str) -> argparse.Namespace:

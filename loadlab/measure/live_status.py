@@ -1,0 +1,110 @@
+"""The live status of a run: what chaos probes read while the load is running.
+
+:class:`LiveWindow` watches the rows going to the recorder (turns and sessions,
+from this process or forwarded by workers) and keeps a rolling window of turn
+latencies and failures plus the verdict counts so far. ``ProgressReporter``
+writes its snapshot to ``live.json`` (format: :data:`loadlab.rows.LIVE_STATUS_FILE`)
+once a second.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter, deque
+from typing import Any
+
+import numpy as np
+
+from loadlab.rows import SessionRecord, TurnRecord
+
+
+class LiveWindow:
+    """Rolling turn latencies and failures over ``window_s``, and verdicts so far."""
+
+    def __init__(self, *, window_s: float = 30.0, max_samples: int = 200_000) -> None:
+        self.window_s = window_s
+        self._lock = threading.Lock()
+        self._turns: deque[tuple[float, float, bool]] = deque(maxlen=max_samples)
+        self._verdicts: Counter[str] = Counter()
+        self.turns_done = 0
+        self.turns_failed = 0
+        self.turns_refused = 0  # failed because the agent refused our credentials
+
+    def observe(self, row: object) -> None:
+        """Take a turn or session row (other rows are ignored)."""
+        if isinstance(row, TurnRecord):
+            self._turn(row.t_end, (row.t_end - row.t_start) * 1000.0, row.ok, row.error_kind)
+        elif isinstance(row, SessionRecord):
+            with self._lock:
+                self._verdicts[row.verdict] += 1
+
+    def observe_dicts(self, table: str, rows: list[dict[str, Any]]) -> None:
+        """Take rows forwarded by a worker as dicts."""
+        for r in rows:
+            try:
+                if table == "turns":
+                    t_end = float(r["t_end"])
+                    latency = (t_end - float(r["t_start"])) * 1000.0
+                    self._turn(t_end, latency, bool(r["ok"]), r.get("error_kind"))
+                elif table == "sessions":
+                    with self._lock:
+                        self._verdicts[str(r["verdict"])] += 1
+            except (KeyError, TypeError, ValueError):
+                continue
+
+    def _turn(self, t_end: float, latency_ms: float, ok: bool, error_kind: Any = None) -> None:
+        with self._lock:
+            self._turns.append((t_end, latency_ms, ok))
+            self.turns_done += 1
+            self.turns_failed += 0 if ok else 1
+            self.turns_refused += 1 if not ok and error_kind == "auth" else 0
+
+    def refused_from_the_start(self, *, min_turns: int = 20) -> bool:
+        """True when at least ``min_turns`` turns ended and every one was refused (401/403).
+
+        That is a configuration error (wrong or missing JWT secret), not a load result:
+        going on would only hammer the agent with requests it refuses.
+        """
+        with self._lock:
+            return self.turns_done >= min_turns and self.turns_refused == self.turns_done
+
+    def snapshot(self, *, now: float | None = None) -> dict[str, Any]:
+        """Verdict counts and the window's turns, P99 and error rate."""
+        now = time.time() if now is None else now
+        with self._lock:
+            while self._turns and self._turns[0][0] < now - self.window_s:
+                self._turns.popleft()
+            recent = list(self._turns)
+            verdicts = dict(self._verdicts)
+            done, failed = self.turns_done, self.turns_failed
+        latencies = np.fromiter((lat for _, lat, _ in recent), dtype="float64", count=len(recent))
+        failures = sum(1 for _, _, ok in recent if not ok)
+        return {
+            "turns_done": done,
+            "turns_failed": failed,
+            "sessions": verdicts,
+            "window_s": self.window_s,
+            "window": {
+                "turns": len(recent),
+                "p99_ms": (
+                    round(float(np.percentile(latencies, 99, method="inverted_cdf")), 3)
+                    if recent
+                    else None
+                ),
+                "error_rate": failures / len(recent) if recent else 0.0,
+            },
+        }
+
+
+class ObservedSink:
+    """A sink that hands every row to the recorder and to the live window."""
+
+    def __init__(self, recorder: Any, window: LiveWindow) -> None:
+        self._recorder = recorder
+        self._window = window
+
+    def emit(self, row: Any) -> None:
+        """Record the row and update the live window."""
+        self._recorder.emit(row)
+        self._window.observe(row)

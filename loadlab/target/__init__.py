@@ -1,1 +1,0 @@
-"""loadlab.target."""

@@ -1,9 +1,0 @@
-"""The LLM simulator: an OpenAI-compatible stand-in for Bedrock/OpenAI.
-
-Run it with ``python -m loadlab.target.llm`` or embed :func:`create_app`.
-"""
-
-from loadlab.target.llm.config import LatencyModel, Quotas, SimulatorConfig
-from loadlab.target.llm.server import SIMULATOR_KEY, Simulator, create_app
-
-__all__ = ["SIMULATOR_KEY", "LatencyModel", "Quotas", "Simulator", "SimulatorConfig", "create_app"]
