@@ -3,22 +3,20 @@
 A run directory may come from a harness that was killed: a part file may be
 missing, a line of ``events.jsonl`` may be half written. Nothing here raises for
 that; what could not be read is listed in :attr:`RunData.problems` and shown in
-the report, and everything else is analysed.
+the report, and everything else is analysed. The files are read by
+:class:`loadlab.measure.readback.RunDirectoryReader`; this module only turns
+them into DataFrames.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from loadlab.measure.recorder import arrow_schema
-from loadlab.measure.rundir import RunDirectory
+from loadlab.measure.readback import RunDirectoryReader
 from loadlab.rows import ROW_TYPES, TimelineEvent, column_names
 
 
@@ -62,60 +60,33 @@ class RunData:
 
 def load_run(path: Path | str) -> RunData:
     """Load a run directory. Raises RunDirectoryError only if it is not a run at all."""
-    run_dir = RunDirectory(Path(path))
-    manifest = run_dir.read_manifest()
+    reader = RunDirectoryReader(Path(path))
+    manifest = reader.manifest()
     problems: list[str] = []
-    tables = {name: _read_table(run_dir, name, problems) for name in ROW_TYPES}
-    events = _read_events(run_dir, problems)
+    tables: dict[str, pd.DataFrame] = {}
+    for name in ROW_TYPES:
+        read = reader.table(name)
+        problems += read.problems
+        tables[name] = read.table.to_pandas()
+    events = reader.events()
+    problems += events.problems
     return RunData(
-        path=run_dir.path,
+        path=reader.path,
         manifest=manifest,
         requests=tables["requests"],
         turns=tables["turns"],
         sessions=tables["sessions"],
         pressure=tables["pressure"],
-        events=events,
+        events=_events_frame(events.rows),
         problems=tuple(problems),
     )
 
 
-def _read_table(run_dir: RunDirectory, name: str, problems: list[str]) -> pd.DataFrame:
-    schema = arrow_schema(ROW_TYPES[name])
-    directory = run_dir.table(name)
-    parts: list[pa.Table] = []
-    if directory.is_dir():
-        for part in sorted(directory.glob("part-*.parquet")):
-            try:
-                parts.append(pq.read_table(part, schema=schema))
-            except (OSError, pa.ArrowException) as exc:
-                problems.append(f"{name}: skipped unreadable part {part.name} ({exc})")
-    if not parts:
-        empty: pd.DataFrame = schema.empty_table().to_pandas()
-        return empty
-    frame: pd.DataFrame = pa.concat_tables(parts).to_pandas()
-    return frame
-
-
-def _read_events(run_dir: RunDirectory, problems: list[str]) -> pd.DataFrame:
-    rows: list[dict[str, Any]] = []
-    if run_dir.events.exists():
-        with run_dir.events.open(encoding="utf-8", errors="replace") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
-                    problems.append(f"events.jsonl: skipped malformed line {lineno}")
-                    continue
-                if isinstance(row, dict) and "t" in row and "kind" in row:
-                    rows.append(row)
-                else:
-                    problems.append(f"events.jsonl: line {lineno} is not an event")
+def _events_frame(rows: tuple[dict[str, Any], ...]) -> pd.DataFrame:
     columns = column_names(TimelineEvent)
     if not rows:
         return pd.DataFrame({c: pd.Series(dtype="object") for c in columns}).astype({"t": float})
-    frame = pd.DataFrame(rows)
+    frame = pd.DataFrame(list(rows))
     for col in columns:
         if col not in frame:
             frame[col] = None

@@ -1,20 +1,33 @@
-"""Read a run's parquet datasets back, tolerating a run that was cut short.
+"""Read a run directory back, tolerating a run that was cut short.
 
 A row table of a run directory is a directory of part files (see
 :mod:`loadlab.measure.rundir`). A harness killed mid-write can leave a part that
-does not parse, and parts written by an older loadlab may lack a column that was
-added since. :func:`read_dataset` reads what it can: unreadable parts are
-skipped and named in the returned problems, missing nullable columns come back
-as nulls, and columns the caller did not ask for are dropped.
+does not parse, or a half-written last line in ``events.jsonl``, and parts
+written by an older loadlab may lack a column that was added since. Nothing here
+raises for that: unreadable parts and lines are skipped and named in the
+returned problems, missing nullable columns come back as nulls, and columns the
+caller did not ask for are dropped.
+
+:class:`RunDirectoryReader` is the one reader of a run directory's files;
+:mod:`loadlab.analysis.rundata` turns what it reads into DataFrames, and the
+checkpoint audit reads the sessions through :func:`read_dataset`.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from loadlab.measure.recorder import arrow_schema
+from loadlab.measure.rundir import RunDirectory
+from loadlab.rows import ROW_TYPES
+
+__all__ = ["DatasetRead", "EventsRead", "RunDirectoryReader", "read_dataset", "read_events"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -23,6 +36,14 @@ class DatasetRead:
 
     table: pa.Table
     parts: int
+    problems: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventsRead:
+    """The events of ``events.jsonl`` (one dict per line, file order) and the lines skipped."""
+
+    rows: tuple[dict[str, Any], ...]
     problems: tuple[str, ...]
 
 
@@ -43,3 +64,55 @@ def read_dataset(directory: Path, schema: pa.Schema, *, label: str) -> DatasetRe
                 problems.append(f"{label}: skipped unreadable part {part.name} ({exc})")
     table = pa.concat_tables(tables) if tables else schema.empty_table()
     return DatasetRead(table=table, parts=len(tables), problems=tuple(problems))
+
+
+def read_events(path: Path) -> EventsRead:
+    """Read an events log: one JSON object with at least ``t`` and ``kind`` per line.
+
+    A missing file has no events. Blank lines are ignored; a line that is not
+    JSON (a torn last write) or not an event is skipped and named in the problems.
+    """
+    rows: list[dict[str, Any]] = []
+    problems: list[str] = []
+    if path.exists():
+        with path.open(encoding="utf-8", errors="replace") as fh:
+            for lineno, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    problems.append(f"{path.name}: skipped malformed line {lineno}")
+                    continue
+                if isinstance(row, dict) and "t" in row and "kind" in row:
+                    rows.append(row)
+                else:
+                    problems.append(f"{path.name}: line {lineno} is not an event")
+    return EventsRead(rows=tuple(rows), problems=tuple(problems))
+
+
+class RunDirectoryReader:
+    """Reads the manifest, the row tables and the events of one run directory."""
+
+    def __init__(self, directory: RunDirectory | Path) -> None:
+        self.directory = (
+            directory if isinstance(directory, RunDirectory) else RunDirectory(directory)
+        )
+
+    @property
+    def path(self) -> Path:
+        """The run directory."""
+        return self.directory.path
+
+    def manifest(self) -> dict[str, Any]:
+        """manifest.json; RunDirectoryError when the directory is not a run at all."""
+        return self.directory.read_manifest()
+
+    def table(self, name: str) -> DatasetRead:
+        """One row table (``requests``, ``turns``, ``sessions``, ``pressure``) in its row schema."""
+        directory = self.directory.table(name)
+        return read_dataset(directory, arrow_schema(ROW_TYPES[name]), label=name)
+
+    def events(self) -> EventsRead:
+        """The events log (phases, faults, user-count samples)."""
+        return read_events(self.directory.events)
