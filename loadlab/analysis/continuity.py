@@ -30,7 +30,10 @@ __all__ = [
     "CHECKPOINTS",
     "OUT_OF_BAND_VERDICTS",
     "CheckpointAgreement",
+    "Continuity",
     "Disagreement",
+    "ResumeLatency",
+    "SessionGroup",
     "checkpoint_agreement",
     "continuity",
     "touched_by_faults",
@@ -95,30 +98,93 @@ def touched_by_faults(sessions: pd.DataFrame, faults: Sequence[Fault]) -> np.nda
     return touched
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResumeLatency:
+    """Resume latency (first interrupted attempt to the next successful turn), ms.
+
+    ``count`` sessions have one; ``p50`` and ``p99`` are None when none has.
+    """
+
+    count: int
+    p50: float | None
+    p99: float | None
+
+    @classmethod
+    def of(cls, sessions: pd.DataFrame) -> ResumeLatency:
+        """The resume latency of ``sessions`` (a sessions.parquet frame)."""
+        resume = sessions["resume_latency_ms"] if len(sessions) else pd.Series(dtype="float64")
+        return cls(
+            count=int(resume.notna().sum()),
+            p50=percentile(resume, 50),
+            p99=percentile(resume, 99),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """``{count, p50, p99}``."""
+        return {"count": self.count, "p50": self.p50, "p99": self.p99}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionGroup:
+    """A number of sessions and their verdicts (every known verdict present)."""
+
+    sessions: int
+    verdicts: dict[str, int]
+
+    def to_json(self) -> dict[str, Any]:
+        """``{sessions, verdicts}``."""
+        return {"sessions": self.sessions, "verdicts": dict(self.verdicts)}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Continuity:
+    """summary.json's ``continuity`` section (see the module docstring).
+
+    ``touched`` sessions overlapped one of the run's ``faults``, ``untouched``
+    ones none; ``out_of_band`` is None when the run has no checkpoint audit.
+    """
+
+    sessions: int
+    verdicts: dict[str, int]
+    resume_latency_ms: ResumeLatency
+    faults: int
+    touched: SessionGroup
+    untouched: SessionGroup
+    out_of_band: CheckpointAgreement | None
+
+    def to_json(self) -> dict[str, Any]:
+        """The section as summary.json holds it."""
+        return {
+            "sessions": self.sessions,
+            "verdicts": dict(self.verdicts),
+            "resume_latency_ms": self.resume_latency_ms.to_json(),
+            "faults": self.faults,
+            "touched": self.touched.to_json(),
+            "untouched": self.untouched.to_json(),
+            "out_of_band": self.out_of_band.to_json() if self.out_of_band is not None else None,
+        }
+
+
 def continuity(
     run: RunData, faults: Sequence[Fault], audit: CheckpointAgreement | None
-) -> dict[str, Any]:
+) -> Continuity:
     """summary.json's ``continuity`` section (see the module docstring)."""
     sessions = run.sessions
     verdicts = sessions["verdict"].astype(str).to_numpy()
     touched = touched_by_faults(sessions, faults)
-    resume = sessions["resume_latency_ms"] if len(sessions) else pd.Series(dtype="float64")
-    return {
-        "sessions": len(sessions),
-        "verdicts": verdict_counts(verdicts),
-        "resume_latency_ms": {
-            "count": int(resume.notna().sum()),
-            "p50": percentile(resume, 50),
-            "p99": percentile(resume, 99),
-        },
-        "faults": len(faults),
-        "touched": {"sessions": int(touched.sum()), "verdicts": verdict_counts(verdicts[touched])},
-        "untouched": {
-            "sessions": int((~touched).sum()),
-            "verdicts": verdict_counts(verdicts[~touched]),
-        },
-        "out_of_band": audit.to_json() if audit is not None else None,
-    }
+    return Continuity(
+        sessions=len(sessions),
+        verdicts=verdict_counts(verdicts),
+        resume_latency_ms=ResumeLatency.of(sessions),
+        faults=len(faults),
+        touched=SessionGroup(
+            sessions=int(touched.sum()), verdicts=verdict_counts(verdicts[touched])
+        ),
+        untouched=SessionGroup(
+            sessions=int((~touched).sum()), verdicts=verdict_counts(verdicts[~touched])
+        ),
+        out_of_band=audit,
+    )
 
 
 def checkpoint_agreement(run: RunData) -> CheckpointAgreement | None:

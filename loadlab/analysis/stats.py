@@ -10,6 +10,7 @@ report, so the two agree up to Locust's rounding.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -31,16 +32,53 @@ def percentile(values: Iterable[float] | pd.Series, q: float) -> float | None:
     return float(np.percentile(arr, q, method="inverted_cdf"))
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Distribution:
+    """Count, nearest-rank percentiles, mean and max of some values (None when there are none).
+
+    Figures are rounded to 3 decimals (a microsecond, for milliseconds).
+    """
+
+    count: int
+    p50: float | None
+    p95: float | None
+    p99: float | None
+    p99_9: float | None
+    mean: float | None
+    max: float | None
+
+    @classmethod
+    def of(cls, values: Iterable[float] | pd.Series) -> Distribution:
+        """The distribution of ``values``, ignoring NaN."""
+        arr = pd.Series(values, dtype="float64").dropna().to_numpy()
+        if arr.size == 0:
+            return cls(count=0, p50=None, p95=None, p99=None, p99_9=None, mean=None, max=None)
+        p50, p95, p99, p99_9 = (
+            round(float(np.percentile(arr, q, method="inverted_cdf")), 3) for _, q in PERCENTILES
+        )
+        return cls(
+            count=int(arr.size),
+            p50=p50,
+            p95=p95,
+            p99=p99,
+            p99_9=p99_9,
+            mean=round(float(arr.mean()), 3),
+            max=round(float(arr.max()), 3),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """``{count, p50, p95, p99, p99_9, mean, max}``."""
+        return {
+            "count": self.count,
+            "p50": self.p50,
+            "p95": self.p95,
+            "p99": self.p99,
+            "p99_9": self.p99_9,
+            "mean": self.mean,
+            "max": self.max,
+        }
+
+
 def distribution(values: Iterable[float] | pd.Series) -> dict[str, Any]:
-    """Count, mean, max and the standard percentiles of ``values``."""
-    series = pd.Series(values, dtype="float64").dropna()
-    out: dict[str, Any] = {"count": int(series.size)}
-    if series.size == 0:
-        out.update({name: None for name, _ in PERCENTILES} | {"mean": None, "max": None})
-        return out
-    arr = series.to_numpy()
-    for name, q in PERCENTILES:
-        out[name] = round(float(np.percentile(arr, q, method="inverted_cdf")), 3)
-    out["mean"] = round(float(arr.mean()), 3)
-    out["max"] = round(float(arr.max()), 3)
-    return out
+    """Count, mean, max and the standard percentiles of ``values`` (``Distribution`` as JSON)."""
+    return Distribution.of(values).to_json()

@@ -1,60 +1,103 @@
-"""summary.json: the numbers a run is judged by, derived from the run directory only."""
+"""summary.json: the numbers a run is judged by, derived from the run directory only.
+
+:func:`summarize` computes a :class:`~loadlab.analysis.run_summary.RunSummary`;
+its ``to_json()`` is what summary.json holds.
+"""
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from loadlab.analysis.coldstarts import cold_start_analysis
-from loadlab.analysis.continuity import checkpoint_agreement, continuity
+from loadlab.analysis.continuity import (
+    Continuity,
+    ResumeLatency,
+    checkpoint_agreement,
+    continuity,
+)
 from loadlab.analysis.impact import fault_impact, fault_spans
 from loadlab.analysis.journal import JOURNAL, read_journal
+from loadlab.analysis.locust_agreement import locust_agreement
 from loadlab.analysis.pressure import pressure_summary
+from loadlab.analysis.run_summary import (
+    SUMMARY_VERSION,
+    ColdStarts,
+    Downstream,
+    Errors,
+    Experiment,
+    FaultMark,
+    IntentLatencies,
+    NameLatencies,
+    RunInfo,
+    RunSummary,
+    Sessions,
+    Totals,
+    json_number,
+    json_safe,
+)
 from loadlab.analysis.rundata import RunData
-from loadlab.analysis.stats import distribution, percentile
+from loadlab.analysis.stats import Distribution, percentile
 from loadlab.analysis.timeseries import faults, timeseries
 from loadlab.errors import RunDirectoryError
 from loadlab.rows import ERROR_KINDS, VERDICTS
 
-SUMMARY_VERSION = 1
+__all__ = ["SUMMARY_VERSION", "RunSummary", "summarize"]
+
+_DOWNSTREAM = (
+    "ddb_calls",
+    "ddb_rcu",
+    "ddb_wcu",
+    "llm_calls",
+    "llm_retries",
+    "llm_throttles",
+    "tokens_in",
+    "tokens_out",
+)
 
 
-def summarize(run: RunData) -> dict[str, Any]:
-    """Compute the run's summary (JSON-serialisable)."""
+def summarize(run: RunData) -> RunSummary:
+    """Compute the run's summary (``to_json()`` gives summary.json)."""
     series = timeseries(run)
     duration = max(run.t_end - run.t0, 1e-9)
-    turns, req, sessions = run.turns, run.requests, run.sessions
+    turns, req = run.turns, run.requests
     user_latency = (turns["t_end"] - turns["t_start"]) * 1000.0 if len(turns) else pd.Series()
     problems = list(run.problems)
-    summary: dict[str, Any] = {
-        "version": SUMMARY_VERSION,
-        "run": _run_section(run, duration),
-        "totals": _totals(run, series, duration),
-        "turn_latency_ms": _by_intent(turns, user_latency),
-        "request_latency_ms": _by_name(req, "latency_ms"),
-        "ttft_ms": _by_intent(turns, turns["ttft_ms"] if len(turns) else pd.Series()),
-        "errors": _errors(req, turns),
-        "sessions": _sessions(sessions),
-        "cold_starts": _cold_starts(req, turns) | cold_start_analysis(run).to_json(),
-        "downstream": _downstream(turns),
-        "pressure": pressure_summary(run),
-        "faults": faults(run),
-        "fault_impact": [impact.to_json() for impact in fault_impact(run)],
-        "continuity": _continuity(run, problems),
-        "experiment": _experiment(run, problems),
-        "locust": locust_agreement(run),
-        "problems": problems,
-    }
-    safe: dict[str, Any] = _json_safe(summary)
-    return safe
+    # continuity and experiment add to problems: computed before the summary takes the list
+    continuity_section = _continuity(run, problems)
+    experiment = _experiment(run, problems)
+    return RunSummary(
+        version=SUMMARY_VERSION,
+        run=_run_info(run, duration),
+        totals=_totals(run, series, duration),
+        turn_latency_ms=_by_intent(turns, user_latency),
+        request_latency_ms=_by_name(req, "latency_ms"),
+        ttft_ms=_by_intent(turns, turns["ttft_ms"] if len(turns) else pd.Series()),
+        errors=_errors(req, turns),
+        sessions=_sessions(run.sessions),
+        cold_starts=_cold_starts(run),
+        downstream=_downstream(turns),
+        pressure=json_safe(pressure_summary(run)),
+        faults=tuple(
+            FaultMark(
+                t=json_number(f["t"]),
+                name=f["name"],
+                target=json_safe(f["target"]),
+                attrs=json_safe(f["attrs"]),
+            )
+            for f in faults(run)
+        ),
+        fault_impact=tuple(fault_impact(run)),
+        continuity=continuity_section,
+        experiment=experiment,
+        locust=locust_agreement(run),
+        problems=tuple(problems),
+    )
 
 
-def _continuity(run: RunData, problems: list[str]) -> dict[str, Any]:
+def _continuity(run: RunData, problems: list[str]) -> Continuity:
     try:
         audit = checkpoint_agreement(run)
     except RunDirectoryError as exc:
@@ -63,80 +106,80 @@ def _continuity(run: RunData, problems: list[str]) -> dict[str, Any]:
     return continuity(run, fault_spans(run.events), audit)
 
 
-def _experiment(run: RunData, problems: list[str]) -> dict[str, Any] | None:
+def _experiment(run: RunData, problems: list[str]) -> Experiment | None:
     path = Path(run.path) / JOURNAL
     if not path.exists():
         return None
     try:
-        return read_journal(path).to_json(run.t0)
+        return Experiment(journal=read_journal(path), t0=run.t0)
     except RunDirectoryError as exc:
         problems.append(exc.message)
         return None
 
 
-def _run_section(run: RunData, duration: float) -> dict[str, Any]:
+def _run_info(run: RunData, duration: float) -> RunInfo:
     m = run.manifest
-    return {
-        "id": m.get("run_id"),
-        "name": m.get("name"),
-        "path": str(run.path),
-        "started_at": m.get("started_at"),
-        "ended_at": m.get("ended_at"),
-        "end_reason": m.get("end_reason"),
-        "duration_s": round(duration, 3),
-        "target": m.get("target"),
-        "scenario": m.get("scenario_path"),
-        "shape": (m.get("scenario") or {}).get("shape"),
-        "seed": m.get("seed"),
-    }
+    return RunInfo(
+        id=json_safe(m.get("run_id")),
+        name=json_safe(m.get("name")),
+        path=str(run.path),
+        started_at=json_safe(m.get("started_at")),
+        ended_at=json_safe(m.get("ended_at")),
+        end_reason=json_safe(m.get("end_reason")),
+        duration_s=round(duration, 3),
+        target=json_safe(m.get("target")),
+        scenario=json_safe(m.get("scenario_path")),
+        shape=json_safe((m.get("scenario") or {}).get("shape")),
+        seed=json_safe(m.get("seed")),
+    )
 
 
-def _totals(run: RunData, series: pd.DataFrame, duration: float) -> dict[str, Any]:
+def _totals(run: RunData, series: pd.DataFrame, duration: float) -> Totals:
     turns, req = run.turns, run.requests
     ok = int(turns["ok"].sum()) if len(turns) else 0
     failed_req = int(req["error_kind"].notna().sum()) if len(req) else 0
-    return {
-        "requests": len(req),
-        "requests_failed": failed_req,
-        "request_error_rate": failed_req / len(req) if len(req) else 0.0,
-        "turns": len(turns),
-        "turns_ok": ok,
-        "turn_error_rate": (len(turns) - ok) / len(turns) if len(turns) else 0.0,
-        "turns_per_s_mean": len(turns) / duration,
-        "turns_per_s_peak": float(series["turns_per_s"].max()) if len(series) else 0.0,
-        "sessions": len(run.sessions),
-        "peak_users": _nanmax(series["users"]),
-        "peak_active_sessions": _nanmax(series["active_sessions"]),
-        "retried_turns": int((turns["attempts"] > 1).sum()) if len(turns) else 0,
-    }
+    return Totals(
+        requests=len(req),
+        requests_failed=failed_req,
+        request_error_rate=_rate(failed_req, len(req)),
+        turns=len(turns),
+        turns_ok=ok,
+        turn_error_rate=_rate(len(turns) - ok, len(turns)),
+        turns_per_s_mean=_number(len(turns) / duration),
+        turns_per_s_peak=_number(float(series["turns_per_s"].max()) if len(series) else 0.0),
+        sessions=len(run.sessions),
+        peak_users=_nanmax(series["users"]),
+        peak_active_sessions=_nanmax(series["active_sessions"]),
+        retried_turns=int((turns["attempts"] > 1).sum()) if len(turns) else 0,
+    )
 
 
-def _by_intent(turns: pd.DataFrame, values: pd.Series) -> dict[str, Any]:
+def _by_intent(turns: pd.DataFrame, values: pd.Series) -> IntentLatencies:
     if not len(turns):
-        return {"all": distribution([]), "by_intent": {}}
+        return IntentLatencies(all=Distribution.of([]), by_intent={})
     ok = turns["ok"].astype(bool)
     frame = pd.DataFrame({"intent": turns["intent"], "v": values})[ok]
-    return {
-        "all": distribution(frame["v"]),
-        "by_intent": {
-            str(intent): distribution(group["v"])
+    return IntentLatencies(
+        all=Distribution.of(frame["v"]),
+        by_intent={
+            str(intent): Distribution.of(group["v"])
             for intent, group in frame.groupby("intent", sort=True)
         },
-    }
+    )
 
 
-def _by_name(req: pd.DataFrame, col: str) -> dict[str, Any]:
+def _by_name(req: pd.DataFrame, col: str) -> NameLatencies:
     if not len(req):
-        return {"all": distribution([]), "by_name": {}}
-    return {
-        "all": distribution(req[col]),
-        "by_name": {
-            str(name): distribution(group[col]) for name, group in req.groupby("name", sort=True)
+        return NameLatencies(all=Distribution.of([]), by_name={})
+    return NameLatencies(
+        all=Distribution.of(req[col]),
+        by_name={
+            str(name): Distribution.of(group[col]) for name, group in req.groupby("name", sort=True)
         },
-    }
+    )
 
 
-def _errors(req: pd.DataFrame, turns: pd.DataFrame) -> dict[str, Any]:
+def _errors(req: pd.DataFrame, turns: pd.DataFrame) -> Errors:
     counts = dict.fromkeys(ERROR_KINDS, 0)
     if len(req):
         for kind, n in req["error_kind"].dropna().value_counts().items():
@@ -149,190 +192,94 @@ def _errors(req: pd.DataFrame, turns: pd.DataFrame) -> dict[str, Any]:
             if len(message):
                 examples[str(kind)] = str(message.iloc[0])[:300]
     failed_turns = turns[~turns["ok"].astype(bool)] if len(turns) else turns
-    return {
-        "by_kind": counts,
-        "rate_by_kind": {k: (v / total if total else 0.0) for k, v in counts.items()},
-        "examples": examples,
-        "failed_turns_by_kind": (
+    return Errors(
+        by_kind=counts,
+        rate_by_kind={k: _rate(v, total) for k, v in counts.items()},
+        examples=examples,
+        failed_turns_by_kind=(
             {str(k): int(v) for k, v in failed_turns["error_kind"].value_counts().items()}
             if len(failed_turns)
             else {}
         ),
-    }
+    )
 
 
-def _sessions(sessions: pd.DataFrame) -> dict[str, Any]:
+def _sessions(sessions: pd.DataFrame) -> Sessions:
     verdicts = dict.fromkeys(VERDICTS, 0)
     if len(sessions):
         for verdict, n in sessions["verdict"].value_counts().items():
             verdicts[str(verdict)] = int(n)
-    resume = sessions["resume_latency_ms"] if len(sessions) else pd.Series(dtype="float64")
     stopped = 0
     if len(sessions):
         stopped = int(sessions["verdict_reason"].astype(str).str.startswith("stopped").sum())
-    return {
-        "count": len(sessions),
-        "verdicts": verdicts,
-        "stopped_by_shape": stopped,
-        "resume_latency_ms": {
-            "count": int(resume.notna().sum()),
-            "p50": percentile(resume, 50),
-            "p99": percentile(resume, 99),
-        },
-    }
+    resume = ResumeLatency.of(sessions)
+    return Sessions(
+        count=len(sessions),
+        verdicts=verdicts,
+        stopped_by_shape=stopped,
+        resume_latency_ms=ResumeLatency(
+            count=resume.count, p50=_opt_number(resume.p50), p99=_opt_number(resume.p99)
+        ),
+    )
 
 
-def _cold_starts(req: pd.DataFrame, turns: pd.DataFrame) -> dict[str, Any]:
+def _cold_starts(run: RunData) -> ColdStarts:
+    req, turns = run.requests, run.turns
+    analysis = cold_start_analysis(run)
     if not len(req):
-        return {"count": 0, "instances": 0, "init_ms": distribution([])}
+        return ColdStarts(
+            count=0,
+            instances=0,
+            init_ms=Distribution.of([]),
+            turn_p99_ms_cold=None,
+            turn_p99_ms_warm=None,
+            requests_seen=False,
+            analysis=analysis,
+        )
     cold = req[req["cold_start"].fillna(False).astype(bool)]
     warm_turns = turns[~turns["cold_start"].fillna(False).astype(bool)] if len(turns) else turns
     cold_turns = turns[turns["cold_start"].fillna(False).astype(bool)] if len(turns) else turns
 
     def p99(frame: pd.DataFrame) -> float | None:
-        return percentile((frame["t_end"] - frame["t_start"]) * 1000.0, 99) if len(frame) else None
-
-    return {
-        "count": len(cold),
-        "instances": int(req["instance_id"].dropna().nunique()),
-        "init_ms": distribution(cold["init_ms"]),
-        "turn_p99_ms_cold": p99(cold_turns),
-        "turn_p99_ms_warm": p99(warm_turns),
-    }
-
-
-def _downstream(turns: pd.DataFrame) -> dict[str, Any]:
-    cols = (
-        "ddb_calls",
-        "ddb_rcu",
-        "ddb_wcu",
-        "llm_calls",
-        "llm_retries",
-        "llm_throttles",
-        "tokens_in",
-        "tokens_out",
-    )
-    n = len(turns)
-    totals = {c: (float(turns[c].sum()) if n else 0.0) for c in cols}
-    return {"totals": totals, "per_turn": {c: (v / n if n else 0.0) for c, v in totals.items()}}
-
-
-def locust_agreement(run: RunData) -> dict[str, Any] | None:
-    """Compare loadlab's request rows with Locust's own statistics of the same run.
-
-    The reference is ``locust_final.json``: Locust's stats entries read by the
-    loadlab plugin at the same instant it sealed the recorder. Locust's
-    ``locust_stats.csv`` is only a fallback, since Locust rewrites it once a second
-    and its final version can miss the last second of requests.
-    """
-    final = Path(run.path) / "locust_final.json"
-    stats_csv = Path(run.path) / "locust_stats.csv"
-    if final.exists():
-        try:
-            entries = json.loads(final.read_text())["entries"]
-        except (OSError, ValueError, KeyError, TypeError):
+        if not len(frame):
             return None
-        source = final.name
-        locust = {
-            str(e["name"]): (int(e["num_requests"]), _to_float(e.get("median_response_time")))
-            for e in entries
-        }
-    elif stats_csv.exists():
-        source = stats_csv.name
-        with stats_csv.open(newline="") as fh:
-            locust = {
-                rec["Name"]: (
-                    int(rec.get("Request Count") or 0),
-                    _to_float(rec.get("Median Response Time")),
-                )
-                for rec in csv.DictReader(fh)
-                if rec.get("Name") and rec.get("Name") != "Aggregated"
-            }
-    else:
-        return None
-    req = run.requests
-    ours = req.groupby("name").size() if len(req) else pd.Series(dtype=int)
-    rows: list[dict[str, Any]] = []
-    for name in sorted(set(locust) | {str(n) for n in ours.index}):
-        locust_count, locust_med = locust.get(name, (0, None))
-        ours_count = int(ours.get(name, 0))
-        ours_med = locust_median(req.loc[req["name"] == name, "latency_ms"]) if len(req) else None
-        rows.append(
-            {
-                "name": name,
-                "loadlab_count": ours_count,
-                "locust_count": locust_count,
-                "count_match": ours_count == locust_count,
-                "loadlab_median_ms": ours_med,
-                "locust_median_ms": locust_med,
-                "median_match": _median_match(ours_med, locust_med),
-            }
-        )
-    return {
-        "source": source,
-        "by_name": rows,
-        "all_match": all(r["count_match"] and r["median_match"] for r in rows),
-    }
+        return _opt_number(percentile((frame["t_end"] - frame["t_start"]) * 1000.0, 99))
+
+    return ColdStarts(
+        count=len(cold),
+        instances=int(req["instance_id"].dropna().nunique()),
+        init_ms=Distribution.of(cold["init_ms"]),
+        turn_p99_ms_cold=p99(cold_turns),
+        turn_p99_ms_warm=p99(warm_turns),
+        requests_seen=True,
+        analysis=analysis,
+    )
 
 
-def locust_median(values: pd.Series) -> float | None:
-    """The median Locust reports for these latencies, reproduced from the raw values.
-
-    Locust buckets each response time to about two significant digits
-    (``locust.stats.bucket_response_time``), walks the buckets from the top
-    (``calculate_response_time_percentile``) and clamps the result to the exact
-    min/max. Doing the same here makes the agreement check exact instead of
-    "close enough": any difference is a real disagreement in the data.
-    """
-    clean = values.dropna()
-    if not len(clean):
-        return None
-    buckets = clean.map(_locust_bucket).value_counts()
-    total = len(clean)
-    target = int(total * 0.5)
-    processed = 0
-    median = 0.0
-    for bucket in sorted(buckets.index, reverse=True):
-        processed += int(buckets[bucket])
-        if total - processed <= target:
-            median = float(bucket)
-            break
-    return float(min(max(median, float(clean.min())), float(clean.max())))
+def _downstream(turns: pd.DataFrame) -> Downstream:
+    n = len(turns)
+    totals = {c: (float(turns[c].sum()) if n else 0.0) for c in _DOWNSTREAM}
+    return Downstream(
+        totals={c: _number(v) for c, v in totals.items()},
+        per_turn={c: _rate(v, n) for c, v in totals.items()},
+    )
 
 
-def _locust_bucket(ms: float) -> int:
-    if ms < 100:
-        return round(ms)
-    digits = -1 if ms < 1000 else (-2 if ms < 10000 else -3)
-    return int(round(ms, digits))
+def _rate(part: float, whole: int) -> float:
+    """``part / whole`` as summary.json holds it, 0.0 when ``whole`` is 0."""
+    return _number(part / whole) if whole else 0.0
 
 
-def _median_match(ours: float | None, theirs: float | None) -> bool:
-    """Equal up to Locust's CSV formatting (it prints the median as a whole number)."""
-    if ours is None or theirs is None:
-        return ours is None and (theirs is None or theirs == 0)
-    return bool(abs(ours - theirs) < 1.0)
+def _number(value: float) -> float:
+    # Counts and their ratios: rounded as in the JSON; a non-finite value is kept
+    # (RunSummary.to_json() writes it as null) so the attribute stays a float.
+    return round(value, 6) if math.isfinite(value) else value
 
 
-def _to_float(value: Any) -> float | None:
-    try:
-        return float(value) if value not in (None, "", "N/A") else None
-    except ValueError:
-        return None
+def _opt_number(value: float | None) -> float | None:
+    return None if value is None else json_number(value)
 
 
 def _nanmax(series: pd.Series) -> float | None:
     clean = series.dropna()
-    return float(clean.max()) if len(clean) else None
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, float):
-        return None if math.isnan(value) or math.isinf(value) else round(value, 6)
-    if hasattr(value, "item"):  # numpy scalars
-        return _json_safe(value.item())
-    return value
+    return json_number(float(clean.max())) if len(clean) else None

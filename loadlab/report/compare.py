@@ -75,7 +75,8 @@ def _get(summary: dict[str, Any], path: tuple[str, ...]) -> Any:
 def compare_runs(run_a: Path | str, run_b: Path | str, *, out: Path | None = None) -> Comparison:
     """Compare two run directories; write ``out`` (HTML) when given."""
     runs = (load_run(run_a), load_run(run_b))
-    summaries = tuple(summarize(r) for r in runs)
+    # ROWS name figures by their path in summary.json
+    summaries = tuple(summarize(r).to_json() for r in runs)
     names = tuple(_name(r) for r in runs)
     rows = tuple(
         (label, _get(summaries[0], path), _get(summaries[1], path), unit)

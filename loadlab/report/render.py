@@ -12,6 +12,7 @@ from typing import Any
 import jinja2
 
 from loadlab.analysis.pressure import pressure_series
+from loadlab.analysis.run_summary import RunSummary
 from loadlab.analysis.rundata import load_run
 from loadlab.analysis.summary import summarize
 from loadlab.analysis.timeseries import timeseries
@@ -21,12 +22,16 @@ from loadlab.report.slo import GateResult, evaluate, write_junit
 
 @dataclass(frozen=True, slots=True)
 class RenderedReport:
-    """Where the derived files went, and the figures behind them."""
+    """Where the derived files went, and the figures behind them.
+
+    ``summary`` is the run's summary; summary.json is its ``to_json()`` plus an
+    ``slo`` list of the ``gates``.
+    """
 
     summary_path: Path
     html_path: Path
     junit_path: Path
-    summary: dict[str, Any]
+    summary: RunSummary
     gates: tuple[GateResult, ...]
 
     @property
@@ -41,22 +46,24 @@ def render_run(run_dir: Path | str) -> RenderedReport:
     summary = summarize(run)
     slo = (run.manifest.get("scenario") or {}).get("slo")
     gates = evaluate(summary, slo if isinstance(slo, dict) else None)
-    summary["slo"] = [
+    # The plots and the template are written against summary.json's shape.
+    data = summary.to_json()
+    data["slo"] = [
         {"gate": g.name, "limit": g.limit, "actual": g.actual, "passed": g.passed} for g in gates
     ]
     path = Path(run.path)
     summary_path = path / "summary.json"
-    _write_text(summary_path, json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    _write_text(summary_path, json.dumps(data, indent=2, sort_keys=True) + "\n")
     series = timeseries(run)
     plots = (
-        timeline_plots(series, summary["faults"])
-        | cold_start_plots(summary["cold_starts"], summary["faults"])
-        | pressure_plots(series, pressure_series(run), summary["faults"], summary["pressure"])
+        timeline_plots(series, data["faults"])
+        | cold_start_plots(data["cold_starts"], data["faults"])
+        | pressure_plots(series, pressure_series(run), data["faults"], data["pressure"])
     )
     html_path = path / "report.html"
-    _write_text(html_path, _html(summary, gates, plots))
+    _write_text(html_path, _html(summary, data, gates, plots))
     junit_path = path / "junit.xml"
-    write_junit(junit_path, str(summary["run"].get("name") or "run"), gates)
+    write_junit(junit_path, str(summary.run.name or "run"), gates)
     return RenderedReport(summary_path, html_path, junit_path, summary, tuple(gates))
 
 
@@ -66,16 +73,19 @@ def _write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _html(summary: dict[str, Any], gates: list[GateResult], plots: dict[str, str]) -> str:
+def _html(
+    summary: RunSummary, data: dict[str, Any], gates: list[GateResult], plots: dict[str, str]
+) -> str:
+    """report.html; the template walks ``data`` (summary.json) as a mapping."""
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("loadlab.report", "templates"),
         autoescape=True,
         undefined=jinja2.ChainableUndefined,
     )
-    started = summary["run"].get("started_at")
-    target = summary["run"].get("target") or {}
+    started = summary.run.started_at
+    target = summary.run.target or {}
     return env.get_template("report.html").render(
-        s=summary,
+        s=data,
         gates=gates,
         plots=plots,
         started=(
@@ -120,21 +130,20 @@ def _js(value: Any) -> str:
     return json.dumps(value, default=str, separators=(",", ":"))
 
 
-def headline(summary: dict[str, Any]) -> str:
+def headline(summary: RunSummary) -> str:
     """A short plain-text table of the run for the terminal."""
-    t = summary["totals"]
-    lat = summary["turn_latency_ms"]["all"]
-    ttft = summary["ttft_ms"]["all"]
-    v = summary["sessions"]["verdicts"]
+    t = summary.totals
+    lat = summary.turn_latency_ms.all
+    ttft = summary.ttft_ms.all
     rows = [
-        ("turns (ok / all)", f"{t['turns_ok']} / {t['turns']}"),
-        ("turns/s mean / peak", f"{t['turns_per_s_mean']:.1f} / {t['turns_per_s_peak']:.1f}"),
-        ("turn latency P50 / P99", f"{_ms(lat['p50'])} / {_ms(lat['p99'])}"),
-        ("TTFT P50 / P99", f"{_ms(ttft['p50'])} / {_ms(ttft['p99'])}"),
-        ("failed turns", _pct(t["turn_error_rate"])),
-        ("peak users", _num(t["peak_users"])),
-        ("cold starts", str(summary["cold_starts"]["count"])),
-        ("sessions", " ".join(f"{k}={n}" for k, n in v.items())),
+        ("turns (ok / all)", f"{t.turns_ok} / {t.turns}"),
+        ("turns/s mean / peak", f"{t.turns_per_s_mean:.1f} / {t.turns_per_s_peak:.1f}"),
+        ("turn latency P50 / P99", f"{_ms(lat.p50)} / {_ms(lat.p99)}"),
+        ("TTFT P50 / P99", f"{_ms(ttft.p50)} / {_ms(ttft.p99)}"),
+        ("failed turns", _pct(t.turn_error_rate)),
+        ("peak users", _num(t.peak_users)),
+        ("cold starts", str(summary.cold_starts.count)),
+        ("sessions", _kv(summary.sessions.verdicts)),
     ]
     rows += _cold_start_rows(summary)
     rows += _continuity_rows(summary)
@@ -143,88 +152,86 @@ def headline(summary: dict[str, Any]) -> str:
     return "\n".join(f"  {k.ljust(width)}  {val}" for k, val in rows)
 
 
-def _cold_start_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
+def _cold_start_rows(summary: RunSummary) -> list[tuple[str, str]]:
     """Headline rows for environments, warm-up and the cold share of P99, when recorded."""
-    c = summary.get("cold_starts") or {}
-    if not c.get("recorded"):
+    c = summary.cold_starts
+    if not c.analysis.recorded:
         return []
-    env, share, warm = c["environments"], c["p99_share"], c["warm_up"]
+    env, share, warm = c.analysis.environments, c.analysis.p99_share, c.analysis.warm_up
     rows = [
         (
             "environments / peak concurrency",
-            f"{env['created']} / {env['peak_concurrency']} "
-            f"({_ratio(env['per_peak_concurrency'])} per request in flight)",
+            f"{env.created} / {env.peak_concurrency} "
+            f"({_ratio(env.per_peak_concurrency)} per request in flight)",
         )
     ]
-    if c["count"]:
-        late = warm["cold_starts_after"]
+    if c.count:
         rows.append(
             (
                 "last cold start",
-                f"@{warm['last_cold_start_s']:.1f}s ({late} after {_num(warm['after_s'])} s)",
+                f"@{warm.last_cold_start_s:.1f}s "
+                f"({warm.cold_starts_after} after {_num(warm.after_s)} s)",
             )
         )
         rows.append(
             (
                 "turn P99 → without cold turns",
-                f"{_ms(share['p99_ms_all'])} → {_ms(share['p99_ms_without_cold'])} "
-                f"({share['tail_cold_turns']} of {share['tail_turns']} turns at P99+ were cold)",
+                f"{_ms(share.p99_ms_all)} → {_ms(share.p99_ms_without_cold)} "
+                f"({share.tail_cold_turns} of {share.tail_turns} turns at P99+ were cold)",
             )
         )
     return rows
 
 
-def _continuity_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
+def _continuity_rows(summary: RunSummary) -> list[tuple[str, str]]:
     """Headline rows for faults, the continuity split and the experiment, when present."""
     rows: list[tuple[str, str]] = []
-    for f in (summary.get("fault_impact") or [])[:5]:
-        recovery = f.get("recovery")
+    for f in summary.fault_impact[:5]:
         recovered = (
-            f"recovered after {_num(f.get('time_to_recover_s'))} s"
-            if recovery == "recovered"
-            else str(recovery)
+            f"recovered after {_num(f.time_to_recover_s)} s"
+            if f.recovery == "recovered"
+            else str(f.recovery)
         )
         rows.append(
             (
-                f"fault @{f['t']:.0f}s {str(f['name'])[:30]}",
-                f"{f['sessions_in_flight']} sessions / {f['turns_in_flight']} turns in flight "
-                f"({f['turns_in_flight_failed']} failed), P99 {_ms(f['before']['p99_ms'])} → "
-                f"{_ms(f['after']['p99_ms'])}, {recovered}",
+                f"fault @{f.t:.0f}s {str(f.name)[:30]}",
+                f"{f.sessions_in_flight} sessions / {f.turns_in_flight} turns in flight "
+                f"({f.turns_in_flight_failed} failed), P99 {_ms(f.before.p99_ms)} → "
+                f"{_ms(f.after.p99_ms)}, {recovered}",
             )
         )
-    if len(summary.get("fault_impact") or []) > 5:
-        rows.append(("faults", f"{len(summary['fault_impact'])} in all (see report.html)"))
-    c = summary.get("continuity") or {}
-    if c.get("faults"):
-        rows.append(("sessions touched by faults", _kv(c["touched"]["verdicts"])))
-        rows.append(("sessions not touched", _kv(c["untouched"]["verdicts"])))
-    if c.get("resume_latency_ms", {}).get("count"):
-        r = c["resume_latency_ms"]
-        rows.append(("resume latency P50 / P99", f"{_ms(r['p50'])} / {_ms(r['p99'])}"))
-    oob = c.get("out_of_band")
+    if len(summary.fault_impact) > 5:
+        rows.append(("faults", f"{len(summary.fault_impact)} in all (see report.html)"))
+    c = summary.continuity
+    if c.faults:
+        rows.append(("sessions touched by faults", _kv(c.touched.verdicts)))
+        rows.append(("sessions not touched", _kv(c.untouched.verdicts)))
+    if c.resume_latency_ms.count:
+        r = c.resume_latency_ms
+        rows.append(("resume latency P50 / P99", f"{_ms(r.p50)} / {_ms(r.p99)}"))
+    oob = c.out_of_band
     if oob:
         rows.append(
             (
                 "out-of-band agreement",
-                f"{oob['agree']} / {oob['compared']} ({oob['disagree']} differ)",
+                f"{oob.agree} / {oob.compared} ({oob.disagree} differ)",
             )
         )
-    e = summary.get("experiment")
-    if e:
-        text = str(e["outcome"])
-        if e.get("deviated_probe"):
-            text += f" (probe '{e['deviated_probe']}' out of tolerance)"
-        elif e.get("hypothesis_met"):
+    if summary.experiment:
+        journal = summary.experiment.journal
+        text = journal.outcome
+        deviated = journal.deviated_probes
+        if deviated and deviated[0].name:
+            text += f" (probe '{deviated[0].name}' out of tolerance)"
+        elif journal.hypothesis_met:
             text += " (steady state met)"
         rows.append(("experiment", text))
     return rows
 
 
-def _pressure_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
+def _pressure_rows(summary: RunSummary) -> list[tuple[str, str]]:
     """Headline rows for downstream pressure: amplification, peaks vs quotas, first hits."""
-    p = summary.get("pressure")
-    if not isinstance(p, dict):
-        return []
+    p = summary.pressure
     rows: list[tuple[str, str]] = []
     amp = p["amplification"]
     if amp["turns"]:

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-# gate name in the scenario -> (summary path, comparison, human label)
-_GATES: dict[str, tuple[tuple[str, ...], str]] = {
-    "p99_ms": (("turn_latency_ms", "all", "p99"), "turn latency P99 (ms)"),
-    "p50_ms": (("turn_latency_ms", "all", "p50"), "turn latency P50 (ms)"),
-    "ttft_p99_ms": (("ttft_ms", "all", "p99"), "time to first token P99 (ms)"),
-    "error_rate": (("totals", "turn_error_rate"), "failed turns / all turns"),
-    "max_restarted": (("sessions", "verdicts", "restarted"), "sessions restarted"),
-    "max_duplicated": (("sessions", "verdicts", "duplicated"), "sessions duplicated"),
+from loadlab.analysis.run_summary import RunSummary
+
+# gate name in the scenario -> (the figure it limits, human label)
+_GATES: dict[str, tuple[Callable[[RunSummary], float | None], str]] = {
+    "p99_ms": (lambda s: s.turn_latency_ms.all.p99, "turn latency P99 (ms)"),
+    "p50_ms": (lambda s: s.turn_latency_ms.all.p50, "turn latency P50 (ms)"),
+    "ttft_p99_ms": (lambda s: s.ttft_ms.all.p99, "time to first token P99 (ms)"),
+    "error_rate": (lambda s: s.totals.turn_error_rate, "failed turns / all turns"),
+    "max_restarted": (lambda s: s.sessions.verdicts.get("restarted"), "sessions restarted"),
+    "max_duplicated": (lambda s: s.sessions.verdicts.get("duplicated"), "sessions duplicated"),
 }
 
 
@@ -36,17 +40,16 @@ class GateResult:
         return f"{self.label}: {actual} (limit {self.limit:g}) {verdict}"
 
 
-def evaluate(summary: dict[str, Any], slo: dict[str, Any] | None) -> list[GateResult]:
+def evaluate(summary: RunSummary, slo: dict[str, Any] | None) -> list[GateResult]:
     """Judge each gate in ``slo`` (from the scenario) against ``summary``."""
     results: list[GateResult] = []
     for name, limit in (slo or {}).items():
         if limit is None or name not in _GATES:
             continue
-        path, label = _GATES[name]
-        node: Any = summary
-        for key in path:
-            node = node.get(key) if isinstance(node, dict) else None
-        actual = float(node) if isinstance(node, int | float) else None
+        figure, label = _GATES[name]
+        value = figure(summary)
+        # summary.json has no NaN: a figure it would write as null has no data
+        actual = float(value) if value is not None and math.isfinite(value) else None
         passed = actual is not None and actual <= float(limit)
         results.append(GateResult(name, label, float(limit), actual, passed))
     return results

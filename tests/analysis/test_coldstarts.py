@@ -313,7 +313,7 @@ def test_a_run_without_instance_information_records_nothing(
 
 
 def test_summary_keeps_the_old_keys_and_adds_the_new(tmp_path: Path) -> None:
-    s = summarize(load_run(build_lambda_run(tmp_path / "lambda")))
+    s = summarize(load_run(build_lambda_run(tmp_path / "lambda"))).to_json()
     c = s["cold_starts"]
     assert (c["count"], c["instances"], c["init_ms"]["p50"]) == (20, 20, 800.0)
     assert c["turn_p99_ms_cold"] == 3000.0 and c["turn_p99_ms_warm"] == 500.0

@@ -52,7 +52,7 @@ def _table(rows: list[dict[str, object]]) -> pa.Table:
 def test_verdicts_split_by_whether_a_fault_touched_the_session(
     fault_run: Callable[..., Path],
 ) -> None:
-    c = summarize(load_run(fault_run()))["continuity"]
+    c = summarize(load_run(fault_run())).to_json()["continuity"]
     assert c["sessions"] == 8 and c["faults"] == 2
     assert c["verdicts"] == {
         "clean": 3,
@@ -77,7 +77,7 @@ def test_verdicts_split_by_whether_a_fault_touched_the_session(
 def test_out_of_band_disagreement_is_reported(fault_run: Callable[..., Path]) -> None:
     path = fault_run()
     pq.write_table(_table(_audit_rows()), path / "checkpoints.parquet")
-    summary = summarize(load_run(path))
+    summary = summarize(load_run(path)).to_json()
     oob = summary["continuity"]["out_of_band"]
     assert oob["audited"] == 5 and oob["found"] == 4
     assert oob["compared"] == 4  # s-X has no session row
@@ -124,7 +124,7 @@ def test_out_of_band_as_a_dataset_of_parts_lists_twenty_disagreements(
     pq.write_table(_table(rows[:10]), parts / "part-000.parquet")
     pq.write_table(_table(rows[10:]), parts / "part-001.parquet")
     (parts / ".part-002.parquet.tmp").write_bytes(b"half written")  # ignored, as pyarrow does
-    oob = summarize(load_run(path))["continuity"]["out_of_band"]
+    oob = summarize(load_run(path)).to_json()["continuity"]["out_of_band"]
     assert oob["audited"] == 30 and oob["compared"] == 29
     assert oob["disagree"] == 26  # s-A and the 25 z sessions
     assert oob["disagreement_kinds"] == {"resumed -> restarted": 26}
@@ -136,13 +136,13 @@ def test_an_unreadable_audit_is_a_problem_not_a_crash(fault_run: Callable[..., P
     path = fault_run()
     (path / "checkpoints.parquet").write_bytes(b"not parquet")
     summary = summarize(load_run(path))
-    assert summary["continuity"]["out_of_band"] is None
-    assert any("checkpoints.parquet" in p for p in summary["problems"])
+    assert summary.continuity.out_of_band is None
+    assert any("checkpoints.parquet" in p for p in summary.problems)
 
 
 def test_an_audit_without_verdicts_is_a_problem(fault_run: Callable[..., Path]) -> None:
     path = fault_run()
     pq.write_table(pa.table({"session_id": ["s-A"]}), path / "checkpoints.parquet")
     summary = summarize(load_run(path))
-    assert summary["continuity"]["out_of_band"] is None
-    assert any("oob_verdict" in p for p in summary["problems"])
+    assert summary.continuity.out_of_band is None
+    assert any("oob_verdict" in p for p in summary.problems)

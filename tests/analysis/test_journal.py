@@ -57,7 +57,7 @@ def test_the_summary_puts_the_experiment_on_the_run_timeline(
     path = known_run()
     shutil.copy(chaos_journals["deviated"], path / "journal.json")
     run = load_run(path)
-    experiment = summarize(run)["experiment"]
+    experiment = summarize(run).to_json()["experiment"]
     assert experiment["outcome"] == "deviated"
     assert experiment["deviated_probe"] == "marker-exists"
     assert experiment["steady_states"]["after"]["steady_state_met"] is False
@@ -72,15 +72,15 @@ def test_the_summary_puts_the_experiment_on_the_run_timeline(
 
 
 def test_no_journal_means_no_experiment(known_run: Callable[..., Path]) -> None:
-    assert summarize(load_run(known_run()))["experiment"] is None
+    assert summarize(load_run(known_run())).experiment is None
 
 
 def test_a_broken_journal_is_a_problem_not_a_crash(known_run: Callable[..., Path]) -> None:
     path = known_run()
     (path / "journal.json").write_text('{"status": "compl')
     summary = summarize(load_run(path))
-    assert summary["experiment"] is None
-    assert any("journal.json" in p for p in summary["problems"])
+    assert summary.experiment is None
+    assert any("journal.json" in p for p in summary.problems)
     with pytest.raises(RunDirectoryError, match="not a readable Chaos Toolkit journal"):
         read_journal(path / "journal.json")
     (path / "journal.json").write_text('{"title": "an experiment, not a journal"}')

@@ -313,7 +313,7 @@ def test_first_hit_of_each_quota_on_the_timeline(pressure_run: Path) -> None:
 
 def test_summary_carries_the_section_as_strict_json(pressure_run: Path) -> None:
     s = summarize(load_run(pressure_run))
-    text = json.dumps(s["pressure"], allow_nan=False)
+    text = json.dumps(s.to_json()["pressure"], allow_nan=False)
     p = json.loads(text)
     assert p["sources"] == ["cloudwatch", "prometheus"]
     assert p["samples"] == {"cloudwatch": 5, "prometheus": 120 * 4 + 24 + 10 + 40}

@@ -24,30 +24,33 @@ def test_nearest_rank_percentiles_are_values_that_occurred() -> None:
 
 def test_summary_matches_the_known_truth(known_run: Callable[..., Path]) -> None:
     s = summarize(load_run(known_run()))
-    assert s["totals"]["turns"] == 101
-    assert s["totals"]["turns_ok"] == 100
-    assert s["totals"]["turn_error_rate"] == pytest.approx(1 / 101)
+    assert s.totals.turns == 101
+    assert s.totals.turns_ok == 100
+    assert s.totals.turn_error_rate == pytest.approx(1 / 101)
     # shopper-visible latency is t_end - t_start: i seconds for turn i
-    assert s["turn_latency_ms"]["all"]["p50"] == 50_000
-    assert s["turn_latency_ms"]["all"]["p99"] == 99_000
-    assert s["turn_latency_ms"]["by_intent"]["search"]["count"] == 50
-    assert s["ttft_ms"]["all"]["p99"] == 99
-    assert s["errors"]["by_kind"]["reset"] == 3
-    assert s["errors"]["by_kind"]["http_status"] == 1
-    assert s["errors"]["examples"]["reset"] == "connection reset mid-stream"
-    assert s["sessions"]["verdicts"] == {
+    assert s.turn_latency_ms.all.p50 == 50_000
+    assert s.turn_latency_ms.all.p99 == 99_000
+    assert s.turn_latency_ms.by_intent["search"].count == 50
+    assert s.ttft_ms.all.p99 == 99
+    assert s.errors.by_kind["reset"] == 3
+    assert s.errors.by_kind["http_status"] == 1
+    assert s.errors.examples["reset"] == "connection reset mid-stream"
+    assert s.sessions.verdicts == {
         "clean": 6,
         "resumed": 2,
         "restarted": 1,
         "duplicated": 0,
         "failed": 1,
     }
-    assert s["sessions"]["resume_latency_ms"]["count"] == 2
-    assert s["cold_starts"]["count"] == 3
-    assert s["cold_starts"]["instances"] == 3
-    assert s["downstream"]["per_turn"]["ddb_calls"] == pytest.approx(200 / 101)
-    assert s["faults"][0]["t"] == pytest.approx(60.0)
-    assert s["totals"]["peak_users"] == 190
+    assert s.sessions.resume_latency_ms.count == 2
+    assert s.cold_starts.count == 3
+    assert s.cold_starts.instances == 3
+    assert s.downstream.per_turn["ddb_calls"] == pytest.approx(200 / 101)
+    assert s.faults[0].t == pytest.approx(60.0)
+    assert s.totals.peak_users == 190
+    assert s.locust is None  # no Locust statistics in this run
+    as_json = s.to_json()
+    assert as_json["totals"]["turns"] == 101 and as_json["faults"][0]["name"] == "delete pod"
 
 
 def test_timeseries_counts_every_turn_once(known_run: Callable[..., Path]) -> None:
@@ -71,7 +74,7 @@ def test_not_a_run_directory_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_locust_median_reproduces_locusts_bucketing() -> None:
-    from loadlab.analysis.summary import locust_median
+    from loadlab.analysis.locust_agreement import locust_median
 
     # Locust buckets 274 -> 270 and 1274 -> 1300 and walks buckets from the top.
     assert locust_median(pd.Series([274.0, 281.0, 1274.0])) == 280.0
@@ -85,7 +88,7 @@ def test_locust_median_reproduces_locusts_bucketing() -> None:
 def test_agreement_flags_a_count_difference(known_run: Callable[..., Path]) -> None:
     import json
 
-    from loadlab.analysis.summary import locust_agreement
+    from loadlab.analysis.locust_agreement import locust_agreement
 
     path = known_run()
     run = load_run(path)
@@ -96,5 +99,6 @@ def test_agreement_flags_a_count_difference(known_run: Callable[..., Path]) -> N
     entries[0]["num_requests"] += 1  # Locust saw one request loadlab did not record
     (path / "locust_final.json").write_text(json.dumps({"entries": entries}))
     result = locust_agreement(load_run(path))
-    assert result is not None and not result["all_match"]
-    assert [r["name"] for r in result["by_name"] if not r["count_match"]] == [entries[0]["name"]]
+    assert result is not None and not result.all_match
+    assert [r.name for r in result.by_name if not r.count_match] == [entries[0]["name"]]
+    assert summarize(load_run(path)).to_json()["locust"] == result.to_json()

@@ -23,7 +23,8 @@ def test_render_writes_all_three_files_from_the_run_directory(
     assert out.slo_passed
     suite = ET.parse(out.junit_path).getroot()
     assert suite.get("tests") == "2" and suite.get("failures") == "0"
-    assert "turn latency P50 / P99" in headline(summary)
+    assert out.summary.to_json() | {"slo": summary["slo"]} == summary
+    assert "turn latency P50 / P99" in headline(out.summary)
 
 
 def test_missed_slo_is_a_junit_failure(known_run: Callable[..., Path]) -> None:
@@ -42,4 +43,4 @@ def test_report_of_an_empty_run_still_renders(tmp_path: Path) -> None:
     (run / "manifest.json").write_text(json.dumps({"run_id": "e", "name": "empty"}))
     out = render_run(run)
     assert "no errors" in out.html_path.read_text()
-    assert out.summary["totals"]["turns"] == 0
+    assert out.summary.totals.turns == 0
