@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from loadlab.analysis.impact import fault_impact
     from loadlab.analysis.journal import read_journal
     from loadlab.analysis.pressure import pressure_summary
+    from loadlab.analysis.run_summary import RunSummary
     from loadlab.analysis.rundata import RunData, load_run
     from loadlab.analysis.summary import summarize
     from loadlab.errors import (
@@ -63,6 +64,7 @@ _LAZY = {
     "RequestSample": "loadlab.rows",
     "RunData": "loadlab.analysis.rundata",
     "RunDirectoryError": "loadlab.errors",
+    "RunSummary": "loadlab.analysis.run_summary",
     "SLOFailed": "loadlab.errors",
     "Scenario": "loadlab.scenario.model",
     "ScenarioError": "loadlab.errors",
@@ -116,6 +118,7 @@ __all__ = [
     "RequestSample",
     "RunData",
     "RunDirectoryError",
+    "RunSummary",
     "SLOFailed",
     "Scenario",
     "ScenarioError",
