@@ -1,7 +1,7 @@
 """Start what a benchmark measures: the canned SSE server and Locust processes.
 
 Locust runs as its own process, exactly as ``loadlab run`` starts it (the
-command line comes from :func:`loadlab.orchestrate.locust_command`); the
+command line comes from :class:`loadlab.load.launch.LocustLaunch`); the
 benchmark keeps its pid to read its CPU time from /proc and sends its output
 to a log file so that the benchmark's own output stays a readable report.
 Every wait is bounded; every process started here is stopped here, by pid.
@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 from _procstat import CpuSample, CpuSampler
 
-from loadlab.orchestrate import RunPlan, locust_command
+from loadlab.load.launch import LocustLaunch
 
 BENCH_DIR = Path(__file__).resolve().parent
 SERVER_SCRIPT = BENCH_DIR / "_sse_server.py"
@@ -184,29 +184,25 @@ async def run_measured(
 
 
 async def run_loadlab(
-    plan: RunPlan,
+    launch: LocustLaunch,
     *,
     log_path: Path,
     other_groups: Callable[[], Mapping[str, Sequence[int]]] | None = None,
     timeout_s: float,
     interval_s: float = 0.5,
 ) -> ProcessRun:
-    """Run loadlab's Locust process for ``plan`` as ``loadlab run`` does, measured.
+    """Run loadlab's Locust process for ``launch`` as ``loadlab run`` does, measured.
 
-    The command line is :func:`loadlab.orchestrate.locust_command`'s and the JWT
-    secret goes in the environment, as in :func:`loadlab.orchestrate.run_locust`
-    (which cannot be used here: it gives no pid to measure and prints Locust's
-    summary into the benchmark's report).
+    The command line and environment are :class:`~loadlab.load.launch.LocustLaunch`'s,
+    as for ``loadlab run`` (whose runner cannot be used here: it gives no pid to
+    measure and prints Locust's summary into the benchmark's report).
     """
-    env = dict(os.environ)
-    if plan.jwt_secret:
-        env["LOADLAB_JWT_SECRET"] = plan.jwt_secret
-    plan.run_dir.mkdir(parents=True, exist_ok=True)
+    launch.run_dir.mkdir(parents=True, exist_ok=True)
     return await run_measured(
-        locust_command(plan),
+        launch.argv(),
         log_path=log_path,
         other_groups=other_groups,
-        env=env,
+        env=launch.environment(),
         timeout_s=timeout_s,
         interval_s=interval_s,
     )

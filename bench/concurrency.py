@@ -3,7 +3,7 @@
 A canned SSE server (bench/_sse_server.py, ``--server-procs`` asyncio
 processes on one port) answers every turn after exactly ``--latency-ms``
 (meta, tokens, done in one write). One loadlab Locust process
-(:func:`loadlab.orchestrate.locust_command`, ShoppingSessionUser, the real
+(:class:`loadlab.load.launch.LocustLaunch`, ShoppingSessionUser, the real
 recorder) ramps to ``--sessions`` at ``--spawn-rate`` and holds them, each
 shopper thinking ~``--think-s`` between turns, as in a flash sale.
 
@@ -53,7 +53,7 @@ from _runwindow import (
 )
 
 from loadlab.analysis.rundata import load_run
-from loadlab.orchestrate import RunPlan
+from loadlab.load.launch import LocustLaunch
 
 GOAL_ADDED_P99_MS = 5.0
 
@@ -231,7 +231,7 @@ async def measure(args: argparse.Namespace, work: Path) -> ConcurrencyResult:
     )
     async with server:
         progress(f"canned SSE server at {server.url} ({args.server_procs} process(es))")
-        plan = RunPlan(
+        plan = LocustLaunch(
             scenario_path=scenario,
             target_url=server.url,
             run_dir=run_dir,

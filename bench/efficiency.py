@@ -6,7 +6,7 @@ the same number of users and no think time, one after the other, alternating
 their order round by round:
 
 * ``ShoppingSessionUser``: loadlab's Locust user through loadlab's locustfile
-  and plugin, started with :func:`loadlab.orchestrate.locust_command`, with the
+  and plugin, started with :class:`loadlab.load.launch.LocustLaunch`, with the
   real recorder writing a run directory (the honest cost of a loadlab run);
 * ``FastHttpUser``: plain Locust POSTing the same request and reading the
   stream with ``iter_lines`` (bench/_plain_locustfile.py);
@@ -48,7 +48,7 @@ from _procstat import between, bracket
 from _report import markdown_table, print_header, progress
 
 from loadlab.analysis.rundata import load_run
-from loadlab.orchestrate import RunPlan
+from loadlab.load.launch import LocustLaunch
 
 PLAIN_LOCUSTFILE = BENCH_DIR / "_plain_locustfile.py"
 SHOPPING = "ShoppingSessionUser"
@@ -191,7 +191,7 @@ async def run_shopping(
         work / "efficiency.yaml", efficiency_scenario(args.users, args.duration)
     )
     run_dir = work / f"round{rnd}-shopping"
-    plan = RunPlan(
+    plan = LocustLaunch(
         scenario_path=scenario,
         target_url=server.url,
         run_dir=run_dir,

@@ -3,7 +3,7 @@
 Starts :class:`loadlab.embedded.stack.EmbeddedStack` (ministack, the LLM
 simulator, ``--replicas`` agent pods; time scale 1.0) in a private state
 directory, then one loadlab Locust process
-(:func:`loadlab.orchestrate.locust_command`) with a ``step`` shape: levels of
+(:class:`loadlab.load.launch.LocustLaunch`) with a ``step`` shape: levels of
 ``--start-users`` + k * ``--step-users`` sessions, each held ``--step-s``. The
 shoppers are those of ``--scenario`` (default ``demo``: its personas, think
 time, retry and timeout; only the shape is replaced).
@@ -39,8 +39,9 @@ from _report import markdown_table, print_header, progress
 from _runwindow import p, test_start, turns_started, users_between
 
 from loadlab.analysis.rundata import load_run
+from loadlab.app.scenarios import resolve_scenario_path
 from loadlab.embedded.stack import EmbeddedStack
-from loadlab.orchestrate import RunPlan, read_stack_state, resolve_scenario_path
+from loadlab.load.launch import LocustLaunch
 
 GROUPS = ("load", "agents", "llm", "ministack", "supervisor")
 GROUP_TITLES = {
@@ -156,14 +157,13 @@ async def measure(args: argparse.Namespace, work: Path) -> list[StepResult]:
     stack = EmbeddedStack(replicas=args.replicas, state_dir=work / "stack")
     progress(f"starting the embedded stack ({args.replicas} agent pods) ...")
     async with stack:
-        info = read_stack_state(stack.stack_file)
-        assert info is not None
-        stack_pids = yaml.safe_load(stack.stack_file.read_text()).get("pids", {})
-        plan = RunPlan(
+        state = stack.state
+        stack_pids = state.pids
+        plan = LocustLaunch(
             scenario_path=scenario,
-            target_url=info.agent_url,
+            target_url=state.endpoints.agent_url,
             run_dir=run_dir,
-            jwt_secret=info.jwt_secret,
+            jwt_secret=state.jwt_secret,
             progress_interval_s=args.step_s,
         )
         total = args.steps * args.step_s

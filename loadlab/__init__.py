@@ -29,9 +29,9 @@ if TYPE_CHECKING:
         TargetUnreachable,
     )
     from loadlab.load.adapters import OpenAIChatAdapter, ReferenceAdapter, TurnRequest
+    from loadlab.load.aws_lambda.users import LambdaSessionUser
     from loadlab.load.client import AgentClient, TurnResult
     from loadlab.load.fasthttp import FastHttpTransport
-    from loadlab.load.lambda_users import LambdaSessionUser
     from loadlab.load.shapes import FlashSale, ScenarioShape, Soak, Spike, Step
     from loadlab.load.transport import MockTransport, Transport
     from loadlab.load.users import ShoppingSessionUser
@@ -52,7 +52,7 @@ _LAZY = {
     "cold_start_analysis": "loadlab.analysis.coldstarts",
     "compare_runs": "loadlab.report.compare",
     "audit_checkpoints": "loadlab.measure.checkpoint_audit",
-    "LambdaSessionUser": "loadlab.load.lambda_users",
+    "LambdaSessionUser": "loadlab.load.aws_lambda.users",
     "AgentClient": "loadlab.load.client",
     "ConfigError": "loadlab.errors",
     "FastHttpTransport": "loadlab.load.fasthttp",

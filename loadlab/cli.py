@@ -1,4 +1,7 @@
-"""The ``loadlab`` command line.
+"""The ``loadlab`` command line: it parses arguments, and nothing else.
+
+Each command's arguments become one frozen options object
+(:mod:`loadlab.app.options`) handed to ``loadlab.app.<command>.execute``.
 
     loadlab demo                      embedded stack + short flash sale + pod kill + report
     loadlab run SCENARIO [options]    a load run against an agent (or the embedded stack)
@@ -15,13 +18,23 @@ Exit codes: 0 ok, 1 unexpected error, 2 bad input (flag, scenario, config),
 from __future__ import annotations
 
 import argparse
-import asyncio
+import importlib
 import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from loadlab import __version__
+from loadlab.app.options import (
+    AGENT_MODES,
+    CompareOptions,
+    DemoOptions,
+    GamedayOptions,
+    ReportOptions,
+    RunOptions,
+    StackOptions,
+    UpOptions,
+)
 from loadlab.errors import LoadLabError
 
 EPILOG = """\
@@ -107,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--runs-root", type=Path, default=Path("runs"), help="default: runs")
     _stack_options(demo)
-    demo.set_defaults(func=_cmd_demo)
+    demo.set_defaults(options=_demo_options)
 
     run = sub.add_parser(
         "run",
@@ -129,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--run-dir", type=Path, help="exact run directory (default: a new one)")
     run.add_argument("--runs-root", type=Path, default=Path("runs"), help="default: runs")
     _stack_options(run)
-    run.set_defaults(func=_cmd_run)
+    run.set_defaults(options=_run_options)
 
     gameday = sub.add_parser(
         "gameday",
@@ -155,11 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
     gameday.add_argument(
         "--agent-mode",
         default="correct",
-        choices=("correct", "no_checkpoint", "checkpoint_before_side_effect", "no_idempotency"),
+        choices=AGENT_MODES,
         help="embedded agent only: break checkpointing on purpose to see the oracle catch it",
     )
     _stack_options(gameday)
-    gameday.set_defaults(func=_cmd_gameday)
+    gameday.set_defaults(options=_gameday_options)
 
     up = sub.add_parser(
         "up",
@@ -168,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
         "127.0.0.1, print their endpoints, and run until Ctrl-C or SIGTERM.",
     )
     _stack_options(up)
-    up.set_defaults(func=_cmd_up)
+    up.set_defaults(options=_up_options)
 
     compare = sub.add_parser(
         "compare",
@@ -181,19 +194,23 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument(
         "--out", type=Path, help="HTML file to write (default: compare.html in RUN_B's parent)"
     )
-    compare.set_defaults(func=_cmd_compare)
+    compare.set_defaults(options=_compare_options)
 
     report = sub.add_parser(
         "report",
         help="re-derive summary.json, report.html and junit.xml from a run directory",
     )
     report.add_argument("run_dir", type=Path, help="a directory under runs/")
-    report.set_defaults(func=_cmd_report)
+    report.set_defaults(options=_report_options)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``loadlab`` console script."""
+    """Entry point of the ``loadlab`` console script: parse, run the command, exit code.
+
+    Every failure a command reports is a :class:`~loadlab.errors.LoadLabError`
+    that carries its exit code; it is printed here, the same way for all.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -201,7 +218,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        code: int = args.func(args)
+        options = args.options(args)
+        command = importlib.import_module(f"loadlab.app.{args.command}")
+        code: int = command.execute(options)
     except LoadLabError as exc:
         print(f"loadlab: error: {exc.message}", file=sys.stderr)
         if exc.hint:
@@ -213,49 +232,65 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
-def _cmd_report(args: argparse.Namespace) -> int:
-    from loadlab.report.render import headline, render_run
-
-    out = render_run(args.run_dir)
-    print(headline(out.summary))
-    for gate in out.gates:
-        print(f"  SLO {gate.message}")
-    print(f"report: {out.html_path}")
-    return 0 if out.slo_passed else 6
+# -- from parsed arguments to each command's options --------------------------------
 
 
-def _cmd_compare(args: argparse.Namespace) -> int:
-    from loadlab.report.compare import compare_runs, text_table
-
-    out = args.out or args.run_b.parent / f"compare-{args.run_a.name}-vs-{args.run_b.name}.html"
-    comparison = compare_runs(args.run_a, args.run_b, out=out)
-    print(text_table(comparison))
-    print(f"comparison: {out}")
-    return 0
-
-
-def _cmd_run(args: argparse.Namespace) -> int:
-    from loadlab.commands import run_command
-
-    return asyncio.run(run_command(args))
+def _stack(args: argparse.Namespace) -> StackOptions:
+    return StackOptions(
+        replicas=args.replicas,
+        time_scale=args.stack_time_scale,
+        lambda_function=args.lambda_function,
+        state_dir=args.state_dir,
+        agent_mode=getattr(args, "agent_mode", "correct"),
+    )
 
 
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from loadlab.commands import demo_command
+def _run_options(args: argparse.Namespace) -> RunOptions:
+    return RunOptions(
+        scenario=args.scenario,
+        target=args.target,
+        users=args.users,
+        time_scale=args.time_scale,
+        web=args.web,
+        web_port=args.web_port,
+        embedded=args.embedded,
+        run_dir=args.run_dir,
+        runs_root=args.runs_root,
+        stack=_stack(args),
+    )
 
-    return asyncio.run(demo_command(args))
+
+def _demo_options(args: argparse.Namespace) -> DemoOptions:
+    return DemoOptions(
+        scenario=args.scenario,
+        users=args.users,
+        kill_at=args.kill_at,
+        runs_root=args.runs_root,
+        stack=_stack(args),
+    )
 
 
-def _cmd_gameday(args: argparse.Namespace) -> int:
-    from loadlab.gameday import gameday_command
+def _gameday_options(args: argparse.Namespace) -> GamedayOptions:
+    return GamedayOptions(
+        experiment=args.experiment,
+        scenario=args.scenario,
+        target=args.target,
+        run_dir=args.run_dir,
+        runs_root=args.runs_root,
+        stack=_stack(args),
+    )
 
-    return asyncio.run(gameday_command(args))
+
+def _up_options(args: argparse.Namespace) -> UpOptions:
+    return UpOptions(stack=_stack(args))
 
 
-def _cmd_up(args: argparse.Namespace) -> int:
-    from loadlab.commands import up_command
+def _report_options(args: argparse.Namespace) -> ReportOptions:
+    return ReportOptions(run_dir=args.run_dir)
 
-    return asyncio.run(up_command(args))
+
+def _compare_options(args: argparse.Namespace) -> CompareOptions:
+    return CompareOptions(run_a=args.run_a, run_b=args.run_b, out=args.out)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,7 +9,15 @@ process exit code and a message that names the bad value and how to fix it::
     ├── TargetUnreachable             exit 3   the agent / AWS / Kubernetes endpoint does not answer
     ├── StackError                    exit 4   the embedded stack failed to start or died
     ├── RunDirectoryError             exit 5   a run directory that is missing or unreadable
-    └── SLOFailed                     exit 6   the run finished but missed an SLO gate
+    ├── VerdictFailed                 exit 6   the run finished and its evidence says "fail"
+    │   ├── SLOFailed                 exit 6   an SLO gate was missed
+    │   └── HypothesisDeviated        exit 6   an experiment's steady-state hypothesis did not hold
+    └── ChildFailed                   exit N   Locust or ``chaos run`` failed with exit code N
+                                               (their own code, passed on; 1 when it had none)
+
+``loadlab.cli.main`` prints every one of them the same way (the message, then
+``fix:`` and the hint) and returns its ``exit_code``; commands never return
+exit codes of their own.
 """
 
 from __future__ import annotations
@@ -54,7 +62,23 @@ class RunDirectoryError(LoadLabError):
     exit_code = 5
 
 
-class SLOFailed(LoadLabError):
-    """The run completed but one or more SLO gates were missed."""
+class VerdictFailed(LoadLabError):
+    """The run completed, and what it measured fails it."""
 
     exit_code = 6
+
+
+class SLOFailed(VerdictFailed):
+    """The run completed but one or more SLO gates were missed."""
+
+
+class HypothesisDeviated(VerdictFailed):
+    """The Chaos Toolkit experiment ran, and its steady-state hypothesis did not hold."""
+
+
+class ChildFailed(LoadLabError):
+    """A child process of the run (Locust, ``chaos run``) failed; its exit code is passed on."""
+
+    def __init__(self, message: str, *, exit_code: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.exit_code = exit_code if exit_code > 0 else 1

@@ -29,14 +29,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import secrets
 import signal
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
@@ -48,10 +47,16 @@ from loadlab.embedded.ddb_gate import DEFAULT_BURST_S, DynamoDBGate
 from loadlab.embedded.fleet import Fleet, FleetAPI, ReplicaLaunch
 from loadlab.embedded.fleet.process import ChildProcess, log_tail
 from loadlab.embedded.ministack import Ministack
+from loadlab.embedded.state import (
+    STACK_FILE,
+    LambdaFunctionState,
+    LocalAWS,
+    StackEndpoints,
+    StackState,
+)
 from loadlab.errors import ConfigError, StackError
 
 HOST = "127.0.0.1"
-STACK_FILE = "stack.json"
 # ministack accepts any key; these only keep boto3 from looking for real credentials.
 _AWS_KEY_ID = "loadlab"
 _AWS_SECRET = "loadlab-local"
@@ -81,25 +86,6 @@ class LLMOptions:
         if self.token_interval_median_ms is not None:
             args += ["--token-interval-median-ms", str(self.token_interval_median_ms)]
         return [*args, *self.extra_args]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StackEndpoints:
-    """Where the embedded stack answers (all on 127.0.0.1)."""
-
-    agent_url: str
-    aws_endpoint_url: str
-    llm_url: str
-    fleet_url: str
-    region: str
-    table: str
-    lambda_function: str | None = None
-    lambda_url: str | None = None
-    ddb_gate_url: str | None = None
-
-    def to_json(self) -> dict[str, str | None]:
-        """The endpoints as a JSON-serialisable dict."""
-        return asdict(self)
 
 
 class EmbeddedStack:
@@ -178,6 +164,7 @@ class EmbeddedStack:
         self._api: FleetAPI | None = None
         self._endpoints: StackEndpoints | None = None
         self._jwt_secret: str | None = None
+        self._state_now: StackState | None = None
         self._wrote_stack_file = False
 
     # -- what callers read ------------------------------------------------------------
@@ -195,6 +182,13 @@ class EmbeddedStack:
         if self._fleet is None:
             raise StackError("the embedded stack is not running", hint="await stack.start()")
         return self._fleet
+
+    @property
+    def state(self) -> StackState:
+        """What ``stack.json`` holds (endpoints, JWT secret, AWS keys); running stacks only."""
+        if self._state_now is None:
+            raise StackError("the embedded stack is not running", hint="await stack.start()")
+        return self._state_now
 
     @property
     def stack_file(self) -> Path:
@@ -257,12 +251,15 @@ class EmbeddedStack:
             lambda_url=None if self._lambda is None else self._lambda.url,
             ddb_gate_url=gate_url,
         )
-        self._write_stack_file(self._endpoints)
+        self._state_now = self._state(self._endpoints)
+        self._state_now.write(self.stack_file)
+        self._wrote_stack_file = True
         return self._endpoints
 
     async def stop(self) -> None:
         """Stop the fleet, the LLM simulator and ministack; idempotent, no orphans."""
         self._endpoints = None
+        self._state_now = None
         if self._wrote_stack_file:
             # Only our own: a stack refused for a busy state dir must not unlink the owner's.
             with contextlib.suppress(FileNotFoundError):
@@ -552,44 +549,42 @@ class EmbeddedStack:
         )
         return self._fleet.url, fleet_url
 
-    def _write_stack_file(self, endpoints: StackEndpoints) -> None:
+    def _state(self, endpoints: StackEndpoints) -> StackState:
         assert self._jwt_secret is not None
-        data: dict[str, Any] = {
-            "format": 1,
-            "pid": os.getpid(),
-            "started_at": time.time(),
-            "endpoints": endpoints.to_json(),
-            "jwt_secret": self._jwt_secret,
-            "aws": {
-                "access_key_id": _AWS_KEY_ID,
-                "secret_access_key": _AWS_SECRET,
-                "region": self._region,
-                "endpoint_url": endpoints.aws_endpoint_url,
-            },
-            "replicas": self._replicas,
-            "time_scale": self._time_scale,
-            "agent_mode": self._agent_mode,
-            "seed": self._seed,
-            "pids": {
+        return StackState(
+            pid=os.getpid(),
+            started_at=time.time(),
+            endpoints=endpoints,
+            jwt_secret=self._jwt_secret,
+            aws=LocalAWS(
+                endpoint_url=endpoints.aws_endpoint_url,
+                region=self._region,
+                access_key_id=_AWS_KEY_ID,
+                secret_access_key=_AWS_SECRET,
+            ),
+            replicas=self._replicas,
+            time_scale=self._time_scale,
+            agent_mode=self._agent_mode,
+            seed=self._seed,
+            pids={
                 "ministack": self._ministack.pid,
                 "llm": None if self._llm is None else self._llm.pid,
             },
-            "logs": {
+            logs={
                 "ministack": str(self._ministack.log_path),
                 "llm": str(self.state_dir / "llm.log"),
                 "pods": str(self.state_dir / "pods"),
                 "fleet_events": str(self.state_dir / "fleet-events.jsonl"),
             },
-        }
-        if self._lambda is not None:
-            data["lambda"] = {
-                "function_name": self._lambda.name,
-                "function_arn": self._lambda.arn,
-                "url": self._lambda.url,
-                "reserved_concurrency": self._lambda.reserved_concurrency,
-            }
-        _write_private_json(self.stack_file, data)
-        self._wrote_stack_file = True
+            lambda_function=None
+            if self._lambda is None
+            else LambdaFunctionState(
+                function_name=self._lambda.name,
+                function_arn=self._lambda.arn,
+                url=self._lambda.url,
+                reserved_concurrency=self._lambda.reserved_concurrency,
+            ),
+        )
 
 
 async def serve_forever(stack: EmbeddedStack, *, out: TextIO | None = None) -> None:
@@ -697,28 +692,10 @@ def _is_lambda_worker(pid: int) -> bool:
 def _running_owner(stack_file: Path) -> int | None:
     """The pid recorded in an existing stack file, if that process is still alive."""
     try:
-        pid = int(json.loads(stack_file.read_text())["pid"])
-    except (OSError, ValueError, KeyError, TypeError):
+        state = StackState.read(stack_file)
+    except StackError:
         return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        return pid
-    return pid
-
-
-def _write_private_json(path: Path, data: Mapping[str, Any]) -> None:
-    """Write ``data`` to ``path`` atomically, readable by the owner only (0600)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with contextlib.suppress(FileNotFoundError):
-        tmp.unlink()
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
+    return state.pid if state is not None and state.owner_alive() else None
 
 
 def _check(ok: bool, name: str, value: object, rule: str) -> None:

@@ -13,7 +13,7 @@ import itertools
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from loadlab.errors import ConfigError
 from loadlab.load.in_flight import InFlightCounters
@@ -82,8 +82,11 @@ class LoadContext:
     """Everything a run's users need, shared by all users of one Locust process.
 
     ``target_url`` is the agent's base URL (already resolved from ``--host``, the
-    scenario or the embedded stack). ``run_id`` goes into every session id so a
-    run never picks up checkpoints an earlier run left in the same table.
+    scenario or the embedded stack), or the Lambda API endpoint when
+    ``lambda_function`` names the function each turn invokes: the transport is
+    chosen once, when the context is built (see :func:`lambda_function_of`).
+    ``run_id`` goes into every session id so a run never picks up checkpoints
+    an earlier run left in the same table.
     ``worker_id`` names this load generator in rows (``local`` when not
     distributed). Secrets are kept out of the repr.
     """
@@ -99,13 +102,27 @@ class LoadContext:
         default_factory=itertools.count, repr=False, compare=False
     )
     live: InFlightCounters = field(default_factory=InFlightCounters, repr=False, compare=False)
+    lambda_function: str | None = None
+    # boto3 Lambda clients of this process, one per (endpoint, timeout), made on first use
+    lambda_clients: dict[tuple[str, float], Any] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
+        # The one place the transport is chosen: an explicit function, else the scenario's.
+        object.__setattr__(
+            self, "lambda_function", lambda_function_of(self.scenario, self.lambda_function)
+        )
         if not self.target_url.startswith(("http://", "https://")):
             raise ConfigError(
                 f"target url must start with http:// or https://, got {self.target_url!r}",
                 hint="pass the agent's base URL with --host, e.g. http://127.0.0.1:8080",
             )
+
+    @property
+    def transport(self) -> Literal["http", "lambda"]:
+        """How turns reach the agent: HTTP (SSE or OpenAI chat) or the Lambda Invoke API."""
+        return "lambda" if self.lambda_function else "http"
 
     def next_session(self) -> tuple[str, int]:
         """Allocate the next session: its run-unique id and its script seed."""
@@ -120,7 +137,21 @@ class LoadContext:
         if not isinstance(context, LoadContext):
             raise ConfigError(
                 "the Locust environment has no loadlab context (environment.loadlab)",
-                hint="run through `loadlab run`, or call loadlab.measure.plugin.register"
-                "(locust.events) in the locustfile and pass --scenario",
+                hint="run through `loadlab run`, or use loadlab's locustfile "
+                "(locust -f loadlab/app/locustfile.py --scenario FILE)",
             )
         return context
+
+
+def lambda_function_of(scenario: Scenario, override: str | None = None) -> str | None:
+    """The Lambda function a run's turns invoke, or None when they go over HTTP.
+
+    ``override`` (``--lambda-function``: the same sessions against a function,
+    so runs compare) wins over the scenario's ``target.function``, which counts
+    only when ``target.protocol`` is ``lambda``.
+    """
+    if override:
+        return override
+    if scenario.target.protocol == "lambda":
+        return scenario.target.function
+    return None

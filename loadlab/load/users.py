@@ -1,6 +1,6 @@
-"""The Locust user: one virtual user is one shopper's session after another.
+"""The Locust users: one virtual user is one shopper's session after another.
 
-:class:`ShoppingSessionUser` plans a session from the run's scenario, plays one
+:class:`SessionUser` (transport-neutral) plans a session from the run's scenario, plays one
 turn per Locust task with the shopper's think time as Locust's wait time, and
 starts a new shopper when a session ends, so the number of concurrent sessions
 is the number of users the shape asks for. Each attempt is reported to Locust's
@@ -9,7 +9,9 @@ time), so Locust's statistics, web UI and CSV work unchanged; loadlab's own
 rows go to the run's sink.
 
 Everything a user needs comes from ``environment.loadlab``
-(:class:`~loadlab.load.context.LoadContext`).
+(:class:`~loadlab.load.context.LoadContext`). :class:`ShoppingSessionUser` plays
+the turns over HTTP; :class:`~loadlab.load.aws_lambda.users.LambdaSessionUser`
+through the Lambda Invoke API.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from __future__ import annotations
 from typing import Any
 
 import gevent
-from locust import FastHttpUser, task
+from locust import FastHttpUser, User, task
 
+from loadlab.errors import ConfigError
 from loadlab.load.adapters import adapter_for
 from loadlab.load.auth import SessionCredentials
 from loadlab.load.client import AgentClient
@@ -38,39 +41,22 @@ class TurnFailed(Exception):
     """
 
 
-class ShoppingSessionUser(FastHttpUser):
-    """One shopper at a time: plays a seeded session, then starts the next one."""
+class SessionUser(User):
+    """One shopper at a time over any transport; subclasses give it ``self.agent``.
 
-    # One request at a time per shopper; a second pooled connection lets a
-    # retry start while a broken one is still being torn down.
-    concurrency = 2
-    # How turns appear in Locust's statistics (lambda:Invoke against a Lambda target).
+    Plays the next turn of the current session as its one Locust task, waits
+    the shopper's think time between turns, starts a new shopper after the last
+    turn, and reports each attempt to Locust's ``request`` event.
+    """
+
+    abstract = True
+    # How turns appear in Locust's statistics.
     request_type = "SSE"
 
     def __init__(self, environment: Any) -> None:
-        context = LoadContext.of(environment)
-        timeout_s = context.scenario.target.timeout_s
-        if self.host is None:
-            self.host = context.target_url
-        # Socket-level deadlines stay above the client's own, which decides.
-        self.network_timeout = timeout_s + 5.0
-        self.connection_timeout = timeout_s + 5.0
         super().__init__(environment)
-        self.loadlab = context
-        target = context.scenario.target
+        self.loadlab = LoadContext.of(environment)
         self.agent: AgentClient
-        if target.protocol == "lambda":
-            from loadlab.load.lambda_users import attach_lambda_client
-
-            attach_lambda_client(self, environment)
-        else:
-            self.agent = AgentClient(
-                transport=FastHttpTransport.for_user(self),
-                adapter=adapter_for(target.protocol, model=target.model, api_key=context.api_key),
-                base_url=context.target_url,
-                timeout_s=timeout_s,
-                live=context.live,
-            )
         self.player: SessionPlayer | None = None
 
     def wait_time(self) -> float:
@@ -135,4 +121,44 @@ class ShoppingSessionUser(FastHttpUser):
             response=None,
             start_time=sample.t_start,
             url=self.loadlab.target_url,
+        )
+
+
+class ShoppingSessionUser(SessionUser, FastHttpUser):
+    """A shopper whose turns go over HTTP (SSE, or OpenAI chat completions).
+
+    A run whose context names a Lambda function uses
+    :class:`~loadlab.load.aws_lambda.users.LambdaSessionUser` instead (loadlab's
+    Lambda locustfile); this user refuses such a context rather than send HTTP
+    to the Lambda API.
+    """
+
+    abstract = False
+    # One request at a time per shopper; a second pooled connection lets a
+    # retry start while a broken one is still being torn down.
+    concurrency = 2
+
+    def __init__(self, environment: Any) -> None:
+        context = LoadContext.of(environment)
+        if context.transport != "http":
+            raise ConfigError(
+                f"this run plays its turns through the Lambda function "
+                f"{context.lambda_function!r}, which ShoppingSessionUser (HTTP) cannot do",
+                hint="use loadlab's Lambda locustfile: "
+                "locust -f loadlab/app/lambda_locustfile.py --lambda-function NAME ...",
+            )
+        timeout_s = context.scenario.target.timeout_s
+        if self.host is None:
+            self.host = context.target_url
+        # Socket-level deadlines stay above the client's own, which decides.
+        self.network_timeout = timeout_s + 5.0
+        self.connection_timeout = timeout_s + 5.0
+        super().__init__(environment)
+        target = context.scenario.target
+        self.agent = AgentClient(
+            transport=FastHttpTransport.for_user(self),
+            adapter=adapter_for(target.protocol, model=target.model, api_key=context.api_key),
+            base_url=context.target_url,
+            timeout_s=timeout_s,
+            live=context.live,
         )

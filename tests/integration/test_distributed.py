@@ -15,7 +15,7 @@ from conftest import RunningStack  # tests/integration/conftest.py
 from loadlab.analysis.rundata import load_run
 
 REPO = Path(__file__).resolve().parents[2]
-LOCUSTFILE = REPO / "loadlab" / "locustfile.py"
+LOCUSTFILE = REPO / "loadlab" / "app" / "locustfile.py"
 SCENARIO = REPO / "scenarios" / "ci_smoke.yaml"
 
 pytestmark = pytest.mark.integration

@@ -20,13 +20,13 @@ from botocore.stub import Stubber
 
 from loadlab.errors import ConfigError
 from loadlab.load.adapters import ReferenceAdapter, TurnRequest
-from loadlab.load.client import AgentClient, TurnResult
-from loadlab.load.lambda_invoke import (
+from loadlab.load.aws_lambda.invoke import (
     LambdaInvocation,
     LambdaTransport,
     invocation_event,
     invoke_client,
 )
+from loadlab.load.client import AgentClient, TurnResult
 
 RID = "0b6c1a52-5d0e-4c47-9a51-5f1f6f1b2c3d"
 REPORT = (

@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from loadlab.load.lambda_report import (
+from loadlab.load.aws_lambda.log_report import (
     LambdaReport,
     ReportFormatError,
     decode_log_result,

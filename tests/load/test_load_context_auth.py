@@ -100,3 +100,19 @@ def test_scenario_and_client_modules_do_not_import_gevent_or_locust() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert out.stdout.strip() == ""
+
+
+def test_the_transport_is_chosen_once_by_the_context() -> None:
+    assert _context().transport == "http" and _context().lambda_function is None
+    # --lambda-function: the same sessions against a function, so runs compare
+    forced = _context(lambda_function="agent-fn")
+    assert forced.transport == "lambda" and forced.lambda_function == "agent-fn"
+    # a scenario whose target is a Lambda function chooses it without being told
+    on_lambda = LoadContext(
+        scenario=parse_scenario(
+            {"name": "l", "target": {"protocol": "lambda", "function": "from-scenario"}}
+        ),
+        target_url="http://127.0.0.1:1",
+        sink=ListSink(),
+    )
+    assert on_lambda.transport == "lambda" and on_lambda.lambda_function == "from-scenario"

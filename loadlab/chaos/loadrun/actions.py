@@ -12,8 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -21,13 +19,16 @@ from typing import Any
 from chaoslib.exceptions import ActivityFailed
 
 from loadlab.chaos.loadrun.live_run import read_live, run_dir_of
+from loadlab.load.context import lambda_function_of
+from loadlab.load.launch import LocustLaunch, start_locust
 from loadlab.scenario.files import load_scenario
 
 __all__ = ["start_load", "stop_load", "wait_for_load_end", "wait_for_turns_in_flight"]
 
-LOCUSTFILE = Path(__file__).resolve().parents[2] / "locustfile.py"
 PID_FILE = "locust.pid"
 TARGET_ENV = "LOADLAB_TARGET_URL"
+# set by `loadlab gameday --lambda`: the turns invoke this function
+FUNCTION_ENV = "LOADLAB_TARGET_LAMBDA_FUNCTION"
 
 
 def start_load(
@@ -45,6 +46,11 @@ def start_load(
         the scenario's ``target.url``).
     :param users: override the scenario's peak concurrent sessions.
     :param time_scale: override the scenario's time_scale.
+
+    The turns invoke a Lambda function instead of HTTP when
+    ``$LOADLAB_TARGET_LAMBDA_FUNCTION`` is set or the scenario says
+    ``target.protocol: lambda``.
+
     :returns: ``{"pid", "run_dir", "target_url", "scenario"}``.
     """
     path = run_dir_of(run_dir)
@@ -55,18 +61,18 @@ def start_load(
             "no target URL: pass target_url, set LOADLAB_TARGET_URL, or put target.url "
             "in the scenario"
         )
+    launch = LocustLaunch(
+        scenario_path=Path(scenario),
+        target_url=target,
+        run_dir=path,
+        lambda_function=lambda_function_of(loaded, os.environ.get(FUNCTION_ENV)),
+        users=int(users) if users else None,
+        time_scale=float(time_scale) if time_scale else None,
+        progress_interval_s=10.0,
+    )
     path.mkdir(parents=True, exist_ok=True)
-    cmd = [
-        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary",
-        "--scenario", str(scenario), "--run-dir", str(path), "--csv", str(path / "locust"),
-        "--host", target, "--loglevel", "WARNING", "--progress-interval", "10",
-    ]  # fmt: skip
-    if users:
-        cmd += ["--peak-users", str(int(users))]
-    if time_scale:
-        cmd += ["--time-scale", str(float(time_scale))]
     with (path / "locust.log").open("ab") as log_file:
-        proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT)
+        proc = start_locust(launch, log_file)
     (path / PID_FILE).write_text(str(proc.pid))
     return {"pid": proc.pid, "run_dir": str(path), "target_url": target, "scenario": scenario}
 

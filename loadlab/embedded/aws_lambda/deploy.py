@@ -138,7 +138,7 @@ PLACEHOLDER_ROLE = "arn:aws:iam::000000000000:role/loadlab-agent"
 LOCAL_RESERVED_CONCURRENCY = 8
 """Environments the embedded stack lets the function have at once (its reserved concurrency).
 
-Measured on this 2-core machine with ``python -m loadlab.embedded.aws_lambda measure
+Measured on this 2-core machine with ``python -m loadlab.embedded.lambda_capacity
 --levels 1,2,4,8,16`` (agent init 800 ms x time scale 0.05, 3 warm turns per
 shopper; slowest cold turn / median cold init / warm p50 / warm p95, ms)::
 

@@ -1,4 +1,4 @@
-"""``python -m loadlab.embedded.aws_lambda``: the package command, the measure verdicts."""
+"""``python -m loadlab.embedded.aws_lambda`` (package) and ``lambda_capacity`` (verdicts)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from loadlab.embedded.aws_lambda.__main__ import main
-from loadlab.embedded.aws_lambda.capacity import LevelResult
 from loadlab.embedded.aws_lambda.package import MANIFEST, Package
+from loadlab.embedded.lambda_capacity import LevelResult
+from loadlab.embedded.lambda_capacity import main as capacity_main
 
 
 def test_package_prints_the_zip_and_copies_it(
@@ -25,7 +26,7 @@ def test_package_prints_the_zip_and_copies_it(
 
 
 def test_measure_refuses_bad_levels(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["measure", "--levels", "4,0"]) == 2
+    assert capacity_main(["--levels", "4,0"]) == 2
     assert "--levels '4,0' is invalid" in capsys.readouterr().err
 
 

@@ -34,7 +34,7 @@ from loadlab.embedded.aws_lambda.deploy import (
     wait_until_ready,
 )
 from loadlab.embedded.aws_lambda.package import Package
-from loadlab.load.lambda_report import report_from_log_result
+from loadlab.load.aws_lambda.log_report import report_from_log_result
 
 pytestmark = pytest.mark.integration
 FUNCTION = "loadlab-agent-test"

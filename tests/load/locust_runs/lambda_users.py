@@ -17,8 +17,8 @@ import gevent
 from locust.env import Environment
 from locust.runners import STATE_STOPPED
 
+from loadlab.load.aws_lambda.users import LambdaSessionUser
 from loadlab.load.context import ListSink, LoadContext
-from loadlab.load.lambda_users import LambdaSessionUser
 from loadlab.load.shapes import ScenarioShape
 from loadlab.rows import PressureSample
 from loadlab.scenario import parse_scenario

@@ -62,7 +62,7 @@ from botocore.exceptions import (
 )
 
 from loadlab.errors import ConfigError
-from loadlab.load.lambda_report import LambdaReport, report_from_log_result
+from loadlab.load.aws_lambda.log_report import LambdaReport, report_from_log_result
 from loadlab.load.payloads import AgentMeta, PayloadError, load_json_object, parse_meta
 from loadlab.load.sse import SSEEvent, SSEParser
 from loadlab.load.transport import (

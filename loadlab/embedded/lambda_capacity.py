@@ -11,15 +11,17 @@ its own environment, the slowest cold turn took at most ``max_cold_ms`` (a
 third of the function's 30 s timeout by default: a flash sale's first wave is
 all cold starts) and the warm p95 stays within ``max_slowdown`` of level 1's.
 
-Run it with ``python -m loadlab.embedded.aws_lambda measure`` (it takes ~30 s of
+Run it with ``python -m loadlab.embedded.lambda_capacity`` (it takes ~30 s of
 both cores: do not run it beside other benchmarks).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import statistics
+import sys
 import threading
 import time
 import uuid
@@ -32,6 +34,7 @@ import jwt
 
 from loadlab.embedded.aws_lambda.deploy import LambdaOptions, lambda_client, wait_until_ready
 from loadlab.embedded.stack import EmbeddedStack, LLMOptions
+from loadlab.errors import ConfigError, LoadLabError
 
 if TYPE_CHECKING:
     from types_boto3_lambda.client import LambdaClient
@@ -175,13 +178,13 @@ async def _measure(
         lambda_options=options,
     )
     async with stack:
-        endpoints = stack.endpoints
-        secret = json.loads(stack.stack_file.read_text())["jwt_secret"]
+        state = stack.state
+        secret = state.jwt_secret
         client = lambda_client(
-            endpoint_url=endpoints.aws_endpoint_url,
-            region=endpoints.region,
-            access_key_id="loadlab",
-            secret_access_key="loadlab-local",
+            endpoint_url=state.aws.endpoint_url,
+            region=state.aws.region,
+            access_key_id=state.aws.access_key_id,
+            secret_access_key=state.aws.secret_access_key,
             read_timeout_s=120,
             max_pool_connections=max(levels) + 2,
         )
@@ -206,3 +209,68 @@ def measure_concurrency(
     return asyncio.run(
         _measure(levels, warm_turns=warm_turns, time_scale=time_scale, state_dir=state_dir)
     )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m loadlab.embedded.lambda_capacity",
+        description="Concurrent Lambda environments this machine sustains (~30 s of both cores).",
+    )
+    parser.add_argument("--levels", default="1,2,4,8,16", help="concurrency levels (1,2,4,8,16)")
+    parser.add_argument("--warm-turns", type=int, default=3, help="warm turns per shopper (3)")
+    parser.add_argument("--time-scale", type=float, default=0.05, help="stack time scale (0.05)")
+    parser.add_argument(
+        "--max-slowdown", type=float, default=2.0, help="allowed warm p95 / level-1 p95 (2.0)"
+    )
+    parser.add_argument(
+        "--max-cold-s", type=float, default=10.0, help="allowed slowest cold turn, s (10)"
+    )
+    parser.add_argument("--state-dir", type=Path, default=Path(".loadlab-measure"))
+    return parser
+
+
+def _levels(text: str) -> list[int]:
+    try:
+        levels = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        levels = []
+    if not levels or min(levels) < 1:
+        raise ConfigError(f"--levels {text!r} is invalid", hint="give integers >= 1, e.g. 1,2,4,8")
+    return levels
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Measure each level and print one line per level; return the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        results = measure_concurrency(
+            _levels(args.levels),
+            warm_turns=args.warm_turns,
+            time_scale=args.time_scale,
+            state_dir=args.state_dir,
+        )
+        baseline = results[0].warm_p95_ms if results else None
+        print("level  cold wall  cold max  init p50  warm p50  warm p95  turns/s  envs  errors")
+        for r in results:
+            init = (
+                f"{r.cold_init_ms_median:8.0f}" if r.cold_init_ms_median is not None else "       -"
+            )
+            p50 = f"{r.warm_p50_ms:8.0f}" if r.warm_p50_ms is not None else "       -"
+            p95 = f"{r.warm_p95_ms:8.0f}" if r.warm_p95_ms is not None else "       -"
+            ok = r.sustained(
+                baseline, max_slowdown=args.max_slowdown, max_cold_ms=args.max_cold_s * 1000
+            )
+            verdict = "sustained" if ok else "NOT sustained"
+            print(
+                f"{r.concurrency:5d}  {r.cold_wall_ms:9.0f}  {r.cold_max_ms:8.0f}  {init}  "
+                f"{p50}  {p95}  {r.warm_turns_per_s:7.1f}  {r.environments:4d}  {r.errors:6d}"
+                f"  {verdict}"
+            )
+    except LoadLabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

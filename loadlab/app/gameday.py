@@ -1,16 +1,16 @@
 """``loadlab gameday``: a Chaos Toolkit experiment with loadlab's load, timeline and report.
 
-Composition root for chaos game days. Without ``--target``, the embedded stack
-is started and the experiment reaches it through the same APIs it would use in
-the cloud: the agent over HTTP (``LOADLAB_TARGET_URL``), the pods through the
-Kubernetes API (``KUBERNETES_HOST``; ``KUBECONFIG`` pointed at a file that does
-not exist, because chaostoolkit-kubernetes prefers a kubeconfig when one exists).
-``chaos run`` writes its journal into the run directory beside loadlab's files.
+Without ``--target``, the embedded stack is started and the experiment reaches
+it through the same APIs it would use in the cloud: the agent over HTTP
+(``LOADLAB_TARGET_URL``), the pods through the Kubernetes API
+(``KUBERNETES_HOST``; ``KUBECONFIG`` pointed at a file that does not exist,
+because chaostoolkit-kubernetes prefers a kubeconfig when one exists).
+``chaos run`` writes its journal into the run directory beside loadlab's files;
+its ``start_load`` action starts the load (:mod:`loadlab.chaos.loadrun`).
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
@@ -18,20 +18,26 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from loadlab.commands import audit_embedded, embedded_pressure_env
-from loadlab.embedded.stack import EmbeddedStack
-from loadlab.errors import ConfigError
+from loadlab.app.children import wait_interruptibly
+from loadlab.app.closing import print_headline
+from loadlab.app.embedded import audit_embedded, embedded_stack, pressure_env
+from loadlab.app.options import GamedayOptions
+from loadlab.app.scenarios import resolve_scenario_path
+from loadlab.app.targets import check_target
+from loadlab.embedded.state import LocalAWS
+from loadlab.errors import ChildFailed, ConfigError, HypothesisDeviated
+from loadlab.load.context import lambda_function_of
 from loadlab.measure.rundir import new_run_dir
-from loadlab.orchestrate import (
-    check_target,
-    read_stack_state,
-    resolve_scenario_path,
-    wait_interruptibly,
-)
-from loadlab.report.render import headline, render_run
+from loadlab.report.render import render_run
 from loadlab.scenario.files import load_scenario
 
 JOURNAL = "journal.json"
+CHAOS_GRACE_S = 60.0
+
+
+def execute(options: GamedayOptions) -> int:
+    """Run the experiment and render one report; 0, or raise (a deviation is exit 6)."""
+    return asyncio.run(_gameday(options))
 
 
 def load_experiment(path: Path) -> dict[str, Any]:
@@ -65,77 +71,65 @@ def load_experiment(path: Path) -> dict[str, Any]:
     return data
 
 
-async def gameday_command(args: argparse.Namespace) -> int:
-    """Run the experiment, then render one report for the run directory."""
-    experiment_path = args.experiment.resolve()
+async def _gameday(options: GamedayOptions) -> int:
+    experiment_path = options.experiment.resolve()
     load_experiment(experiment_path)
-    scenario_path = resolve_scenario_path(args.scenario).resolve()
+    scenario_path = resolve_scenario_path(options.scenario).resolve()
     scenario = load_scenario(scenario_path)
-    run_dir: Path = (args.run_dir or new_run_dir(args.runs_root, experiment_path.stem)).resolve()
+    run_dir = (options.run_dir or new_run_dir(options.runs_root, experiment_path.stem)).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     env = _clean_env() | {
         "LOADLAB_RUN_DIR": str(run_dir),
         "LOADLAB_SCENARIO": str(scenario_path),
     }
     print(f"loadlab: game day '{experiment_path.name}' -> {run_dir}", flush=True)
-    if args.target:
-        check_target(args.target, scenario.target.protocol)
-        env["LOADLAB_TARGET_URL"] = args.target
+    if options.target:
+        check_target(options.target, scenario.target.protocol)
+        env["LOADLAB_TARGET_URL"] = options.target
         if "loadlab.chaos.aws_lambda" in experiment_path.read_text():
             # A harness that crashed mid-experiment may have left a function throttled
             # or a kill order in place: revert what it leased before starting anew.
             _revert_orphans(None)
         rc = await run_chaos(experiment_path, run_dir, env)
     else:
-        on_lambda = args.lambda_function or scenario.target.protocol == "lambda"
-        stack = EmbeddedStack(
-            lambda_function=on_lambda,
-            replicas=args.replicas,
-            time_scale=args.stack_time_scale,
-            state_dir=args.state_dir,
-            agent_mode=args.agent_mode,
-        )
-        print(f"loadlab: starting the embedded stack ({args.replicas} agent pods) ...", flush=True)
-        async with stack:
-            info = read_stack_state(stack.stack_file)
-            assert info is not None and info.fleet_url is not None
+        on_lambda = options.stack.lambda_function or lambda_function_of(scenario) is not None
+        async with embedded_stack(options.stack, lambda_function=on_lambda) as stack:
+            state = stack.state
+            endpoints = state.endpoints
             env |= {
-                "LOADLAB_TARGET_URL": info.agent_url,
-                "LOADLAB_JWT_SECRET": info.jwt_secret or "",
-                "KUBERNETES_HOST": info.fleet_url,
+                "LOADLAB_TARGET_URL": endpoints.agent_url,
+                "LOADLAB_JWT_SECRET": state.jwt_secret,
+                "KUBERNETES_HOST": endpoints.fleet_url,
                 "KUBECONFIG": str(run_dir / ".kubeconfig-unused"),
                 # For loadlab.chaos.downstream: the LLM simulator's and the gate's admin APIs.
-                "LOADLAB_LLM_URL": stack.endpoints.llm_url,
-                "LOADLAB_DDB_GATE_URL": stack.endpoints.ddb_gate_url or "",
+                "LOADLAB_LLM_URL": endpoints.llm_url,
+                "LOADLAB_DDB_GATE_URL": endpoints.ddb_gate_url or "",
             }
-            # The load samples the stack's downstream; AWS calls go to its ministack only.
-            if stack.endpoints.lambda_function:
+            if endpoints.lambda_function:
                 # the function the Lambda experiments act on, and the one the load invokes
-                env["LOADLAB_LAMBDA_FUNCTION"] = stack.endpoints.lambda_function
-                env["LOADLAB_TARGET_LAMBDA_FUNCTION"] = stack.endpoints.lambda_function
-                env["LOADLAB_TARGET_URL"] = stack.endpoints.aws_endpoint_url
-            if stack.endpoints.lambda_function:
-                _revert_orphans(json.loads(stack.stack_file.read_text())["aws"])
-            pressure = embedded_pressure_env(stack.stack_file)
-            if pressure:
-                env = {k: v for k, v in env.items() if not k.startswith("AWS_")} | pressure
+                env["LOADLAB_LAMBDA_FUNCTION"] = endpoints.lambda_function
+                env["LOADLAB_TARGET_LAMBDA_FUNCTION"] = endpoints.lambda_function
+                env["LOADLAB_TARGET_URL"] = endpoints.aws_endpoint_url
+                _revert_orphans(state.aws)
+            # The load samples the stack's downstream; AWS calls go to its ministack only.
+            env = {k: v for k, v in env.items() if not k.startswith("AWS_")} | pressure_env(state)
             rc = await run_chaos(experiment_path, run_dir, env)
             if (run_dir / "manifest.json").exists():
-                await audit_embedded(stack.stack_file, run_dir, scenario)
+                await audit_embedded(state, run_dir, scenario)
     return _finish(run_dir, rc)
 
 
-def _revert_orphans(aws: dict[str, str] | None) -> None:
+def _revert_orphans(aws: LocalAWS | None) -> None:
     """Revert the Lambda faults a crashed loadlab left behind (their leases say how)."""
     from loadlab.chaos.aws_lambda.aws_clients import aws_client_factory
     from loadlab.chaos.aws_lambda.leases import revert_orphaned_leases
 
     factory = (
         aws_client_factory(
-            endpoint_url=aws["endpoint_url"],
-            region=aws["region"],
-            access_key_id=aws["access_key_id"],
-            secret_access_key=aws["secret_access_key"],
+            endpoint_url=aws.endpoint_url,
+            region=aws.region,
+            access_key_id=aws.access_key_id,
+            secret_access_key=aws.secret_access_key,
         )
         if aws is not None
         else None
@@ -168,14 +162,14 @@ async def run_chaos(experiment: Path, run_dir: Path, env: dict[str, str]) -> int
         str(experiment),
     ]  # fmt: skip
     proc = await asyncio.create_subprocess_exec(*cmd, env=env)
-    return await wait_interruptibly(proc, grace_s=60)
+    return await wait_interruptibly(proc, grace_s=CHAOS_GRACE_S)
 
 
 def _finish(run_dir: Path, chaos_rc: int) -> int:
     journal = _journal_outcome(run_dir / JOURNAL)
     if (run_dir / "manifest.json").exists():
         out = render_run(run_dir)
-        print(headline(out.summary))
+        print_headline(out)
         print(f"report:        {out.html_path}")
     else:
         print(
@@ -189,8 +183,15 @@ def _finish(run_dir: Path, chaos_rc: int) -> int:
     if journal["status"] == "completed" and not journal["deviated"]:
         return 0
     if journal["deviated"]:
-        return 6
-    return chaos_rc or 1
+        raise HypothesisDeviated(
+            f"the experiment deviated: hypothesis {journal['hypothesis']}",
+            hint=f"see the journal {run_dir / JOURNAL} and the report",
+        )
+    raise ChildFailed(
+        f"the experiment did not complete ({journal['status']})",
+        exit_code=chaos_rc or 1,
+        hint=f"see {run_dir / 'chaostoolkit.log'}",
+    )
 
 
 def _journal_outcome(path: Path) -> dict[str, Any]:

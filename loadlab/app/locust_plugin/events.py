@@ -1,0 +1,215 @@
+"""loadlab's listeners on Locust's events: start recording, follow the phases, seal the run.
+
+Where rows go depends on the Locust role:
+
+* standalone (``LocalRunner``) and ``--master``: a
+  :class:`~loadlab.measure.recorder.RunRecorder` writes the run directory;
+* ``--worker``: a :class:`~loadlab.app.locust_plugin.forwarding.WorkerForwarder`
+  sends them to the master, whose recorder writes them.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from loadlab.app.locust_plugin.context import build_context, scenario_of
+from loadlab.app.locust_plugin.forwarding import ROWS_MESSAGE, WorkerForwarder, receive_rows
+from loadlab.app.locust_plugin.manifest import run_manifest
+from loadlab.app.locust_plugin.options import add_arguments
+from loadlab.errors import LoadLabError
+from loadlab.measure.live_status import LiveWindow, ObservedSink
+from loadlab.measure.pressure import PressureSampler, pressure_sampler_from_options
+from loadlab.measure.progress import ProgressReporter
+from loadlab.measure.recorder import RunRecorder
+from loadlab.measure.rundir import RunDirectory, new_run_dir, write_json_atomic
+from loadlab.rows import TimelineEvent
+
+
+@dataclass
+class PluginState:
+    """What the listeners of one Locust process share."""
+
+    recorder: RunRecorder | None = None
+    forwarder: WorkerForwarder | None = None
+    run_dir: RunDirectory | None = None
+    sampler: ProgressReporter | None = None
+    pressure: PressureSampler | None = None
+    window: LiveWindow = field(default_factory=LiveWindow)
+    # latest (turns in flight, awaiting first token) reported by each worker
+    worker_in_flight: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+
+def register(events: Any) -> None:
+    """Register loadlab's options, recorder and progress reporting on Locust's event hooks."""
+    state = PluginState()
+    events.init_command_line_parser.add_listener(add_arguments)
+
+    def on_init(environment: Any, **_: Any) -> None:
+        _or_exit(lambda: _init(environment, state))
+
+    def on_test_start(environment: Any, **_: Any) -> None:
+        if state.forwarder is not None:
+            _or_exit(lambda: _worker_context(environment, state))
+        _emit_phase(environment, "test_start")
+
+    def on_test_stop(environment: Any, **_: Any) -> None:
+        _emit_phase(environment, "test_stop")
+
+    def on_quitting(environment: Any, **_: Any) -> None:
+        _quit(environment, state)
+
+    def on_spawning_complete(user_count: int, **_: Any) -> None:
+        # Thousands of long-lived users and sessions make every full garbage
+        # collection walk millions of objects, stopping all users for hundreds of
+        # milliseconds (seen as P99 spikes in bench/concurrency.py). Once the users
+        # exist, move them to the permanent generation so later collections only
+        # look at what turns allocate.
+        gc.freeze()
+
+    events.spawning_complete.add_listener(on_spawning_complete)
+    events.init.add_listener(on_init)
+    events.test_start.add_listener(on_test_start)
+    events.test_stop.add_listener(on_test_stop)
+    events.quitting.add_listener(on_quitting)
+
+
+def _or_exit(step: Any) -> None:
+    try:
+        step()
+    except LoadLabError as exc:
+        sys.stderr.write(f"loadlab: error: {exc}\n")
+        sys.stderr.flush()
+        os._exit(exc.exit_code)  # Locust would print a traceback and carry on
+
+
+def _role(environment: Any) -> str:
+    name = type(environment.runner).__name__ if environment.runner is not None else ""
+    return {"MasterRunner": "master", "WorkerRunner": "worker"}.get(name, "local")
+
+
+def _init(environment: Any, state: PluginState) -> None:
+    options = environment.parsed_options
+    if options is None:  # Environment built by hand (tests): the caller sets .loadlab
+        return
+    role = _role(environment)
+    if role == "worker":
+        # A worker learns the target and loadlab's options from the master's first
+        # spawn message; its context is built at test_start (see _worker_context).
+        state.forwarder = WorkerForwarder(
+            environment.runner, in_flight=lambda: _counters(environment)
+        ).start()
+        return
+    scenario = scenario_of(options, environment.host)
+    state.run_dir = RunDirectory(
+        Path(options.run_dir)
+        if options.run_dir
+        else new_run_dir(Path(options.runs_root), scenario.name)
+    )
+    state.run_dir.path.mkdir(parents=True, exist_ok=True)
+    recorder = RunRecorder(state.run_dir)
+    context = build_context(
+        options, environment.host, ObservedSink(recorder, state.window), worker_id="local"
+    )
+    state.run_dir.write_manifest(run_manifest(context, options, role))
+    state.recorder = recorder.start()
+    if role == "master":
+        environment.runner.register_message(
+            ROWS_MESSAGE,
+            lambda environment, msg, **_: receive_rows(
+                recorder, state.window, state.worker_in_flight, msg.data
+            ),
+        )
+    state.sampler = ProgressReporter(
+        environment=environment,
+        sink=recorder,
+        peak_users=scenario.shape.peak,
+        interval_s=options.progress_interval,
+        run_dir=state.run_dir.path,
+        window=state.window,
+        in_flight=lambda: _in_flight(environment, state),
+    ).start()
+    state.pressure = pressure_sampler_from_options(options, sink=recorder)
+    if state.pressure is not None:
+        state.pressure.start()
+    sys.stderr.write(f"loadlab: recording to {state.run_dir.path}\n")
+    environment.loadlab = context
+
+
+def _worker_context(environment: Any, state: PluginState) -> None:
+    assert state.forwarder is not None
+    worker_id = f"w{str(environment.runner.client_id)[-8:]}"
+    environment.loadlab = build_context(
+        environment.parsed_options, environment.host, state.forwarder, worker_id=worker_id
+    )
+
+
+def _emit_phase(environment: Any, name: str) -> None:
+    ctx = getattr(environment, "loadlab", None)
+    if ctx is not None and _role(environment) != "worker":
+        ctx.sink.emit(TimelineEvent(t=time.time(), kind="phase", name=name))
+
+
+def _in_flight(environment: Any, state: PluginState) -> tuple[int, int]:
+    """Turns in flight and turns awaiting their first token, over this process and workers."""
+    own = _counters(environment)
+    flying = own[0] + sum(v[0] for v in state.worker_in_flight.values())
+    awaiting = own[1] + sum(v[1] for v in state.worker_in_flight.values())
+    return flying, awaiting
+
+
+def _counters(environment: Any) -> tuple[int, int]:
+    live = getattr(getattr(environment, "loadlab", None), "live", None)
+    if live is None:
+        return 0, 0
+    return int(live.turns_in_flight), int(live.awaiting_first_token)
+
+
+def _quit(environment: Any, state: PluginState) -> None:
+    if state.sampler is not None:
+        state.sampler.stop()
+    if state.pressure is not None:
+        state.pressure.stop()  # its last samples go in before the recorder seals
+    if state.forwarder is not None:
+        state.forwarder.close()
+    if state.recorder is not None and state.run_dir is not None:
+        state.recorder.emit(TimelineEvent(t=time.time(), kind="phase", name="quit"))
+        state.recorder.seal()
+        write_json_atomic(state.run_dir.path / "locust_final.json", _locust_stats(environment))
+        state.recorder.close()
+        reason = "failed" if getattr(environment, "process_exit_code", 0) else "completed"
+        state.run_dir.update_manifest(ended_at=time.time(), end_reason=reason)
+        counts = state.recorder.counts
+        sys.stderr.write(
+            f"loadlab: run directory {state.run_dir.path} "
+            f"({counts['turns']} turns, {counts['sessions']} sessions); "
+            f"report: loadlab report {state.run_dir.path}\n"
+        )
+
+
+def _locust_stats(environment: Any) -> dict[str, Any]:
+    """Locust's own per-request statistics, as its web UI and CSV would show them."""
+    entries = []
+    for entry in environment.stats.entries.values():
+        entries.append(
+            {
+                "method": entry.method,
+                "name": entry.name,
+                "num_requests": entry.num_requests,
+                "num_failures": entry.num_failures,
+                "median_response_time": entry.median_response_time,
+                "p99_response_time": entry.get_response_time_percentile(0.99),
+                "max_response_time": entry.max_response_time,
+            }
+        )
+    total = environment.stats.total
+    return {
+        "taken_at": time.time(),
+        "entries": sorted(entries, key=lambda e: (str(e["method"]), str(e["name"]))),
+        "total": {"num_requests": total.num_requests, "num_failures": total.num_failures},
+    }

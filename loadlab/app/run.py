@@ -1,0 +1,74 @@
+"""``loadlab run``: one scenario against an agent (or the embedded stack), then the report."""
+
+from __future__ import annotations
+
+import asyncio
+
+from loadlab.app.closing import check_locust, check_slo, render_and_print
+from loadlab.app.embedded import audit_embedded, embedded_stack, pressure_env
+from loadlab.app.locust_process import run_load
+from loadlab.app.options import RunOptions
+from loadlab.app.scenarios import resolve_scenario_path
+from loadlab.app.targets import check_target, resolve_target
+from loadlab.embedded.state import StackState
+from loadlab.load.context import lambda_function_of
+from loadlab.load.launch import LocustLaunch
+from loadlab.measure.rundir import new_run_dir
+from loadlab.scenario.files import load_scenario
+
+
+def execute(options: RunOptions) -> int:
+    """Run the scenario, render the report; 0, or raise (a missed gate is SLOFailed, exit 6)."""
+    return asyncio.run(_run(options))
+
+
+async def _run(options: RunOptions) -> int:
+    path = resolve_scenario_path(options.scenario)
+    scenario = load_scenario(path)
+    on_lambda = lambda_function_of(scenario) is not None or options.stack.lambda_function
+    if options.embedded:
+        async with embedded_stack(options.stack, lambda_function=on_lambda) as stack:
+            state = stack.state
+            function = state.endpoints.lambda_function if on_lambda else None
+            # against the Lambda target the load speaks to the Lambda API (ministack)
+            url = state.endpoints.aws_endpoint_url if function else state.endpoints.agent_url
+            run_dir = options.run_dir or new_run_dir(options.runs_root, scenario.name)
+            launch = LocustLaunch(
+                scenario_path=path,
+                target_url=url,
+                lambda_function=function,
+                run_dir=run_dir,
+                users=options.users,
+                time_scale=options.time_scale,
+                web=options.web,
+                web_port=options.web_port,
+                jwt_secret=state.jwt_secret,
+                env=pressure_env(state),
+            )
+            rc = await run_load(launch)
+            await audit_embedded(state, run_dir, scenario)
+    else:
+        running = StackState.read_running(options.stack.stack_file)
+        target, secret = resolve_target(options.target, scenario, running)
+        check_target(target, scenario.target.protocol)
+        run_dir = options.run_dir or new_run_dir(options.runs_root, scenario.name)
+        launch = LocustLaunch(
+            scenario_path=path,
+            target_url=target,
+            lambda_function=lambda_function_of(scenario),
+            run_dir=run_dir,
+            users=options.users,
+            time_scale=options.time_scale,
+            web=options.web,
+            web_port=options.web_port,
+            jwt_secret=secret,
+            # Against the stack of `loadlab up`, its downstream is sampled as with --embedded.
+            env=pressure_env(running)
+            if running is not None and running.endpoints.agent_url == target
+            else {},
+        )
+        rc = await run_load(launch)
+    out = render_and_print(run_dir, locust_rc=rc)
+    check_locust(rc)
+    check_slo(out)
+    return 0

@@ -1,0 +1,89 @@
+"""The Locust user for an agent deployed as a Lambda function.
+
+:class:`LambdaSessionUser` is a plain Locust ``User`` (it never speaks HTTP)
+whose turns go through :class:`~loadlab.load.aws_lambda.invoke.LambdaTransport`:
+the same seeded sessions, think times, retries, ledger, verdicts and Locust
+statistics as :class:`~loadlab.load.users.ShoppingSessionUser`. The run's
+context names the function (``--lambda-function``, or the scenario's
+``target.function``) and the Lambda API endpoint (``target.url`` or ``--host``:
+ministack's URL, or ``https://lambda.<region>.amazonaws.com``); credentials and
+region come from the usual AWS variables.
+
+Every invocation also adds ``pressure`` rows (source ``lambda``: ``invoke_ms``,
+``cold_start``, ``init_ms``, ``throttled``, and ``duration_ms``,
+``billed_duration_ms``, ``max_memory_used_mb`` when Lambda's ``REPORT`` line is
+available), whose ``figures`` dimension says where the cold-start figures come
+from. All users of a Locust process share one boto3 client (thread-safe, and
+cooperative under gevent), kept on the run's context.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from loadlab.errors import ConfigError
+from loadlab.load.adapters import ReferenceAdapter
+from loadlab.load.aws_lambda.invoke import LambdaInvocation, LambdaTransport, invoke_client
+from loadlab.load.client import AgentClient
+from loadlab.load.context import LoadContext
+from loadlab.load.users import SessionUser
+
+if TYPE_CHECKING:
+    from types_boto3_lambda.client import LambdaClient
+
+_SPARE_CONNECTIONS = 10
+
+
+def shared_invoke_client(
+    context: LoadContext, *, endpoint_url: str, timeout_s: float, max_connections: int
+) -> LambdaClient:
+    """The Lambda client of this Locust process for ``endpoint_url`` (made on first use)."""
+    key = (endpoint_url, timeout_s)
+    client: LambdaClient | None = context.lambda_clients.get(key)
+    if client is None:
+        client = invoke_client(
+            endpoint_url=endpoint_url, timeout_s=timeout_s, max_connections=max_connections
+        )
+        context.lambda_clients[key] = client
+    return client
+
+
+def lambda_agent_client(context: LoadContext) -> AgentClient:
+    """An agent client that plays each turn as a ``lambda:Invoke`` of the context's function."""
+    function = context.lambda_function
+    if not function:
+        raise ConfigError(
+            "the Lambda user needs a function to invoke, and this run names none",
+            hint="pass --lambda-function NAME, or set target: {protocol: lambda, function: "
+            "<name or ARN>} in the scenario",
+        )
+    timeout_s = context.scenario.target.timeout_s
+    client = shared_invoke_client(
+        context,
+        endpoint_url=context.target_url,
+        timeout_s=timeout_s,
+        max_connections=context.scenario.shape.peak + _SPARE_CONNECTIONS,
+    )
+
+    def invoked(invocation: LambdaInvocation) -> None:
+        for row in invocation.pressure_samples():
+            context.sink.emit(row)
+
+    return AgentClient(
+        transport=LambdaTransport(client=client, function=function, on_invocation=invoked),
+        adapter=ReferenceAdapter(),
+        base_url=context.target_url,
+        timeout_s=timeout_s,
+        live=context.live,
+    )
+
+
+class LambdaSessionUser(SessionUser):
+    """One shopper at a time, each turn a ``lambda:Invoke`` of the agent function."""
+
+    abstract = False
+    request_type = "lambda:Invoke"
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        self.agent = lambda_agent_client(self.loadlab)
