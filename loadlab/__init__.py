@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from loadlab.load.fasthttp import FastHttpTransport
     from loadlab.load.shapes import FlashSale, ScenarioShape, Soak, Spike, Step
     from loadlab.load.transport import MockTransport, Transport
-    from loadlab.load.users import ShoppingSessionUser
+    from loadlab.load.users import SessionUser, ShoppingSessionUser
     from loadlab.measure.checkpoint_audit import audit_checkpoints
     from loadlab.report.compare import compare_runs
     from loadlab.report.render import render_run
@@ -71,6 +71,7 @@ _LAZY = {
     "ScenarioShape": "loadlab.load.shapes",
     "SessionRecord": "loadlab.rows",
     "SessionSpec": "loadlab.scenario.script",
+    "SessionUser": "loadlab.load.users",
     "ShoppingSessionUser": "loadlab.load.users",
     "Soak": "loadlab.load.shapes",
     "Spike": "loadlab.load.shapes",
@@ -125,6 +126,7 @@ __all__ = [
     "ScenarioShape",
     "SessionRecord",
     "SessionSpec",
+    "SessionUser",
     "ShoppingSessionUser",
     "Soak",
     "Spike",

@@ -2,9 +2,11 @@
 
 This package's ``__init__`` imports nothing from Locust or gevent (importing
 Locust monkey-patches the standard library). The Locust-facing parts live in
-:mod:`loadlab.load.users` (``ShoppingSessionUser``), :mod:`loadlab.load.shapes`
-(``FlashSale``, ``Step``, ``Spike``, ``Soak``, ``ScenarioShape``) and
-:mod:`loadlab.load.fasthttp` (``FastHttpTransport``); import them from there.
+:mod:`loadlab.load.users` (``SessionUser``, ``ShoppingSessionUser``),
+:mod:`loadlab.load.aws_lambda.users` (``LambdaSessionUser``),
+:mod:`loadlab.load.shapes` (``FlashSale``, ``Step``, ``Spike``, ``Soak``,
+``ScenarioShape``) and :mod:`loadlab.load.fasthttp` (``FastHttpTransport``);
+import them from there. :mod:`loadlab.load.launch` starts Locust processes.
 """
 
 from loadlab.load.adapters import (

@@ -214,8 +214,8 @@ class ScenarioShape(_CurveShape):
             if context is None:
                 raise ConfigError(
                     "ScenarioShape needs environment.loadlab, which is not set",
-                    hint="run through `loadlab run`, or call "
-                    "loadlab.measure.plugin.register(locust.events) in the locustfile",
+                    hint="run through `loadlab run`, or use loadlab's locustfile "
+                    "(locust -f loadlab/app/locustfile.py --scenario FILE)",
                 )
             self._shape = context.scenario.shape
             self.time_scale = context.scenario.time_scale
