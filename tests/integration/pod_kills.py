@@ -1,9 +1,9 @@
-"""Real parts for the continuity-oracle tests: a stack on its own thread, a Locust run,
-and pod kills aimed at turns in flight.
+"""Real parts for the continuity-oracle tests: the fleet of a stack run on its own thread,
+a Locust run, and pod kills aimed at turns in flight.
 
-* :class:`StackThread` runs an :class:`~loadlab.embedded.stack.EmbeddedStack` on a
-  thread and event loop of its own (its children die with the thread that spawned
-  them, so that thread lives until the stack is stopped) and runs coroutines on it.
+* :func:`ready_pods`, :func:`wait_ready` and :func:`kill_pod` act on the fleet of a
+  :class:`~stack_thread.StackThread` (on the stack's own loop), and
+  :func:`checkpoint_items` reads the sessions' items from its DynamoDB.
 * :func:`turns_in_flight` asks each agent pod how many turns it is serving. The pods
   share one port, so each fresh connection lands on one of them: ``/healthz`` names
   the pod and ``/metrics`` on the *same* keep-alive connection gives its gauge.
@@ -14,120 +14,69 @@ and pod kills aimed at turns in flight.
 
 from __future__ import annotations
 
-import asyncio
 import http.client
 import json
 import os
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
 from prometheus_client.parser import text_string_to_metric_families
-
-from loadlab.embedded.stack import EmbeddedStack
+from stack_thread import StackThread  # tests/stack_thread.py
 
 REPO = Path(__file__).resolve().parents[2]
-LOCUSTFILE = REPO / "loadlab" / "locustfile.py"
+LOCUSTFILE = REPO / "loadlab" / "app" / "locustfile.py"
 IN_FLIGHT = "loadlab_agent_turns_in_flight"
 
-_T = TypeVar("_T")
+
+def ready_pods(stack: StackThread) -> list[str]:
+    """Names of the pods that are ready and not being deleted."""
+
+    async def names() -> list[str]:
+        return [pod.name for pod in stack.stack.fleet.ready_pods()]
+
+    return stack.call(names())
 
 
-class StackThread:
-    """An embedded stack started, served and stopped on its own thread and loop."""
+def wait_ready(stack: StackThread, *, count: int, timeout_s: float) -> None:
+    """Wait until ``count`` pods are ready (replacements of killed ones included)."""
+    wait = stack.stack.fleet.wait_ready(timeout_s=timeout_s, count=count)
+    stack.call(wait, timeout_s=timeout_s + 5)
 
-    def __init__(self, stack: EmbeddedStack) -> None:
-        self.stack = stack
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._serve, name="embedded-stack", daemon=True)
-        self._started = threading.Event()
-        self._failure: BaseException | None = None
 
-    def _serve(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        try:
-            self._loop.run_until_complete(self.stack.start())
-        except BaseException as exc:
-            self._failure = exc
-            self._started.set()
-            return
-        self._started.set()
-        self._loop.run_forever()
-        self._loop.run_until_complete(self.stack.stop())
+def kill_pod(stack: StackThread, name: str) -> None:
+    """SIGKILL a pod now (grace period 0); the fleet replaces it."""
+    stack.call(stack.stack.fleet.delete_pod(name, grace_period_seconds=0))
 
-    def start(self, *, timeout_s: float = 120.0) -> None:
-        """Start the stack; raise what it raised, or AssertionError after ``timeout_s``."""
-        self._thread.start()
-        assert self._started.wait(timeout_s), f"the stack did not start within {timeout_s} s"
-        if self._failure is not None:
-            raise self._failure
 
-    def stop(self, *, timeout_s: float = 60.0) -> None:
-        """Stop the stack (idempotent) and close the loop."""
-        if self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout_s)
-            assert not self._thread.is_alive(), f"the stack did not stop within {timeout_s} s"
-        if not self._loop.is_closed():
-            self._loop.close()
-
-    def call(self, coro: Coroutine[Any, Any, _T], *, timeout_s: float = 30.0) -> _T:
-        """Run ``coro`` on the stack's loop and return its result (bounded)."""
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout_s)
-
-    @property
-    def stack_file(self) -> dict[str, Any]:
-        """The stack's ``stack.json`` (endpoints, JWT secret, AWS keys)."""
-        data: dict[str, Any] = json.loads(self.stack.stack_file.read_text())
-        return data
-
-    def ready_pods(self) -> list[str]:
-        """Names of the pods that are ready and not being deleted."""
-
-        async def names() -> list[str]:
-            return [pod.name for pod in self.stack.fleet.ready_pods()]
-
-        return self.call(names())
-
-    def wait_ready(self, *, count: int, timeout_s: float) -> None:
-        """Wait until ``count`` pods are ready (replacements of killed ones included)."""
-        wait = self.stack.fleet.wait_ready(timeout_s=timeout_s, count=count)
-        self.call(wait, timeout_s=timeout_s + 5)
-
-    def kill_pod(self, name: str) -> None:
-        """SIGKILL a pod now (grace period 0); the fleet replaces it."""
-        self.call(self.stack.fleet.delete_pod(name, grace_period_seconds=0))
-
-    def checkpoint_items(self, session_ids: list[str]) -> dict[str, dict[str, Any]]:
-        """Read the sessions' checkpoint items from DynamoDB (out of band)."""
-        data = self.stack_file
-        aws = data["aws"]
-        client = boto3.client(
-            "dynamodb",
-            endpoint_url=aws["endpoint_url"],
-            region_name=aws["region"],
-            aws_access_key_id=aws["access_key_id"],
-            aws_secret_access_key=aws["secret_access_key"],
-        )
-        table = data["endpoints"]["table"]
-        items: dict[str, dict[str, Any]] = {}
-        try:
-            for sid in session_ids:
-                got = client.get_item(
-                    TableName=table, Key={"session_id": {"S": sid}}, ConsistentRead=True
-                )
-                if "Item" in got:
-                    items[sid] = got["Item"]
-        finally:
-            client.close()
-        return items
+def checkpoint_items(stack: StackThread, session_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Read the sessions' checkpoint items from DynamoDB (out of band)."""
+    state = stack.state
+    client = boto3.client(
+        "dynamodb",
+        endpoint_url=state.aws.endpoint_url,
+        region_name=state.aws.region,
+        aws_access_key_id=state.aws.access_key_id,
+        aws_secret_access_key=state.aws.secret_access_key,
+    )
+    items: dict[str, dict[str, Any]] = {}
+    try:
+        for sid in session_ids:
+            got = client.get_item(
+                TableName=state.endpoints.table,
+                Key={"session_id": {"S": sid}},
+                ConsistentRead=True,
+            )
+            if "Item" in got:
+                items[sid] = got["Item"]
+    finally:
+        client.close()
+    return items
 
 
 def turns_in_flight(
@@ -182,12 +131,12 @@ def kill_busy_pods(
     the retries; between kills the sessions get ``interval_s`` to retry and play
     on. Stops early when Locust exits or ``deadline_s`` (seconds from now) passes.
     """
-    agent_url = stack.stack_file["endpoints"]["agent_url"]
+    agent_url = stack.state.endpoints.agent_url
     deadline = time.monotonic() + deadline_s
     done: list[Kill] = []
     while len(done) < kills and locust.poll() is None and time.monotonic() < deadline:
-        stack.wait_ready(count=min_ready, timeout_s=restart_timeout_s)
-        ready = set(stack.ready_pods())
+        wait_ready(stack, count=min_ready, timeout_s=restart_timeout_s)
+        ready = set(ready_pods(stack))
         busy = turns_in_flight(agent_url, pods=ready)
         busy = {pod: n for pod, n in busy.items() if pod in ready}
         pod = max(busy, key=lambda p: busy[p], default=None)
@@ -195,7 +144,7 @@ def kill_busy_pods(
             time.sleep(0.05)  # polling: in-flight turns have no event to await
             continue
         ordered = time.time()
-        stack.kill_pod(pod)
+        kill_pod(stack, pod)
         done.append(Kill(t=ordered, pod=pod, in_flight=busy[pod]))
         time.sleep(interval_s)  # let the interrupted sessions retry and play on
     return done

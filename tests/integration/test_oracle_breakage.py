@@ -32,7 +32,8 @@ from typing import Any, cast
 
 import pandas as pd
 import pytest
-from pod_kills import Kill, StackThread, kill_busy_pods, run_locust
+from pod_kills import Kill, checkpoint_items, kill_busy_pods, run_locust
+from stack_thread import StackThread  # tests/stack_thread.py
 
 from loadlab.analysis.rundata import load_run
 from loadlab.embedded.agent.config import AGENT_MODES, AgentMode
@@ -138,23 +139,21 @@ def play_flash_sale_with_kills(mode: AgentMode, tmp_path: Path) -> KilledRun:
     scenario = tmp_path / "oracle_breakage.yaml"
     scenario.write_text(SCENARIO)
     run_dir, log = tmp_path / "run", tmp_path / "locust.log"
-    stack = StackThread(
-        EmbeddedStack(replicas=3, time_scale=0.05, state_dir=tmp_path / "stack", agent_mode=mode)
+    stack = EmbeddedStack(
+        replicas=3, time_scale=0.05, state_dir=tmp_path / "stack", agent_mode=mode
     )
-    try:
-        stack.start()
-        data = stack.stack_file
+    with StackThread(stack) as running:
         locust = run_locust(
             scenario=scenario,
-            host=data["endpoints"]["agent_url"],
+            host=running.state.endpoints.agent_url,
             run_dir=run_dir,
-            jwt_secret=data["jwt_secret"],
+            jwt_secret=running.state.jwt_secret,
             log=log,
         )
         try:
             # Kills stop well before the ~14 s shape ends, so sessions play on after them.
             kills = kill_busy_pods(
-                stack, locust=locust, kills=KILLS, min_in_flight=2, interval_s=1.0, deadline_s=12
+                running, locust=locust, kills=KILLS, min_in_flight=2, interval_s=1.0, deadline_s=12
             )
             code = locust.wait(timeout=60)
         finally:
@@ -163,9 +162,7 @@ def play_flash_sale_with_kills(mode: AgentMode, tmp_path: Path) -> KilledRun:
                 locust.wait()
         assert code in (0, 1), log.read_text()[-3000:]
         run = load_run(run_dir)
-        items = stack.checkpoint_items(list(run.sessions["session_id"]))
-    finally:
-        stack.stop()
+        items = checkpoint_items(running, list(run.sessions["session_id"]))
     assert run.problems == (), run.problems
     output = log.read_text()
     assert "Traceback" not in output, output[max(0, output.find("Traceback") - 500) :][:3000]

@@ -2,18 +2,16 @@
 
 One embedded stack (ministack + LLM simulator + one pod + the agent deployed as
 a Lambda function in ministack, every latency compressed 20x) serves the module;
-it runs on its own thread and event loop, which also stops it.
+it runs on its own thread and event loop, which also stops it (``StackThread``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -22,14 +20,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from stack_thread import StackThread  # tests/stack_thread.py
 
 from loadlab.embedded.aws_lambda.deploy import LOCAL_RESERVED_CONCURRENCY, LambdaOptions
 from loadlab.embedded.stack import EmbeddedStack
 from loadlab.load.adapters import ReferenceAdapter, TurnRequest
 from loadlab.load.auth import SessionCredentials
+from loadlab.load.aws_lambda.invoke import LambdaInvocation, LambdaTransport, invoke_client
 from loadlab.load.client import AgentClient
 from loadlab.load.context import ListSink
-from loadlab.load.lambda_invoke import LambdaInvocation, LambdaTransport, invoke_client
 from loadlab.load.player import SessionPlayer
 from loadlab.scenario import parse_scenario
 from loadlab.scenario.script import plan_session
@@ -50,51 +49,28 @@ class LambdaStack:
 
 @pytest.fixture(scope="module")
 def lambda_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LambdaStack]:
-    state_dir = tmp_path_factory.mktemp("lambda-stack")
-    loop = asyncio.new_event_loop()
     stack = EmbeddedStack(
         replicas=1,
         time_scale=0.05,
         startup_delay_s=0,
-        state_dir=state_dir,
+        state_dir=tmp_path_factory.mktemp("lambda-stack"),
         lambda_function=True,
         lambda_options=LambdaOptions(function_url=False),
     )
-    started = threading.Event()
-    failure: list[BaseException] = []
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
+    with StackThread(stack, name="lambda-stack") as running:
+        state = running.state
+        assert state.lambda_function is not None
+        assert state.lambda_function.reserved_concurrency == LOCAL_RESERVED_CONCURRENCY
+        assert state.endpoints.lambda_url is None  # function_url=False
         try:
-            loop.run_until_complete(stack.start())
-        except BaseException as exc:
-            failure.append(exc)
-            started.set()
-            return
-        started.set()
-        loop.run_forever()
-        loop.run_until_complete(stack.stop())
-
-    thread = threading.Thread(target=run, name="lambda-stack", daemon=True)
-    thread.start()
-    assert started.wait(120), "the embedded stack did not start within 120 s"
-    if failure:
-        raise failure[0]
-    data = json.loads(stack.stack_file.read_text())
-    assert data["lambda"]["reserved_concurrency"] == LOCAL_RESERVED_CONCURRENCY
-    assert data["endpoints"]["lambda_url"] is None  # function_url=False
-    try:
-        yield LambdaStack(
-            aws_url=data["endpoints"]["aws_endpoint_url"],
-            function=data["endpoints"]["lambda_function"],
-            jwt_secret=data["jwt_secret"],
-        )
-    finally:
-        # ministack's children are the function's environments: none may outlive the stack.
-        pids = stack.child_pids()
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(60)
-        loop.close()
+            yield LambdaStack(
+                aws_url=state.aws.endpoint_url,
+                function=state.lambda_function.function_name,
+                jwt_secret=state.jwt_secret,
+            )
+        finally:
+            # ministack's children are the function's environments: none may outlive the stack.
+            pids = running.child_pids()
     assert len(pids) > 3 and not [pid for pid in pids if process_alive(pid)]
 
 
