@@ -4,7 +4,14 @@ Nothing here talks to the network or imports Locust: a scenario is plain,
 validated data, and a session script is a pure function of a seed.
 """
 
-from loadlab.scenario.files import load_scenario, parse_scenario, parse_shape
+from loadlab.scenario.files import (
+    load_scenario,
+    parse_scenario,
+    parse_shape,
+    parse_slo,
+    slo_from_manifest,
+)
+from loadlab.scenario.gates import DEFAULT_LIMITS, GATE_CATALOG, GATES, Gate, GateSpec
 from loadlab.scenario.model import (
     INTENTS,
     PROTOCOLS,
@@ -27,11 +34,16 @@ from loadlab.scenario.model import (
 from loadlab.scenario.script import SessionSpec, Turn, expected_cart, plan_session
 
 __all__ = [
+    "DEFAULT_LIMITS",
+    "GATES",
+    "GATE_CATALOG",
     "INTENTS",
     "PROTOCOLS",
     "SHAPE_KINDS",
     "SLO",
     "FlashSaleShape",
+    "Gate",
+    "GateSpec",
     "Intent",
     "Persona",
     "RetryPolicy",
@@ -50,5 +62,7 @@ __all__ = [
     "load_scenario",
     "parse_scenario",
     "parse_shape",
+    "parse_slo",
     "plan_session",
+    "slo_from_manifest",
 ]

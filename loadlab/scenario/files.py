@@ -17,6 +17,7 @@ from typing import Any, cast
 import yaml
 
 from loadlab.errors import ScenarioError
+from loadlab.scenario.gates import DEFAULT_LIMITS, GATE_CATALOG, GATES, Gate, GateSpec
 from loadlab.scenario.model import (
     DEFAULT_PERSONAS,
     INTENTS,
@@ -96,7 +97,10 @@ def parse_scenario(mapping: object, source: str = "<scenario>") -> Scenario:
     shape = _parse_shape(root.section("shape", default={"kind": "flash_sale"}))
     session = _parse_session(root.section("session", default={}))
     retry = _parse_retry(root.section("retry", default={}))
-    slo = _parse_slo(root.section("slo", default={}))
+    slo = _parse_slo(
+        root.section("slo", default={}) or _Section({}, path="slo", source=source),
+        run_s=shape.duration_s * time_scale,
+    )
     root.finish()
     return Scenario(
         name=name,
@@ -291,16 +295,143 @@ def _parse_retry(sec: _Section) -> RetryPolicy:
     return policy
 
 
-def _parse_slo(sec: _Section) -> SLO:
-    slo = SLO(
-        p99_ms=sec.optional_number("p99_ms", exclusive_minimum=0.0),
-        ttft_p99_ms=sec.optional_number("ttft_p99_ms", exclusive_minimum=0.0),
-        error_rate=sec.optional_number("error_rate", exclusive_minimum=None),
+def parse_slo(mapping: object, source: str = "<slo>", *, run_s: float | None = None) -> SLO:
+    """Validate an ``slo`` block (as written in a scenario) and build its gates.
+
+    A key whose value is None is not set (old manifests write every key). The
+    default gates (:data:`~loadlab.scenario.gates.DEFAULT_LIMITS`) are added for
+    each default key the block does not set. ``run_s``, the run's length in
+    seconds, bounds ``window_s`` (None: not checked).
+    """
+    return _parse_slo(_Section(mapping, path="slo", source=source), run_s=run_s)
+
+
+def slo_from_manifest(value: object, source: str = "manifest.json") -> SLO:
+    """The gates of a recorded run, from its manifest's ``scenario.slo``.
+
+    The manifest holds ``dataclasses.asdict(SLO)`` (``{"gates": [...]}``); runs
+    recorded before gates had a catalog hold the block as written, with None for
+    keys not set. Both are read through :func:`parse_slo`, so a recorded gate
+    is validated exactly as a scenario's; defaults are added as for a scenario.
+    """
+    if value is None:
+        return SLO()
+    if isinstance(value, Mapping) and isinstance(value.get("gates"), list | tuple):
+        return parse_slo(_written_form(value["gates"], source), source)
+    return parse_slo(value, source)
+
+
+def _written_form(gates: list[object] | tuple[object, ...], source: str) -> dict[str, Any]:
+    """The ``slo`` block that yields ``gates`` (asdict of each Gate), defaults left out."""
+    block: dict[str, Any] = {}
+    for i, raw in enumerate(gates):
+        if not isinstance(raw, Mapping) or not isinstance(raw.get("key"), str):
+            raise ScenarioError(
+                f"{source}: slo.gates[{i}]: expected a gate ({{key, limit, ...}}), got {raw!r}",
+                hint="re-run the test, or fix the manifest's scenario.slo by hand",
+            )
+        if raw.get("default"):
+            continue
+        written: dict[str, Any] = {"max": raw.get("limit")}
+        if raw.get("window_s") is not None:
+            written["window_s"] = raw["window_s"]
+        if raw.get("abort"):
+            written["abort"] = raw["abort"]
+        intent = raw.get("intent")
+        scope = block if intent is None else block.setdefault("intents", {}).setdefault(intent, {})
+        scope[raw["key"]] = written
+    return block
+
+
+def _parse_slo(sec: _Section, *, run_s: float | None) -> SLO:
+    gates: list[Gate] = []
+    intents_sec = sec.section("intents", default=None)
+    for spec in GATE_CATALOG:
+        gate = _parse_gate(sec, spec, intent=None, run_s=run_s)
+        if gate is None and spec.key in DEFAULT_LIMITS:
+            gate = Gate(key=spec.key, limit=DEFAULT_LIMITS[spec.key], default=True)
+        if gate is not None:
+            gates.append(gate)
+    sec.finish_gates((*GATES, "intents"))
+    if intents_sec is not None:
+        for intent in intents_sec.written_keys():
+            if intent not in INTENTS:
+                close = difflib.get_close_matches(intent, INTENTS, n=1)
+                suggestion = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ScenarioError(
+                    f"{sec.source}: {intents_sec.key_path(intent)}: unknown intent{suggestion}",
+                    hint=f"use one of: {', '.join(INTENTS)}",
+                )
+            one = intents_sec.section(intent)
+            per_intent = tuple(s.key for s in GATE_CATALOG if s.per_intent)
+            for spec in GATE_CATALOG:
+                if spec.per_intent:
+                    gate = _parse_gate(one, spec, intent=intent, run_s=run_s)
+                    if gate is not None:
+                        gates.append(gate)
+            one.finish_gates(per_intent, per_intent_only=True)
+    return SLO(gates=tuple(gates))
+
+
+def _parse_gate(
+    sec: _Section, spec: GateSpec, *, intent: str | None, run_s: float | None
+) -> Gate | None:
+    """One gate, written as a number or as ``{max, window_s, abort}``; None when not set."""
+    value = sec.raw(spec.key, None)
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        return Gate(key=spec.key, limit=_limit(sec, spec.key, value, spec), intent=intent)
+    one = sec.section(spec.key)
+    limit = _limit(one, "max", one.raw("max"), spec)
+    window_s = one.optional_number("window_s", exclusive_minimum=0.0)
+    abort = one.boolean("abort", default=False)
+    one.finish()
+    if window_s is not None and not spec.windowed:
+        windowed = ", ".join(s.key for s in GATE_CATALOG if s.windowed)
+        raise ScenarioError(
+            f"{sec.source}: {one.key_path('window_s')}: {spec.key} takes no window "
+            "(it is judged over the whole run)",
+            hint=f"remove window_s; gates with a window: {windowed}",
+        )
+    if window_s is not None and run_s is not None and window_s > run_s:
+        one.fail(
+            "window_s", window_s, f"at most the run's length ({run_s:g} s, shape x time_scale)"
+        )
+    if abort and not spec.live:
+        live = ", ".join(s.key for s in GATE_CATALOG if s.live)
+        raise ScenarioError(
+            f"{sec.source}: {one.key_path('abort')}: {spec.key} cannot be judged while "
+            "the run goes, so it cannot abort it",
+            hint=f"remove abort (the gate is still judged at the end); live gates: {live}",
+        )
+    return Gate(key=spec.key, limit=limit, window_s=window_s, abort=abort, intent=intent)
+
+
+def _limit(sec: _Section, key: str, value: object, spec: GateSpec) -> float:
+    """A gate's limit, checked against what its figure can be."""
+    example = {"ms": 5000, "fraction": 0.01, "count": 0, "ratio": 1.5}[spec.kind]
+    expected = {
+        "ms": "a number of milliseconds > 0",
+        "fraction": "a fraction between 0 and 1",
+        "count": "a whole number >= 0",
+        "ratio": "a number >= 1",
+    }[spec.kind] + f", e.g. {example}"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        sec.fail(key, value, expected)
+    number = float(cast(float, value))
+    ok = (
+        math.isfinite(number)
+        and {
+            "ms": number > 0,
+            "fraction": 0.0 <= number <= 1.0,
+            "count": number >= 0 and number.is_integer(),
+            "ratio": number >= 1.0,
+        }[spec.kind]
     )
-    if slo.error_rate is not None and not 0.0 <= slo.error_rate <= 1.0:
-        sec.fail("error_rate", slo.error_rate, "a fraction between 0 and 1, e.g. 0.01 for 1%")
-    sec.finish()
-    return slo
+    if not ok:
+        sec.fail(key, value, expected)
+    return number
 
 
 class _Section:
@@ -325,6 +456,10 @@ class _Section:
                 )
             self._values[key] = value
         self._used: set[str] = set()
+
+    def written_keys(self) -> tuple[str, ...]:
+        """The keys written in this mapping, in order."""
+        return tuple(self._values)
 
     def key_path(self, key: str) -> str:
         return f"{self.path}.{key}" if self.path else key
@@ -363,6 +498,12 @@ class _Section:
         if value is not None and (not isinstance(value, str) or not value.strip()):
             self.fail(key, value, "a non-empty string (or leave it out)")
         return cast("str | None", value)
+
+    def boolean(self, key: str, *, default: object = _MISSING) -> bool:
+        value = self.raw(key, default)
+        if not isinstance(value, bool):
+            self.fail(key, value, "true or false")
+        return cast(bool, value)
 
     def choice(self, key: str, choices: tuple[str, ...], default: object = _MISSING) -> str:
         value = self.raw(key, default)
@@ -432,6 +573,23 @@ class _Section:
         if minimum is not None and (number <= minimum if exclusive else number < minimum):
             self.fail(key, value, expected)
         return number
+
+    def finish_gates(self, known: tuple[str, ...], *, per_intent_only: bool = False) -> None:
+        """Fail on the first key that is no gate here, suggesting the closest gate key."""
+        for key in self._values:
+            if key in known:
+                continue
+            if per_intent_only and key in GATES:
+                raise ScenarioError(
+                    f"{self.source}: {self.key_path(key)}: {key} cannot be set per intent",
+                    hint=f"set it directly under slo; per intent: {', '.join(known)}",
+                )
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.5)
+            guess = f"did you mean '{close[0]}'? " if close else ""
+            raise ScenarioError(
+                f"{self.source}: {self.key_path(key)}: unknown gate",
+                hint=f"{guess}known gates here: {', '.join(known)} (see README, SLO gates)",
+            )
 
     def finish(self, *, context: str = "", allowed_extra: Mapping[str, str] | None = None) -> None:
         """Fail on the first key nobody asked for, suggesting the nearest known one."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 from loadlab.errors import ScenarioError
+from loadlab.scenario.gates import DEFAULT_LIMITS, GATE_CATALOG, Gate
 
 TargetProtocol = Literal["reference", "openai", "lambda"]
 PROTOCOLS: tuple[str, ...] = get_args(TargetProtocol)
@@ -252,13 +253,41 @@ class RetryPolicy:
     backoff_max_s: float = 8.0
 
 
+def _default_gates() -> tuple[Gate, ...]:
+    return tuple(
+        Gate(key=spec.key, limit=DEFAULT_LIMITS[spec.key], default=True)
+        for spec in GATE_CATALOG
+        if spec.key in DEFAULT_LIMITS
+    )
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SLO:
-    """Service level objectives the run is gated on (any may be absent)."""
+    """The gates a run is judged by (see :mod:`loadlab.scenario.gates`).
 
-    p99_ms: float | None = None
-    ttft_p99_ms: float | None = None
-    error_rate: float | None = None
+    Built by :func:`loadlab.scenario.files.parse_slo`, which adds the default
+    gates the scenario did not set; ``SLO()`` holds the defaults alone. In a
+    run's manifest it is ``dataclasses.asdict`` of this, read back by
+    :func:`loadlab.scenario.files.slo_from_manifest`.
+    """
+
+    gates: tuple[Gate, ...] = dataclasses.field(default_factory=_default_gates)
+
+    def gate(self, key: str, intent: str | None = None) -> Gate | None:
+        """The gate on ``key`` (for ``intent``, or for all turns), or None."""
+        return next((g for g in self.gates if g.key == key and g.intent == intent), None)
+
+    def live_gates(self) -> tuple[Gate, ...]:
+        """Gates that can be judged during the run, from a rolling window of turns and
+        session verdicts (whether or not they abort)."""
+        return tuple(g for g in self.gates if g.spec.live)
+
+    def abort_gates(self) -> tuple[Gate, ...]:
+        """Gates that stop the run as soon as a live window breaks them (``abort: true``).
+
+        Each is live; its window is ``window_s`` (None: the run so far).
+        """
+        return tuple(g for g in self.gates if g.abort)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

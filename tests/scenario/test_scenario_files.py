@@ -66,7 +66,7 @@ def test_minimal_scenario_gets_defaults() -> None:
     assert scenario.target.protocol == "reference"
     assert scenario.target.url is None
     assert scenario.shape == FlashSaleShape()
-    assert scenario.slo.p99_ms is None
+    assert scenario.slo.gate("p99_ms") is None  # only the default gates
 
 
 @pytest.mark.parametrize(
