@@ -1,4 +1,4 @@
-"""Write summary.json, report.html and junit.xml for a run directory."""
+"""Write summary.json, report.html, junit.xml and summary.md for a run directory."""
 
 from __future__ import annotations
 
@@ -12,45 +12,60 @@ from typing import Any
 import jinja2
 
 from loadlab.analysis.pressure import pressure_series
-from loadlab.analysis.run_summary import RunSummary
+from loadlab.analysis.run_summary import RunSummary, json_safe
 from loadlab.analysis.rundata import load_run
 from loadlab.analysis.summary import summarize
 from loadlab.analysis.timeseries import timeseries
+from loadlab.report.junit import write_junit
+from loadlab.report.markdown import gate_value, summary_markdown
 from loadlab.report.plots import cold_start_plots, pressure_plots, timeline_plots
-from loadlab.report.slo import GateResult, evaluate, write_junit
+from loadlab.report.slo import GateResult, evaluate
+from loadlab.report.verdict import Verdict, judge_run
+from loadlab.scenario.files import slo_from_manifest
 
 
 @dataclass(frozen=True, slots=True)
 class RenderedReport:
-    """Where the derived files went, and the figures behind them.
+    """Where the derived files went, and the figures and the verdict behind them.
 
     ``summary`` is the run's summary; summary.json is its ``to_json()`` plus an
-    ``slo`` list of the ``gates``.
+    ``slo`` list of the ``gates`` and the ``verdict``. ``verdict`` weighs every
+    piece of evidence (see :mod:`loadlab.report.verdict`); a command exits 0
+    only when ``verdict.passed``.
     """
 
     summary_path: Path
     html_path: Path
     junit_path: Path
+    markdown_path: Path
     summary: RunSummary
     gates: tuple[GateResult, ...]
+    verdict: Verdict
 
     @property
     def slo_passed(self) -> bool:
-        """True when every SLO gate was met (or there were none)."""
+        """True when no SLO gate was missed (defaults included)."""
         return all(g.passed for g in self.gates)
 
 
 def render_run(run_dir: Path | str) -> RenderedReport:
-    """Derive summary.json, report.html and junit.xml from the files of ``run_dir``."""
+    """Derive summary.json, report.html, junit.xml and summary.md from the files of ``run_dir``.
+
+    Raises :class:`~loadlab.errors.ScenarioError` when the manifest's gates do not
+    validate.
+    """
     run = load_run(run_dir)
     summary = summarize(run)
-    slo = (run.manifest.get("scenario") or {}).get("slo")
-    gates = evaluate(summary, slo if isinstance(slo, dict) else None)
+    slo = slo_from_manifest(
+        (run.manifest.get("scenario") or {}).get("slo"),
+        source=str(Path(run.path) / "manifest.json") + " (scenario)",
+    )
+    gates = evaluate(summary, run, slo)
+    verdict = judge_run(run, summary, gates)
     # The plots and the template are written against summary.json's shape.
     data = summary.to_json()
-    data["slo"] = [
-        {"gate": g.name, "limit": g.limit, "actual": g.actual, "passed": g.passed} for g in gates
-    ]
+    data["slo"] = json_safe([g.to_json() for g in gates])
+    data["verdict"] = verdict.to_json()
     path = Path(run.path)
     summary_path = path / "summary.json"
     _write_text(summary_path, json.dumps(data, indent=2, sort_keys=True) + "\n")
@@ -61,10 +76,27 @@ def render_run(run_dir: Path | str) -> RenderedReport:
         | pressure_plots(series, pressure_series(run), data["faults"], data["pressure"])
     )
     html_path = path / "report.html"
-    _write_text(html_path, _html(summary, data, gates, plots))
+    _write_text(html_path, _html(summary, data, gates, verdict, plots))
     junit_path = path / "junit.xml"
-    write_junit(junit_path, str(summary.run.name or "run"), gates)
-    return RenderedReport(summary_path, html_path, junit_path, summary, tuple(gates))
+    experiment = summary.experiment.journal if summary.experiment else None
+    write_junit(junit_path, str(summary.run.name or "run"), verdict, gates, experiment)
+    markdown_path = path / "summary.md"
+    files = {
+        "report": html_path,
+        "summary": summary_path,
+        "junit": junit_path,
+        "run directory": path,
+    }
+    _write_text(markdown_path, summary_markdown(summary, verdict, gates, headline(summary), files))
+    return RenderedReport(
+        summary_path=summary_path,
+        html_path=html_path,
+        junit_path=junit_path,
+        markdown_path=markdown_path,
+        summary=summary,
+        gates=tuple(gates),
+        verdict=verdict,
+    )
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -74,7 +106,11 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def _html(
-    summary: RunSummary, data: dict[str, Any], gates: list[GateResult], plots: dict[str, str]
+    summary: RunSummary,
+    data: dict[str, Any],
+    gates: list[GateResult],
+    verdict: Verdict,
+    plots: dict[str, str],
 ) -> str:
     """report.html; the template walks ``data`` (summary.json) as a mapping."""
     env = jinja2.Environment(
@@ -87,6 +123,8 @@ def _html(
     return env.get_template("report.html").render(
         s=data,
         gates=gates,
+        verdict=verdict,
+        gate_value=gate_value,
         plots=plots,
         started=(
             datetime.fromtimestamp(started, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -8,10 +8,11 @@ from pathlib import Path
 from loadlab.report.render import headline, render_run
 
 
-def test_render_writes_all_three_files_from_the_run_directory(
+def test_render_writes_all_four_files_from_the_run_directory(
     known_run: Callable[..., Path],
 ) -> None:
-    run = known_run(slo={"p99_ms": 120_000, "error_rate": 0.5})
+    # the known run restarted one session: the default gate of 0 is relaxed to 1
+    run = known_run(slo={"p99_ms": 120_000, "error_rate": 0.5, "max_restarted": 1})
     out = render_run(run)
     summary = json.loads(out.summary_path.read_text())
     assert summary["turn_latency_ms"]["all"]["p99"] == 99_000
@@ -20,21 +21,29 @@ def test_render_writes_all_three_files_from_the_run_directory(
     # The four timeline plots and the cold starts (the run records instance ids).
     assert html.count("data:image/png;base64,") == 5
     assert "delete pod" in html
-    assert out.slo_passed
-    suite = ET.parse(out.junit_path).getroot()
-    assert suite.get("tests") == "2" and suite.get("failures") == "0"
-    assert out.summary.to_json() | {"slo": summary["slo"]} == summary
+    assert out.slo_passed and out.verdict.passed
+    root = ET.parse(out.junit_path).getroot()
+    # 5 evidence sources, 5 gates (3 written, 2 defaults); skipped: no journal, no
+    # audit (as evidence and as the default gate)
+    assert root.tag == "testsuites"
+    assert (root.get("tests"), root.get("failures"), root.get("skipped")) == ("10", "0", "3")
+    extra = {"slo": summary["slo"], "verdict": summary["verdict"]}
+    assert out.summary.to_json() | extra == summary
+    assert out.markdown_path.read_text().startswith("# loadlab: known: PASSED")
     assert "turn latency P50 / P99" in headline(out.summary)
 
 
 def test_missed_slo_is_a_junit_failure(known_run: Callable[..., Path]) -> None:
     run = known_run(slo={"p99_ms": 1000, "ttft_p99_ms": 1000})
     out = render_run(run)
-    assert not out.slo_passed
-    suite = ET.parse(out.junit_path).getroot()
-    assert suite.get("failures") == "1"
+    assert not out.slo_passed and not out.verdict.passed
+    suite = ET.parse(out.junit_path).getroot().find("testsuite[@name='loadlab.slo']")
+    assert suite is not None
+    # p99_ms and the default max_restarted (the known run restarted one session)
+    assert suite.get("failures") == "2"
     failure = suite.find("testcase[@name='p99_ms']/failure")
-    assert failure is not None and "MISSED" in (failure.get("message") or "")
+    assert failure is not None
+    assert failure.get("message") == "turn latency P99: 99000 ms (limit 1000 ms) MISSED"
 
 
 def test_report_of_an_empty_run_still_renders(tmp_path: Path) -> None:
