@@ -27,6 +27,7 @@ from pathlib import Path
 from loadlab import __version__
 from loadlab.app.options import (
     AGENT_MODES,
+    ChaosRunOptions,
     CompareOptions,
     DemoOptions,
     GamedayOptions,
@@ -155,8 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     gameday.add_argument("experiment", type=Path, help="e.g. chaos/pod-kill-mid-session.json")
     gameday.add_argument(
         "--scenario",
-        default="demo.yaml",
-        help="scenario for the load (default scenarios/demo.yaml)",
+        default=None,
+        help="scenario for the load (default: the experiment's own `scenario` configuration "
+        "default, else scenarios/demo.yaml)",
     )
     gameday.add_argument(
         "--target",
@@ -170,6 +172,56 @@ def build_parser() -> argparse.ArgumentParser:
         default="correct",
         choices=AGENT_MODES,
         help="embedded agent only: break checkpointing on purpose to see the oracle catch it",
+    )
+    ctk = gameday.add_argument_group("passed on to `chaos run`")
+    ctk.add_argument(
+        "--var",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set a configuration value (KEY=VALUE or KEY:TYPE=VALUE, TYPE int|float|bytes); "
+        "repeatable",
+    )
+    ctk.add_argument(
+        "--var-file",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="PATH",
+        help="configuration and secret values from a JSON/YAML or .env file; repeatable",
+    )
+    ctk.add_argument(
+        "--dry",
+        choices=("probes", "actions", "activities", "pause"),
+        help="run the experiment without executing these",
+    )
+    ctk.add_argument(
+        "--hypothesis-strategy",
+        choices=(
+            "default",
+            "before-method-only",
+            "after-method-only",
+            "during-method-only",
+            "continuously",
+        ),
+        help="when the steady-state hypothesis is checked (Chaos Toolkit's default: before "
+        "and after the method)",
+    )
+    ctk.add_argument(
+        "--hypothesis-frequency",
+        type=_positive_float,
+        help="seconds between hypothesis checks (during-method-only, continuously)",
+    )
+    ctk.add_argument(
+        "--fail-fast",
+        action="store_true",
+        help="with during-method-only or continuously: fail at the first deviation",
+    )
+    ctk.add_argument(
+        "--rollback-strategy",
+        choices=("default", "always", "never", "deviated"),
+        default="always",
+        help="when rollbacks run (default always: a fault is never left behind)",
     )
     _stack_options(gameday)
     gameday.set_defaults(options=_gameday_options)
@@ -278,6 +330,15 @@ def _gameday_options(args: argparse.Namespace) -> GamedayOptions:
         run_dir=args.run_dir,
         runs_root=args.runs_root,
         stack=_stack(args),
+        chaos=ChaosRunOptions(
+            variables=tuple(args.var),
+            var_files=tuple(args.var_file),
+            dry=args.dry,
+            hypothesis_strategy=args.hypothesis_strategy,
+            hypothesis_frequency_s=args.hypothesis_frequency,
+            fail_fast=args.fail_fast,
+            rollback_strategy=args.rollback_strategy,
+        ),
     )
 
 

@@ -14,24 +14,27 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 from loadlab.app.children import wait_interruptibly
-from loadlab.app.closing import print_headline
+from loadlab.app.closing import check_verdict, print_headline, print_verdict, publish_step_summary
 from loadlab.app.embedded import audit_embedded, embedded_stack, pressure_env
-from loadlab.app.options import GamedayOptions
+from loadlab.app.options import ChaosRunOptions, GamedayOptions
 from loadlab.app.scenarios import resolve_scenario_path
 from loadlab.app.targets import check_target
-from loadlab.embedded.state import LocalAWS
+from loadlab.embedded.state import LocalAWS, StackState
 from loadlab.errors import ChildFailed, ConfigError, HypothesisDeviated
 from loadlab.load.context import lambda_function_of
 from loadlab.measure.rundir import new_run_dir
 from loadlab.report.render import render_run
 from loadlab.scenario.files import load_scenario
+from loadlab.scenario.model import Scenario
 
 JOURNAL = "journal.json"
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*(:(int|float|bytes))?=.*", re.S)
 CHAOS_GRACE_S = 60.0
 
 
@@ -71,10 +74,58 @@ def load_experiment(path: Path) -> dict[str, Any]:
     return data
 
 
+def check_chaos_options(chaos: ChaosRunOptions) -> None:
+    """Refuse a malformed ``--var`` or a missing ``--var-file`` before anything starts."""
+    for variable in chaos.variables:
+        if not _VARIABLE.fullmatch(variable):
+            raise ConfigError(
+                f"--var {variable!r} is not KEY=VALUE",
+                hint="write --var key=value, or --var key:int=3 (types: int, float, bytes)",
+            )
+    for path in chaos.var_files:
+        if not path.is_file():
+            raise ConfigError(
+                f"--var-file {str(path)!r} is not a file",
+                hint="pass a JSON/YAML file of configuration values, or a .env file",
+            )
+
+
+def experiment_scenario(experiment: dict[str, Any]) -> str | None:
+    """The default of the experiment's ``scenario`` configuration entry, if it has one."""
+    entry = (experiment.get("configuration") or {}).get("scenario")
+    if isinstance(entry, str):
+        return entry
+    if isinstance(entry, dict) and isinstance(entry.get("default"), str):
+        return str(entry["default"])
+    return None
+
+
+def capacity_warning(scenario: Scenario, state: StackState | None) -> str | None:
+    """A warning when the scenario's peak exceeds the Lambda function's known concurrency."""
+    function = state.lambda_function if state is not None else None
+    limit = function.reserved_concurrency if function is not None else None
+    peak = scenario.shape.peak
+    if limit is None or peak <= limit:
+        return None
+    return (
+        f"loadlab: warning: scenario '{scenario.name}' peaks at {peak} sessions, but the "
+        f"Lambda function has {limit} concurrent environments (reserved concurrency): "
+        f"about {peak - limit} sessions at a time will be throttled, whatever the fault. "
+        "Use a scenario sized to the function (e.g. scenarios/lambda_sale.yaml)."
+    )
+
+
 async def _gameday(options: GamedayOptions) -> int:
     experiment_path = options.experiment.resolve()
-    load_experiment(experiment_path)
-    scenario_path = resolve_scenario_path(options.scenario).resolve()
+    experiment = load_experiment(experiment_path)
+    check_chaos_options(options.chaos)
+    chosen = (
+        options.chaos.variable("scenario")
+        or options.scenario
+        or experiment_scenario(experiment)
+        or "demo.yaml"
+    )
+    scenario_path = resolve_scenario_path(chosen).resolve()
     scenario = load_scenario(scenario_path)
     run_dir = (options.run_dir or new_run_dir(options.runs_root, experiment_path.stem)).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -90,7 +141,7 @@ async def _gameday(options: GamedayOptions) -> int:
             # A harness that crashed mid-experiment may have left a function throttled
             # or a kill order in place: revert what it leased before starting anew.
             _revert_orphans(None)
-        rc = await run_chaos(experiment_path, run_dir, env)
+        rc = await run_chaos(experiment_path, run_dir, env, options.chaos)
     else:
         on_lambda = options.stack.lambda_function or lambda_function_of(scenario) is not None
         async with embedded_stack(options.stack, lambda_function=on_lambda) as stack:
@@ -113,7 +164,10 @@ async def _gameday(options: GamedayOptions) -> int:
                 _revert_orphans(state.aws)
             # The load samples the stack's downstream; AWS calls go to its ministack only.
             env = {k: v for k, v in env.items() if not k.startswith("AWS_")} | pressure_env(state)
-            rc = await run_chaos(experiment_path, run_dir, env)
+            warning = capacity_warning(scenario, state) if on_lambda else None
+            if warning:
+                print(warning, file=sys.stderr, flush=True)
+            rc = await run_chaos(experiment_path, run_dir, env, options.chaos)
             if (run_dir / "manifest.json").exists():
                 await audit_embedded(state, run_dir, scenario)
     return _finish(run_dir, rc)
@@ -145,20 +199,22 @@ def _clean_env() -> dict[str, str]:
     return env
 
 
-async def run_chaos(experiment: Path, run_dir: Path, env: dict[str, str]) -> int:
+async def run_chaos(
+    experiment: Path, run_dir: Path, env: dict[str, str], chaos: ChaosRunOptions
+) -> int:
     """Run ``chaos run`` on ``experiment``; its journal and log go into ``run_dir``.
 
-    Rollbacks run on every ending (``--rollback-strategy always``), and Ctrl-C is
-    passed on so Chaos Toolkit can run them.
+    Rollbacks run on every ending unless ``--rollback-strategy`` says otherwise,
+    and Ctrl-C is passed on so Chaos Toolkit can run them.
     """
-    chaos = Path(sys.executable).with_name("chaos")
+    executable = Path(sys.executable).with_name("chaos")
     cmd = [
-        str(chaos) if chaos.exists() else "chaos",
+        str(executable) if executable.exists() else "chaos",
         "--no-version-check",
         "--log-file", str(run_dir / "chaostoolkit.log"),
         "run",
         "--journal-path", str(run_dir / JOURNAL),
-        "--rollback-strategy", "always",
+        *chaos.argv(),
         str(experiment),
     ]  # fmt: skip
     proc = await asyncio.create_subprocess_exec(*cmd, env=env)
@@ -167,10 +223,13 @@ async def run_chaos(experiment: Path, run_dir: Path, env: dict[str, str]) -> int
 
 def _finish(run_dir: Path, chaos_rc: int) -> int:
     journal = _journal_outcome(run_dir / JOURNAL)
+    out = None
     if (run_dir / "manifest.json").exists():
         out = render_run(run_dir)
+        print_verdict(out)
         print_headline(out)
         print(f"report:        {out.html_path}")
+        publish_step_summary(out)
     else:
         print(
             "loadlab: the experiment ended before any load was recorded; "
@@ -180,18 +239,21 @@ def _finish(run_dir: Path, chaos_rc: int) -> int:
     print(f"experiment:    {journal['status']}, hypothesis {journal['hypothesis']}")
     print(f"journal:       {run_dir / JOURNAL}")
     print(f"run directory: {run_dir}")
-    if journal["status"] == "completed" and not journal["deviated"]:
-        return 0
-    if journal["deviated"]:
+    if journal["status"] != "completed" and not journal["deviated"]:
+        # The experiment itself broke (an activity failed, Ctrl-C): not a verdict on the agent.
+        raise ChildFailed(
+            f"the experiment did not complete ({journal['status']})",
+            exit_code=chaos_rc or 1,
+            hint=f"see {run_dir / 'chaostoolkit.log'}",
+        )
+    if out is not None:
+        check_verdict(out)
+    elif journal["deviated"]:
         raise HypothesisDeviated(
             f"the experiment deviated: hypothesis {journal['hypothesis']}",
-            hint=f"see the journal {run_dir / JOURNAL} and the report",
+            hint=f"see the journal {run_dir / JOURNAL}",
         )
-    raise ChildFailed(
-        f"the experiment did not complete ({journal['status']})",
-        exit_code=chaos_rc or 1,
-        hint=f"see {run_dir / 'chaostoolkit.log'}",
-    )
+    return 0
 
 
 def _journal_outcome(path: Path) -> dict[str, Any]:

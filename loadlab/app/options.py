@@ -9,6 +9,7 @@ from loadlab.embedded.agent.config import AGENT_MODES, AgentMode
 
 __all__ = [
     "AGENT_MODES",
+    "ChaosRunOptions",
     "CompareOptions",
     "DemoOptions",
     "GamedayOptions",
@@ -63,15 +64,54 @@ class DemoOptions:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ChaosRunOptions:
+    """What ``loadlab gameday`` passes on to ``chaos run``."""
+
+    variables: tuple[str, ...] = ()
+    var_files: tuple[Path, ...] = ()
+    dry: str | None = None
+    hypothesis_strategy: str | None = None
+    hypothesis_frequency_s: float | None = None
+    fail_fast: bool = False
+    rollback_strategy: str = "always"
+
+    def argv(self) -> list[str]:
+        """The ``chaos run`` options for these settings."""
+        args = ["--rollback-strategy", self.rollback_strategy]
+        for variable in self.variables:
+            args += ["--var", variable]
+        for path in self.var_files:
+            args += ["--var-file", str(path)]
+        if self.dry:
+            args += ["--dry", self.dry]
+        if self.hypothesis_strategy:
+            args += ["--hypothesis-strategy", self.hypothesis_strategy]
+        if self.hypothesis_frequency_s is not None:
+            args += ["--hypothesis-frequency", f"{self.hypothesis_frequency_s:g}"]
+        if self.fail_fast:
+            args.append("--fail-fast")
+        return args
+
+    def variable(self, key: str) -> str | None:
+        """The value a ``--var`` gives configuration ``key``, if one does."""
+        for item in reversed(self.variables):
+            name, _, value = item.partition("=")
+            if name.split(":", 1)[0] == key:
+                return value
+        return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class GamedayOptions:
     """``loadlab gameday``."""
 
     experiment: Path
-    scenario: str = "demo.yaml"
+    scenario: str | None = None
     target: str | None = None
     run_dir: Path | None = None
     runs_root: Path = Path("runs")
     stack: StackOptions = field(default_factory=StackOptions)
+    chaos: ChaosRunOptions = field(default_factory=ChaosRunOptions)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

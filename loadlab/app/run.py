@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from loadlab.app.closing import check_locust, check_slo, render_and_print
+from loadlab.app.closing import check_locust, check_verdict, render_and_print
 from loadlab.app.embedded import audit_embedded, embedded_stack, pressure_env
 from loadlab.app.locust_process import run_load
 from loadlab.app.options import RunOptions
@@ -18,7 +18,7 @@ from loadlab.scenario.files import load_scenario
 
 
 def execute(options: RunOptions) -> int:
-    """Run the scenario, render the report; 0, or raise (a missed gate is SLOFailed, exit 6)."""
+    """Run the scenario, render the report; 0, or raise (a failed verdict is exit 6)."""
     return asyncio.run(_run(options))
 
 
@@ -70,5 +70,5 @@ async def _run(options: RunOptions) -> int:
         rc = await run_load(launch)
     out = render_and_print(run_dir, locust_rc=rc)
     check_locust(rc)
-    check_slo(out)
+    check_verdict(out)
     return 0

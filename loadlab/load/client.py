@@ -133,16 +133,26 @@ class AgentClient:
         """The endpoint adapter this client speaks through."""
         return self._adapter
 
-    def send_turn(self, request: TurnRequest) -> TurnResult:
-        """Send one attempt of a turn and return what happened; never raises."""
+    def send_turn(
+        self, request: TurnRequest, *, at_stake: bool = False, with_cart: bool = False
+    ) -> TurnResult:
+        """Send one attempt of a turn and return what happened; never raises.
+
+        ``at_stake``: the session has completed turns (state a fault can lose);
+        ``with_cart``: its cart is not empty. Both only feed the in-flight counters.
+        """
         live = self._live
         if live is None:
             return self._send(request)
         live.turns_in_flight += 1
+        live.turns_in_flight_at_stake += at_stake
+        live.turns_in_flight_with_cart += with_cart
         try:
             return self._send(request)
         finally:
             live.turns_in_flight -= 1
+            live.turns_in_flight_at_stake -= at_stake
+            live.turns_in_flight_with_cart -= with_cart
 
     def _send(self, request: TurnRequest) -> TurnResult:
         prepared = self._adapter.prepare(self._base_url, request)

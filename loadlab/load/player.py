@@ -101,6 +101,8 @@ class SessionPlayer:
         key = f"{self.spec.session_id}-t{turn.index}"
         results: list[TurnResult] = []
         check: TurnCheck | None = None
+        at_stake = self.ledger.turns_done > 0
+        with_cart = at_stake and bool(self.ledger.expected_cart)
         for attempt in range(1, self._retry.max_attempts + 1):
             result = self._client.send_turn(
                 TurnRequest(
@@ -110,7 +112,9 @@ class SessionPlayer:
                     idempotency_key=key,
                     token=self._credentials.token(self._wall()),
                     history=tuple(self._history),
-                )
+                ),
+                at_stake=at_stake,
+                with_cart=with_cart,
             )
             results.append(result)
             self._emit_attempt(turn, attempt, result)

@@ -9,6 +9,7 @@ once a second.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import Counter, deque
@@ -18,6 +19,20 @@ import numpy as np
 
 from loadlab.rows import SessionRecord, TurnRecord
 
+_QUANTILES = {
+    "p50_ms": 50.0,
+    "p95_ms": 95.0,
+    "p99_ms": 99.0,
+    "p999_ms": 99.9,
+    "ttft_p50_ms": 50.0,
+    "ttft_p99_ms": 99.0,
+}
+_COUNTED = {
+    "max_restarted": "restarted",
+    "max_duplicated": "duplicated",
+    "max_failed_sessions": "failed",
+}
+
 
 class LiveWindow:
     """Rolling turn latencies and failures over ``window_s``, and verdicts so far."""
@@ -26,6 +41,11 @@ class LiveWindow:
         self.window_s = window_s
         self._lock = threading.Lock()
         self._turns: deque[tuple[float, float, bool]] = deque(maxlen=max_samples)
+        # every turn so far (bounded), for stop conditions: t_end, latency, ok, TTFT, intent
+        self._history: deque[tuple[float, float, bool, float | None, str]] = deque(
+            maxlen=max_samples
+        )
+        self._session_ends: deque[tuple[float, str]] = deque(maxlen=max_samples)
         self._verdicts: Counter[str] = Counter()
         self.turns_done = 0
         self.turns_failed = 0
@@ -34,10 +54,16 @@ class LiveWindow:
     def observe(self, row: object) -> None:
         """Take a turn or session row (other rows are ignored)."""
         if isinstance(row, TurnRecord):
-            self._turn(row.t_end, (row.t_end - row.t_start) * 1000.0, row.ok, row.error_kind)
+            self._turn(
+                row.t_end,
+                (row.t_end - row.t_start) * 1000.0,
+                row.ok,
+                row.error_kind,
+                ttft_ms=row.ttft_ms,
+                intent=row.intent,
+            )
         elif isinstance(row, SessionRecord):
-            with self._lock:
-                self._verdicts[row.verdict] += 1
+            self._session(row.t_end, row.verdict)
 
     def observe_dicts(self, table: str, rows: list[dict[str, Any]]) -> None:
         """Take rows forwarded by a worker as dicts."""
@@ -46,19 +72,85 @@ class LiveWindow:
                 if table == "turns":
                     t_end = float(r["t_end"])
                     latency = (t_end - float(r["t_start"])) * 1000.0
-                    self._turn(t_end, latency, bool(r["ok"]), r.get("error_kind"))
+                    ttft = r.get("ttft_ms")
+                    self._turn(
+                        t_end,
+                        latency,
+                        bool(r["ok"]),
+                        r.get("error_kind"),
+                        ttft_ms=None if ttft is None else float(ttft),
+                        intent=str(r.get("intent", "")),
+                    )
                 elif table == "sessions":
-                    with self._lock:
-                        self._verdicts[str(r["verdict"])] += 1
+                    self._session(float(r["t_end"]), str(r["verdict"]))
             except (KeyError, TypeError, ValueError):
                 continue
 
-    def _turn(self, t_end: float, latency_ms: float, ok: bool, error_kind: Any = None) -> None:
+    def _turn(
+        self,
+        t_end: float,
+        latency_ms: float,
+        ok: bool,
+        error_kind: Any = None,
+        *,
+        ttft_ms: float | None = None,
+        intent: str = "",
+    ) -> None:
         with self._lock:
             self._turns.append((t_end, latency_ms, ok))
+            self._history.append((t_end, latency_ms, ok, ttft_ms, intent))
             self.turns_done += 1
             self.turns_failed += 0 if ok else 1
             self.turns_refused += 1 if not ok and error_kind == "auth" else 0
+
+    def _session(self, t_end: float, verdict: str) -> None:
+        with self._lock:
+            self._verdicts[verdict] += 1
+            self._session_ends.append((t_end, verdict))
+
+    def figure(
+        self,
+        key: str,
+        *,
+        window_s: float | None = None,
+        intent: str | None = None,
+        now: float | None = None,
+        min_turns: int = 20,
+    ) -> float | None:
+        """A live gate's figure over the last ``window_s`` seconds (None: the run so far).
+
+        Turn latency and TTFT percentiles of successful turns (``p50_ms`` ...
+        ``ttft_p99_ms``) and the failed-turn rate (``error_rate``) need at least
+        ``min_turns`` turns in the
+        window (fewer say nothing yet: None); session counts (``max_restarted``,
+        ``max_duplicated``, ``max_failed_sessions``) count the sessions that ended
+        in the window. Unknown keys give None.
+        """
+        now = time.time() if now is None else now
+        since = -math.inf if window_s is None else now - window_s
+        verdict = _COUNTED.get(key)
+        with self._lock:
+            if verdict is not None:
+                return float(sum(1 for t, v in self._session_ends if t >= since and v == verdict))
+            turns = [
+                row
+                for row in self._history
+                if row[0] >= since and (intent is None or row[4] == intent)
+            ]
+        if len(turns) < min_turns:
+            return None
+        if key == "error_rate":
+            return sum(1 for row in turns if not row[2]) / len(turns)
+        quantile = _QUANTILES.get(key)
+        if quantile is None:
+            return None
+        # latency gates judge successful turns, as the report does
+        column = 3 if key.startswith("ttft_") else 1
+        values = [row[column] for row in turns if row[2] and row[column] is not None]
+        if not values:
+            return None
+        data = np.asarray(values, dtype="float64")
+        return float(np.percentile(data, quantile, method="inverted_cdf"))
 
     def refused_from_the_start(self, *, min_turns: int = 20) -> bool:
         """True when at least ``min_turns`` turns ended and every one was refused (401/403).

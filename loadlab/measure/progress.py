@@ -13,7 +13,8 @@ from loadlab.measure.live_status import LiveWindow
 from loadlab.measure.rundir import write_json_atomic
 from loadlab.rows import LIVE_STATUS_FILE, TimelineEvent
 
-InFlight = Callable[[], tuple[int, int]]
+# the in-flight counters over this process and its workers (keys: load.in_flight.IN_FLIGHT_KEYS)
+InFlight = Callable[[], dict[str, int]]
 
 
 class ProgressReporter:
@@ -73,13 +74,14 @@ class ProgressReporter:
     def _write_live(self, users: int, *, state: str) -> None:
         if self._run_dir is None or self._window is None:
             return
-        in_flight, awaiting = self._in_flight() if self._in_flight is not None else (0, 0)
+        in_flight = self._in_flight() if self._in_flight is not None else {}
         status = {
             "t": time.time(),
             "state": state,
             "users": users,
-            "turns_in_flight": in_flight,
-            "awaiting_first_token": awaiting,
+            "turns_in_flight": 0,
+            "awaiting_first_token": 0,
+            **in_flight,
             **self._window.snapshot(),
         }
         try:

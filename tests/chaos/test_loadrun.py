@@ -67,8 +67,11 @@ def test_waiting_for_turns_in_flight_returns_or_times_out_with_the_last_status(
 ) -> None:
     _live(tmp_path, turns_in_flight=3)
     assert actions.wait_for_turns_in_flight(min_turns=3, run_dir=str(tmp_path))["users"] == 10
-    with pytest.raises(ActivityFailed, match="fewer than 50 turns in flight"):
+    with pytest.raises(ActivityFailed, match=r"did not come within 0\.3 s") as missed:
         actions.wait_for_turns_in_flight(min_turns=50, timeout_s=0.3, run_dir=str(tmp_path))
+    assert "'turns_in_flight': 50" in str(missed.value) and "'turns_in_flight': 3" in str(
+        missed.value
+    )
     _live(tmp_path, state="stopped")
     with pytest.raises(ActivityFailed, match="ended before"):
         actions.wait_for_turns_in_flight(min_turns=1, timeout_s=5, run_dir=str(tmp_path))
@@ -83,3 +86,19 @@ def test_stop_load_without_a_run_is_a_no_op_and_start_needs_a_target(tmp_path: P
     scenario = Path(__file__).resolve().parents[2] / "scenarios" / "ci_smoke.yaml"
     with pytest.raises(ActivityFailed, match="no target URL"):
         actions.start_load(str(scenario), run_dir=str(tmp_path))
+
+
+def test_a_strike_waits_for_turns_whose_sessions_have_state_at_stake(tmp_path: Path) -> None:
+    # Many turns in flight, but all of them first turns: nothing to lose yet.
+    _live(tmp_path, turns_in_flight=30, turns_in_flight_at_stake=0, turns_in_flight_with_cart=0)
+    with pytest.raises(ActivityFailed, match="turns_in_flight_at_stake"):
+        actions.wait_for_turns_in_flight(
+            min_turns=1, min_at_stake=5, timeout_s=0.3, run_dir=str(tmp_path)
+        )
+    _live(tmp_path, turns_in_flight=30, turns_in_flight_at_stake=6, turns_in_flight_with_cart=0)
+    assert actions.wait_for_turns_in_flight(min_at_stake=5, run_dir=str(tmp_path))
+    with pytest.raises(ActivityFailed, match="turns_in_flight_with_cart"):
+        actions.wait_for_turns_in_flight(min_with_cart=2, timeout_s=0.3, run_dir=str(tmp_path))
+    _live(tmp_path, turns_in_flight=30, turns_in_flight_at_stake=6, turns_in_flight_with_cart=2)
+    status = actions.wait_for_turns_in_flight(min_with_cart=2, run_dir=str(tmp_path))
+    assert status["turns_in_flight_with_cart"] == 2

@@ -18,11 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loadlab.app.locust_plugin.context import build_context, scenario_of
+from loadlab.app.locust_plugin.abort import AbortWatch, Breach
+from loadlab.app.locust_plugin.context import build_context, choose_scenario, scenario_of
 from loadlab.app.locust_plugin.forwarding import ROWS_MESSAGE, WorkerForwarder, receive_rows
 from loadlab.app.locust_plugin.manifest import run_manifest
 from loadlab.app.locust_plugin.options import add_arguments
 from loadlab.errors import LoadLabError
+from loadlab.load.in_flight import InFlightCounters, total_in_flight
 from loadlab.measure.live_status import LiveWindow, ObservedSink
 from loadlab.measure.pressure import PressureSampler, pressure_sampler_from_options
 from loadlab.measure.progress import ProgressReporter
@@ -41,8 +43,10 @@ class PluginState:
     sampler: ProgressReporter | None = None
     pressure: PressureSampler | None = None
     window: LiveWindow = field(default_factory=LiveWindow)
-    # latest (turns in flight, awaiting first token) reported by each worker
-    worker_in_flight: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # latest in-flight counters reported by each worker
+    worker_in_flight: dict[str, dict[str, int]] = field(default_factory=dict)
+    abort: AbortWatch | None = None
+    aborted: Breach | None = None
 
 
 def register(events: Any) -> None:
@@ -105,6 +109,7 @@ def _init(environment: Any, state: PluginState) -> None:
             environment.runner, in_flight=lambda: _counters(environment)
         ).start()
         return
+    choose_scenario(options)
     scenario = scenario_of(options, environment.host)
     state.run_dir = RunDirectory(
         Path(options.run_dir)
@@ -137,6 +142,14 @@ def _init(environment: Any, state: PluginState) -> None:
     state.pressure = pressure_sampler_from_options(options, sink=recorder)
     if state.pressure is not None:
         state.pressure.start()
+    gates = scenario.slo.abort_gates()
+    if gates:
+        state.abort = AbortWatch(
+            window=state.window,
+            gates=gates,
+            sink=recorder,
+            stop_load=lambda breach: _stop_on_breach(environment, state, breach),
+        ).start()
     sys.stderr.write(f"loadlab: recording to {state.run_dir.path}\n")
     environment.loadlab = context
 
@@ -155,22 +168,26 @@ def _emit_phase(environment: Any, name: str) -> None:
         ctx.sink.emit(TimelineEvent(t=time.time(), kind="phase", name=name))
 
 
-def _in_flight(environment: Any, state: PluginState) -> tuple[int, int]:
-    """Turns in flight and turns awaiting their first token, over this process and workers."""
-    own = _counters(environment)
-    flying = own[0] + sum(v[0] for v in state.worker_in_flight.values())
-    awaiting = own[1] + sum(v[1] for v in state.worker_in_flight.values())
-    return flying, awaiting
+def _in_flight(environment: Any, state: PluginState) -> dict[str, int]:
+    """The in-flight counters over this process and its workers."""
+    return total_in_flight(_counters(environment), *state.worker_in_flight.values())
 
 
-def _counters(environment: Any) -> tuple[int, int]:
+def _counters(environment: Any) -> dict[str, int]:
     live = getattr(getattr(environment, "loadlab", None), "live", None)
-    if live is None:
-        return 0, 0
-    return int(live.turns_in_flight), int(live.awaiting_first_token)
+    return live.snapshot() if isinstance(live, InFlightCounters) else {}
+
+
+def _stop_on_breach(environment: Any, state: PluginState, breach: Breach) -> None:
+    state.aborted = breach
+    runner = environment.runner
+    if runner is not None:
+        runner.quit()
 
 
 def _quit(environment: Any, state: PluginState) -> None:
+    if state.abort is not None:
+        state.abort.stop()
     if state.sampler is not None:
         state.sampler.stop()
     if state.pressure is not None:
@@ -183,7 +200,10 @@ def _quit(environment: Any, state: PluginState) -> None:
         write_json_atomic(state.run_dir.path / "locust_final.json", _locust_stats(environment))
         state.recorder.close()
         reason = "failed" if getattr(environment, "process_exit_code", 0) else "completed"
-        state.run_dir.update_manifest(ended_at=time.time(), end_reason=reason)
+        changes: dict[str, Any] = {"ended_at": time.time(), "end_reason": reason}
+        if state.aborted is not None:
+            changes |= {"end_reason": "aborted", "aborted_by": state.aborted.message}
+        state.run_dir.update_manifest(**changes)
         counts = state.recorder.counts
         sys.stderr.write(
             f"loadlab: run directory {state.run_dir.path} "

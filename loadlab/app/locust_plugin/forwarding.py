@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from loadlab.load.in_flight import total_in_flight
 from loadlab.measure.live_status import LiveWindow
 from loadlab.measure.recorder import RunRecorder
 from loadlab.rows import ROW_TYPES, Row, TimelineEvent, row_to_dict
@@ -28,12 +29,12 @@ _TABLE_OF = {cls: name for name, cls in ROW_TYPES.items()}
 class WorkerForwarder:
     """A worker's sink: batches rows and sends them to the master every half second.
 
-    ``in_flight()`` gives this worker's (turns in flight, awaiting first token),
-    sent along with each batch for the master's live status.
+    ``in_flight()`` gives this worker's in-flight counters, sent along with each
+    batch for the master's live status.
     """
 
     def __init__(
-        self, runner: Any, *, in_flight: Callable[[], tuple[int, int]], interval_s: float = 0.5
+        self, runner: Any, *, in_flight: Callable[[], dict[str, int]], interval_s: float = 0.5
     ) -> None:
         self._runner = runner
         self._in_flight = in_flight
@@ -59,13 +60,8 @@ class WorkerForwarder:
         """Send what is queued now."""
         with self._lock:
             batch, self._batch = self._batch, {}
-        flying, awaiting = self._in_flight()
         message: dict[str, Any] = dict(batch)
-        message[LIVE_KEY] = {
-            "worker": str(self._runner.client_id),
-            "turns_in_flight": flying,
-            "awaiting_first_token": awaiting,
-        }
+        message[LIVE_KEY] = {"worker": str(self._runner.client_id), **self._in_flight()}
         try:
             self._runner.send_message(ROWS_MESSAGE, message)
         except Exception:  # a dying channel must not kill the worker's users
@@ -86,7 +82,7 @@ class WorkerForwarder:
 def receive_rows(
     recorder: RunRecorder,
     window: LiveWindow,
-    worker_in_flight: dict[str, tuple[int, int]],
+    worker_in_flight: dict[str, dict[str, int]],
     data: Any,
 ) -> None:
     """On the master: record a worker's batch and remember its turns in flight."""
@@ -95,9 +91,8 @@ def receive_rows(
         return
     live = data.pop(LIVE_KEY, None)
     if isinstance(live, dict) and isinstance(live.get("worker"), str):
-        worker_in_flight[live["worker"]] = (
-            int(live.get("turns_in_flight", 0)),
-            int(live.get("awaiting_first_token", 0)),
+        worker_in_flight[live["worker"]] = total_in_flight(
+            {k: v for k, v in live.items() if isinstance(v, int)}
         )
     for table, rows in data.items():
         if isinstance(rows, list):

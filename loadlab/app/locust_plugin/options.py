@@ -13,9 +13,9 @@ def add_arguments(parser: Any) -> None:
     group = parser.add_argument_group("loadlab")
     group.add_argument(
         "--scenario",
-        default=os.environ.get("LOADLAB_SCENARIO", "scenarios/flash_sale.yaml"),
-        help="loadlab scenario file (personas, turns, think time, load shape). "
-        "Env: LOADLAB_SCENARIO",
+        default=os.environ.get("LOADLAB_SCENARIO", ""),
+        help="loadlab scenario file or name (personas, turns, think time, load shape); "
+        "default: ci_smoke, a 20-shopper smoke test. Env: LOADLAB_SCENARIO",
     )
     group.add_argument(
         "--run-dir",

@@ -1,8 +1,9 @@
 """Actions: start a load run in the background of an experiment, strike at the right moment.
 
 A typical method: ``start_load`` (a flash sale from a scenario file), then
-``wait_for_turns_in_flight`` (so the fault lands while turns are in flight, not
-between sessions), then the fault (e.g. ``chaosk8s.pod.actions.terminate_pods``),
+``wait_for_turns_in_flight`` with ``min_at_stake`` or ``min_with_cart`` (so the
+fault lands while turns of sessions that have state to lose are in flight, not
+between sessions or on first turns), then the fault (e.g. ``chaosk8s.pod.actions.terminate_pods``),
 then ``wait_for_load_end``. Declare ``stop_load`` as a rollback so the load stops
 on every ending, Ctrl-C and failed probes included.
 """
@@ -81,36 +82,49 @@ def wait_for_turns_in_flight(
     min_turns: int = 1,
     min_users: int = 0,
     timeout_s: float = 120.0,
+    *,
+    min_at_stake: int = 0,
+    min_with_cart: int = 0,
     run_dir: str | None = None,
 ) -> dict[str, Any]:
-    """Wait until at least ``min_turns`` turns are in flight (and ``min_users`` users run).
+    """Wait until turns are in flight where state is at stake; strike right after it returns.
 
-    Use it right before a fault so that it lands in the middle of turns.
+    A fault that lands while only first turns are in flight tests nothing: a
+    first turn has no state to lose. ``min_at_stake`` waits for turns of sessions
+    past their first completed turn (history and checkpoint on the agent's side),
+    ``min_with_cart`` for turns of sessions whose cart is not empty (a lost
+    checkpoint or a repeated "add to cart" shows in the cart).
 
     :param min_turns: turns sent and not yet answered, at least.
     :param min_users: Locust users running, at least.
     :param timeout_s: give up (ActivityFailed) after this many seconds.
     :param run_dir: the live run (default ``$LOADLAB_RUN_DIR``).
+    :param min_at_stake: of them, turns of sessions that completed a turn before, at least.
+    :param min_with_cart: of them, turns of sessions with a non-empty cart, at least.
     :returns: the live status at the moment the condition held.
     """
     path = run_dir_of(run_dir)
-    deadline = time.monotonic() + timeout_s
+    wanted = {
+        "turns_in_flight": int(min_turns),
+        "users": int(min_users),
+        "turns_in_flight_at_stake": int(min_at_stake),
+        "turns_in_flight_with_cart": int(min_with_cart),
+    }
+    deadline = time.monotonic() + float(timeout_s)
     last: dict[str, Any] | None = None
     while time.monotonic() < deadline:
         last = read_live(path)
         if last is not None:
             if last.get("state") == "stopped":
                 raise ActivityFailed("the load run ended before the moment to strike came")
-            if (
-                int(last.get("turns_in_flight", 0)) >= min_turns
-                and int(last.get("users", 0)) >= min_users
-            ):
+            if all(int(last.get(key, 0)) >= need for key, need in wanted.items()):
                 return last
         _check_alive(path)
         time.sleep(0.1)
+    seen = {key: (last or {}).get(key, 0) for key in wanted}
     raise ActivityFailed(
-        f"fewer than {min_turns} turns in flight (and {min_users} users) within {timeout_s:g} s; "
-        f"last status: {last}"
+        f"the moment to strike did not come within {timeout_s:g} s: wanted at least {wanted}, "
+        f"last seen {seen}; lower the thresholds, or give the load more users or time"
     )
 
 
