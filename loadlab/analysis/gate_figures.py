@@ -41,9 +41,16 @@ _Array = np.ndarray[Any, Any]
 
 
 def window_starts(t0: float, t_end: float, window_s: float, step_s: float = STEP_S) -> _Array:
-    """Start times of every window of ``window_s`` between ``t0`` and ``t_end``."""
+    """Start times of every window of ``window_s`` between ``t0`` and ``t_end``.
+
+    The last window always ends at ``t_end``: the end of a run (where an aborted
+    run's slowest turns are) is judged like the rest of it.
+    """
     span = max(t_end - t0 - window_s, 0.0)
-    return t0 + np.arange(math.floor(span / step_s + 1e-9) + 1) * step_s
+    starts = t0 + np.arange(math.floor(span / step_s + 1e-9) + 1) * step_s
+    if starts[-1] < t0 + span - 1e-9:
+        starts = np.append(starts, t0 + span)
+    return starts
 
 
 def _slices(times: _Array, starts: _Array, window_s: float) -> tuple[_Array, _Array, _Array]:

@@ -56,13 +56,17 @@ def pressure_env(state: StackState) -> dict[str, str]:
     Prometheus: the LLM simulator's ``/metrics`` and the DynamoDB gate's
     ``loadlab_ddb_*``; CloudWatch: ministack (fed by the stack's publisher) at one
     period per publisher round (5 simulated seconds), with the stack's AWS
-    endpoint, keys and region.
+    endpoint, keys and region; the LLM simulator's and the DynamoDB gate's admin
+    URLs, so that a broken abort gate reverts their faults.
     """
     endpoints = state.endpoints
     scrape = [f"{endpoints.llm_url}/metrics"]
     if endpoints.ddb_gate_url:
         scrape.append(f"{endpoints.ddb_gate_url}/metrics#loadlab_ddb_*")
     return {
+        # where an abort gate's breach reverts faults (loadlab.chaos.stop)
+        "LOADLAB_LLM_URL": endpoints.llm_url,
+        "LOADLAB_DDB_GATE_URL": endpoints.ddb_gate_url or "",
         "LOADLAB_PRESSURE_PROMETHEUS": " ".join(scrape),
         "LOADLAB_PRESSURE_CLOUDWATCH": "1",
         "LOADLAB_PRESSURE_CLOUDWATCH_PERIOD": str(max(1, round(5 * state.time_scale))),

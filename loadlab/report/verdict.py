@@ -104,8 +104,14 @@ def judge_run(run: RunData, summary: RunSummary, gates: Sequence[GateResult]) ->
 
 
 def run_evidence(run: RunData, summary: RunSummary) -> Evidence:
-    """Did the run end? The manifest's ``ended_at`` says; without it, what was in flight."""
+    """Did the run end, and not by a stop condition? The manifest says (``ended_at``,
+    ``end_reason``, ``aborted_by``); without an end, what was still in flight."""
     info = summary.run
+    if info.ended_at is not None and info.end_reason == "aborted":
+        by = run.manifest.get("aborted_by") or "an abort gate"
+        return Evidence(
+            "run", "missed", f"aborted after {info.duration_s:g} s: {by} (stop condition)"
+        )
     if info.ended_at is not None:
         reason = f" ({info.end_reason})" if info.end_reason else ""
         return Evidence("run", "met", f"ended{reason} after {info.duration_s:g} s")

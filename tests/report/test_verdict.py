@@ -132,6 +132,21 @@ def test_a_run_without_an_end_is_incomplete_and_never_green(
     )
 
 
+def test_a_run_stopped_by_an_abort_gate_is_never_green(known_run: Callable[..., Path]) -> None:
+    run = known_run(slo=RELAXED)
+    edit_manifest(
+        run,
+        lambda m: m.update(
+            end_reason="aborted", aborted_by="turn latency P99 (worst 5 s): 3331 (limit 1500)"
+        ),
+    )
+    out = render_run(run)
+    assert not out.verdict.passed
+    (reason,) = out.verdict.reasons
+    assert reason.startswith("run: missed: aborted after")
+    assert "turn latency P99 (worst 5 s): 3331 (limit 1500) (stop condition)" in reason
+
+
 def _all_500_run(path: Path, slo: dict[str, Any] | None) -> Path:
     """An agent that answers HTTP 500 to every turn: 20 sessions of one failed turn each."""
     run_dir = RunDirectory(path)
