@@ -9,6 +9,7 @@ Each command's arguments become one frozen options object
     loadlab up                        start the embedded stack in the foreground
     loadlab report RUN_DIR            re-derive summary.json, report.html, junit.xml
     loadlab compare RUN_A RUN_B       two runs side by side
+    loadlab cost RUN_DIR [RUN_DIR]    what a run cost on Lambda, provisioned, pods
 
 Exit codes: 0 ok, 1 unexpected error, 2 bad input (flag, scenario, config),
 3 target unreachable, 4 embedded stack failed, 5 bad run directory,
@@ -29,6 +30,7 @@ from loadlab.app.options import (
     AGENT_MODES,
     ChaosRunOptions,
     CompareOptions,
+    CostOptions,
     DemoOptions,
     GamedayOptions,
     ReportOptions,
@@ -36,7 +38,7 @@ from loadlab.app.options import (
     StackOptions,
     UpOptions,
 )
-from loadlab.errors import LoadLabError
+from loadlab.errors import ConfigError, LoadLabError
 
 EPILOG = """\
 exit codes: 0 ok, 2 bad input, 3 target unreachable, 4 embedded stack failed,
@@ -64,6 +66,13 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
+    return key.strip(), value.strip()
+
+
 def _stack_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("embedded stack")
     group.add_argument(
@@ -81,6 +90,14 @@ def _stack_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also deploy the agent as a Lambda function into ministack (automatic when "
         "the scenario's target.protocol is lambda)",
+    )
+    group.add_argument(
+        "--provisioned-concurrency",
+        type=int,
+        default=0,
+        metavar="N",
+        help="Lambda: initialise N environments right before the sale and keep them "
+        "(emulated on ministack; implies --lambda; the cost model charges them)",
     )
     group.add_argument(
         "--state-dir",
@@ -248,6 +265,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compare.set_defaults(options=_compare_options)
 
+    cost = sub.add_parser(
+        "cost",
+        help="what a run cost, and would cost on Lambda (on-demand, provisioned) and pods",
+        description="Price what RUN_DIR measured (invocations, billed duration with INIT, "
+        "cold starts, environments, pods at the peak, DynamoDB units, LLM tokens) on Lambda "
+        "on-demand, Lambda with provisioned concurrency, EKS pods (EC2 nodes, Fargate) and "
+        "active-CPU billing, per run and per 1,000 sessions, with the Lambda/pods break-even "
+        "in requests/day. Given a Lambda run and a pods run, each is priced on its own "
+        "platform and the break-even is taken between them.",
+    )
+    cost.add_argument("runs", type=Path, nargs="+", metavar="RUN_DIR", help="one or two runs")
+    cost.add_argument(
+        "--prices",
+        type=Path,
+        help="price table (YAML; default: the shipped loadlab/analysis/prices/aws-us-east-1.yaml)",
+    )
+    cost.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        type=_key_value,
+        metavar="KEY=VALUE",
+        help="change one price or assumption (e.g. lambda_memory_mb=1024, pods=4, "
+        "provisioned_concurrency=10, node_type=m5_xlarge); repeatable",
+    )
+    cost.add_argument(
+        "--platform",
+        choices=("lambda", "pods"),
+        help="what the run ran on, when its manifest does not say",
+    )
+    cost.add_argument("--json", action="store_true", help="print the estimates as JSON")
+    cost.set_defaults(options=_cost_options)
+
     report = sub.add_parser(
         "report",
         help="re-derive summary.json, report.html and junit.xml from a run directory",
@@ -294,6 +345,7 @@ def _stack(args: argparse.Namespace) -> StackOptions:
         lambda_function=args.lambda_function,
         state_dir=args.state_dir,
         agent_mode=getattr(args, "agent_mode", "correct"),
+        provisioned_concurrency=max(args.provisioned_concurrency, 0),
     )
 
 
@@ -352,6 +404,21 @@ def _report_options(args: argparse.Namespace) -> ReportOptions:
 
 def _compare_options(args: argparse.Namespace) -> CompareOptions:
     return CompareOptions(run_a=args.run_a, run_b=args.run_b, out=args.out)
+
+
+def _cost_options(args: argparse.Namespace) -> CostOptions:
+    if len(args.runs) > 2:
+        raise ConfigError(
+            f"loadlab cost takes one or two run directories, not {len(args.runs)}",
+            hint="pass a Lambda run and a pods run, or one run",
+        )
+    return CostOptions(
+        runs=tuple(args.runs),
+        prices=args.prices,
+        overrides=tuple(args.overrides),
+        platform=args.platform,
+        json=args.json,
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

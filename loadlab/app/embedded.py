@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from loadlab.app.options import StackOptions
+from loadlab.embedded.aws_lambda.deploy import LambdaOptions
 from loadlab.embedded.stack import EmbeddedStack
 from loadlab.embedded.state import LocalAWS, StackState
 from loadlab.errors import LoadLabError
@@ -32,12 +33,13 @@ async def embedded_stack(
     options: StackOptions, *, lambda_function: bool = False
 ) -> AsyncIterator[EmbeddedStack]:
     """Start the embedded stack for one command and stop it afterwards, printing progress."""
-    with_lambda = lambda_function or options.lambda_function
+    with_lambda = lambda_function or options.lambda_function or options.provisioned_concurrency > 0
     stack = EmbeddedStack(
         replicas=options.replicas,
         time_scale=options.time_scale,
         state_dir=options.state_dir,
         lambda_function=with_lambda,
+        lambda_options=LambdaOptions(provisioned_concurrency=options.provisioned_concurrency),
         agent_mode=options.agent_mode,
     )
     what = f"{options.replicas} agent pods" + (

@@ -11,6 +11,7 @@ __all__ = [
     "AGENT_MODES",
     "ChaosRunOptions",
     "CompareOptions",
+    "CostOptions",
     "DemoOptions",
     "GamedayOptions",
     "ReportOptions",
@@ -29,6 +30,7 @@ class StackOptions:
     lambda_function: bool = False
     state_dir: Path = Path(".loadlab")
     agent_mode: AgentMode = "correct"
+    provisioned_concurrency: int = 0
 
     @property
     def stack_file(self) -> Path:
@@ -135,3 +137,14 @@ class CompareOptions:
     run_a: Path
     run_b: Path
     out: Path | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CostOptions:
+    """``loadlab cost``: one run priced on every platform, or a Lambda run and a pods run."""
+
+    runs: tuple[Path, ...]
+    prices: Path | None = None
+    overrides: tuple[tuple[str, str], ...] = ()
+    platform: str | None = None
+    json: bool = False

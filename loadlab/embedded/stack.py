@@ -156,6 +156,8 @@ class EmbeddedStack:
         self._stop_grace_s = stop_grace_s
         self._lambda_options = (lambda_options or LambdaOptions()) if lambda_function else None
         self._lambda: DeployedFunction | None = None
+        self.provisioned_environments: tuple[str, ...] = ()
+        """Instance ids of the environments provisioned before the sale (emulated)."""
         self._ddb_capacity = (ddb_rcu, ddb_wcu, ddb_burst_s)
         self._ddb_gate: DynamoDBGate | None = None
         self._publisher: CloudWatchPublisher | None = None
@@ -458,7 +460,7 @@ class EmbeddedStack:
             secret_access_key=_AWS_SECRET,
         )
         try:
-            return await asyncio.to_thread(
+            deployed = await asyncio.to_thread(
                 deploy_function,
                 client,
                 spec,
@@ -466,6 +468,13 @@ class EmbeddedStack:
                 endpoint_url=aws_url,
                 timeout_s=self._start_timeout_s,
             )
+            if options.provisioned_concurrency > 0:
+                from loadlab.embedded.aws_lambda.provisioned import provision
+
+                self.provisioned_environments = await asyncio.to_thread(
+                    provision, client, deployed.name, options.provisioned_concurrency
+                )
+            return deployed
         except (BotoCoreError, ClientError) as exc:
             raise StackError(
                 f"cannot deploy the Lambda function {spec.name} to ministack: {exc}",

@@ -20,9 +20,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from loadlab.analysis.cost import CostEstimate, break_even_between, platform_of
+from loadlab.analysis.fidelity import FidelityRow, fidelity_table
 from loadlab.analysis.rundata import RunData, load_run
 from loadlab.analysis.summary import summarize
 from loadlab.analysis.timeseries import timeseries
+from loadlab.report.cost import cost_section, usd
 
 # (label, path in summary.json, unit)
 ROWS: tuple[tuple[str, tuple[str, ...], str], ...] = (
@@ -63,6 +66,7 @@ class Comparison:
     rows: tuple[tuple[str, Any, Any, str], ...]
     html_path: Path | None
     warnings: tuple[str, ...]
+    fidelity: tuple[FidelityRow, ...] = ()
 
 
 def _get(summary: dict[str, Any], path: tuple[str, ...]) -> Any:
@@ -89,12 +93,90 @@ def compare_runs(run_a: Path | str, run_b: Path | str, *, out: Path | None = Non
             "the runs played different loads (scenario shape, sessions or seed differ, "
             "not only the target): compare with care"
         )
-    comparison = Comparison((names[0], names[1]), rows, out, tuple(warnings))
+    sections = tuple(cost_section(r) for r in runs)
+    rows += _cost_rows(sections[0].estimate, sections[1].estimate)
+    warnings += [f"cost of {n}: {c.error}" for n, c in zip(names, sections, strict=True) if c.error]
+    fidelity = _fidelity(runs, summaries, (sections[0].estimate, sections[1].estimate))
+    comparison = Comparison((names[0], names[1]), rows, out, tuple(warnings), fidelity)
     if out is not None:
         tmp = out.with_name(f".{out.name}.tmp")
         tmp.write_text(_html(comparison, runs), encoding="utf-8")
         os.replace(tmp, out)
     return comparison
+
+
+_COST_MODELS = (
+    ("lambda", "Lambda on-demand"),
+    ("lambda_pc", "Lambda with provisioned concurrency"),
+    ("eks", "EKS pods (EC2 nodes)"),
+    ("fargate", "EKS pods (Fargate)"),
+    ("active_cpu", "active-CPU billing"),
+)
+
+
+def _cost_rows(
+    a: CostEstimate | None, b: CostEstimate | None
+) -> tuple[tuple[str, Any, Any, str], ...]:
+    def own(e: CostEstimate | None) -> float | None:
+        if e is None:
+            return None
+        model = e.model("lambda" if e.usage.platform == "lambda" else "eks")
+        return model.total_usd
+
+    def per_1000(e: CostEstimate | None, name: str) -> float | None:
+        return None if e is None else e.model(name).per_1000_sessions_usd
+
+    rows: list[tuple[str, Any, Any, str]] = [
+        ("cost of the run (its own platform)", own(a), own(b), "usd")
+    ]
+    rows += [
+        (f"$ per 1,000 sessions: {label}", per_1000(a, name), per_1000(b, name), "usd")
+        for name, label in _COST_MODELS
+    ]
+    return tuple(rows)
+
+
+def _fidelity(
+    runs: tuple[RunData, RunData],
+    summaries: tuple[dict[str, Any], ...],
+    estimates: tuple[CostEstimate | None, CostEstimate | None],
+) -> tuple[FidelityRow, ...]:
+    """The fidelity table when one run is on Lambda and the other on pods."""
+    kinds = [platform_of(r) for r in runs]
+    if sorted(str(k) for k in kinds) != ["lambda", "pods"]:
+        return ()
+    i_lambda = kinds.index("lambda")
+    i_pods = 1 - i_lambda
+    lam_est, pods_est = estimates[i_lambda], estimates[i_pods]
+    break_even = None
+    if lam_est is not None and pods_est is not None:
+        break_even, _ = break_even_between(lam_est, pods_est)
+    return fidelity_table(
+        summaries[i_lambda],
+        summaries[i_pods],
+        lambda_usage=None if lam_est is None else lam_est.usage,
+        break_even_per_day=break_even,
+    )
+
+
+def fidelity_text(rows: tuple[FidelityRow, ...]) -> str:
+    """The fidelity table as plain text."""
+    if not rows:
+        return ""
+    lines = [("claim", "published", "measured", "source")]
+    lines += [(r.claim, r.published, _fidelity_value(r), r.source) for r in rows]
+    w = [max(len(x[i]) for x in lines) for i in range(3)]
+    out = ["published claims vs these runs (Lambda run against pods run):"]
+    out += [f"  {x[0].ljust(w[0])}  {x[1].ljust(w[1])}  {x[2].rjust(w[2])}  {x[3]}" for x in lines]
+    return "\n".join(out)
+
+
+def _fidelity_value(row: FidelityRow) -> str:
+    if row.measured is None:
+        return "—"
+    if row.unit == "requests/day":
+        return f"{row.measured:,.0f}"
+    return f"{row.measured:.2f}"
 
 
 def _load_of(run: RunData) -> dict[str, Any] | None:
@@ -121,6 +203,8 @@ def format_value(value: Any, unit: str) -> str:
         return f"{value:.1f}"
     if unit == "s":
         return f"{value:.1f} s"
+    if unit == "usd":
+        return usd(value)
     return f"{value:g}"
 
 
@@ -134,7 +218,8 @@ def text_table(comparison: Comparison) -> str:
     out = [f"A = {a}", f"B = {b}"]
     out += [f"  {r[0].ljust(w0)}  {r[1].rjust(w1)}  {r[2]}" for r in lines]
     out += [f"  warning: {w}" for w in comparison.warnings]
-    return "\n".join(out)
+    fidelity = fidelity_text(comparison.fidelity)
+    return "\n".join(out + ([fidelity] if fidelity else []))
 
 
 def _plot(runs: tuple[RunData, RunData], names: tuple[str, str]) -> str:
@@ -164,13 +249,23 @@ def _html(comparison: Comparison, runs: tuple[RunData, RunData]) -> str:
         for label, x, y, u in comparison.rows
     )
     warnings = "".join(f"<p class=warn>{html.escape(w)}</p>" for w in comparison.warnings)
+    fidelity = "".join(
+        f"<tr><td>{html.escape(r.claim)}</td><td>{html.escape(r.published)}</td>"
+        f"<td>{_fidelity_value(r)}</td><td>{html.escape(r.source)}</td></tr>"
+        for r in comparison.fidelity
+    )
+    if fidelity:
+        fidelity = (
+            "<h2>Published claims vs these runs</h2><table><tr><th>claim</th><th>published"
+            f"</th><th>measured</th><th>source</th></tr>{fidelity}</table>"
+        )
     return (
         "<!doctype html><html lang=en><head><meta charset=utf-8><title>loadlab compare</title>"
         "<style>body{font:14px system-ui,sans-serif;max-width:1000px;margin:2em auto}"
         "td,th{padding:3px 10px;border-bottom:1px solid #eee;text-align:right}"
         "td:first-child,th:first-child{text-align:left}.warn{color:#b00020}</style></head><body>"
         f"<h1>loadlab compare</h1><p>A = {a}<br>B = {b}</p>{warnings}"
-        f"<table><tr><th></th><th>A</th><th>B</th></tr>{body}</table>"
+        f"<table><tr><th></th><th>A</th><th>B</th></tr>{body}</table>{fidelity}"
         f'<p><img alt="P99 and users over time" style="max-width:100%" '
         f'src="data:image/png;base64,{_plot(runs, comparison.names)}"></p>'
         "</body></html>"

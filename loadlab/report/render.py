@@ -10,12 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import markupsafe
 
 from loadlab.analysis.pressure import pressure_series
 from loadlab.analysis.run_summary import RunSummary, json_safe
 from loadlab.analysis.rundata import load_run
 from loadlab.analysis.summary import summarize
 from loadlab.analysis.timeseries import timeseries
+from loadlab.report.cost import cost_section
 from loadlab.report.junit import write_junit
 from loadlab.report.markdown import gate_value, summary_markdown
 from loadlab.report.plots import cold_start_plots, pressure_plots, timeline_plots
@@ -76,7 +78,8 @@ def render_run(run_dir: Path | str) -> RenderedReport:
         | pressure_plots(series, pressure_series(run), data["faults"], data["pressure"])
     )
     html_path = path / "report.html"
-    _write_text(html_path, _html(summary, data, gates, verdict, plots))
+    cost_html = cost_section(run).html()
+    _write_text(html_path, _html(summary, data, gates, verdict, plots, cost_html=cost_html))
     junit_path = path / "junit.xml"
     experiment = summary.experiment.journal if summary.experiment else None
     write_junit(junit_path, str(summary.run.name or "run"), verdict, gates, experiment)
@@ -111,8 +114,13 @@ def _html(
     gates: list[GateResult],
     verdict: Verdict,
     plots: dict[str, str],
+    *,
+    cost_html: str = "",
 ) -> str:
-    """report.html; the template walks ``data`` (summary.json) as a mapping."""
+    """report.html; the template walks ``data`` (summary.json) as a mapping.
+
+    ``cost_html`` is the cost section, already escaped (:mod:`loadlab.report.cost`).
+    """
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("loadlab.report", "templates"),
         autoescape=True,
@@ -126,6 +134,7 @@ def _html(
         verdict=verdict,
         gate_value=gate_value,
         plots=plots,
+        cost_html=markupsafe.Markup(cost_html),  # already escaped by loadlab.report.cost
         started=(
             datetime.fromtimestamp(started, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
             if isinstance(started, int | float)

@@ -156,7 +156,9 @@ def test_report_figures_win_over_the_agents_when_the_log_tail_has_them(
         "duration_ms",
         "billed_duration_ms",
         "max_memory_used_mb",
+        "memory_size_mb",
     }
+    assert rows["memory_size_mb"].value == 512.0  # what the cost model bills GB-s by
     assert rows["billed_duration_ms"].value == 813.0 and rows["init_ms"].value == 1203.55
     assert {row.source for row in rows.values()} == {"lambda"}
     assert json.loads(rows["init_ms"].dimensions_json)["figures"] == "report"

@@ -31,7 +31,10 @@ def run_manifest(context: LoadContext, options: Any, role: str) -> RunManifest:
         "transport": context.transport,
     }
     if context.lambda_function:
+        from loadlab.load.aws_lambda.users import function_settings
+
         target["function"] = context.lambda_function
+        target |= function_settings(context)
     return RunManifest(
         run_id=context.run_id,
         name=scenario.name,

@@ -155,6 +155,13 @@ class ShoppingAgent:
         self.init_ms = (time.perf_counter() - began) * 1000
         log.info("agent %s ready in %.1f ms", self.instance_id, self.init_ms)
 
+    def mark_provisioned(self) -> None:
+        """This instance was initialised before any turn (provisioned concurrency).
+
+        Its first turn then reports ``cold: false``: no caller waited for its INIT.
+        """
+        self._served_a_turn = True
+
     async def close(self) -> None:
         """Release the LLM pool, the checkpoint threads and the AWS client it created."""
         runtime, self._runtime = self._runtime, None

@@ -167,6 +167,8 @@ class LambdaOptions:
     reserved_concurrency: int | None = LOCAL_RESERVED_CONCURRENCY
     function_url: bool = True
     package_cache: Path | None = None
+    provisioned_concurrency: int = 0
+    """Environments initialised right after the deploy and kept (see :mod:`.provisioned`)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -87,6 +87,8 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     """Answer one invocation (direct or HTTP proxy event) with a proxy response."""
     try:
         agent = environment()
+        if isinstance(event, dict) and "loadlab_provision" in event:
+            return _provisioned(agent, event["loadlab_provision"])
     except LoadLabError as exc:
         return {
             "statusCode": 503,
@@ -97,6 +99,21 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     kill_switch().reached("invocation")
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     return agent.invoke(event, remaining_ms=remaining() if callable(remaining) else None)
+
+
+def _provisioned(agent: LambdaAgent, spec: Any) -> dict[str, Any]:
+    """A provisioning invocation (:mod:`~.provisioned`): initialised, held, marked warm."""
+    hold_ms = spec.get("hold_ms", 0.0) if isinstance(spec, dict) else 0.0
+    agent.agent.mark_provisioned()
+    # Held so that N concurrent provisioning invocations occupy N environments.
+    time.sleep(min(max(float(hold_ms), 0.0), 10_000.0) / 1000.0)
+    body = {"instance_id": agent.instance_id, "init_ms": agent.agent.init_ms}
+    return {
+        "statusCode": 200,
+        "headers": {"Content-Type": "application/json"},
+        "body": json.dumps(body),
+        "isBase64Encoded": False,
+    }
 
 
 def _log_to_stderr() -> None:

@@ -136,6 +136,7 @@ class LambdaInvocation:
             ("duration_ms", self.duration_ms),
             ("billed_duration_ms", self.billed_duration_ms),
             ("max_memory_used_mb", _float(self.max_memory_used_mb)),
+            ("memory_size_mb", _float(self.memory_size_mb)),
         ]
         return [
             PressureSample(

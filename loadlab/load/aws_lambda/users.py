@@ -48,6 +48,41 @@ def shared_invoke_client(
     return client
 
 
+def function_settings(context: LoadContext) -> dict[str, int]:
+    """What the cost model needs from the function's configuration, read before the sale.
+
+    ``memory_mb`` (``GetFunctionConfiguration``) and ``provisioned_concurrency``
+    (``GetProvisionedConcurrencyConfig`` of ``$LATEST``: allocated environments),
+    each left out when the API does not answer it. Never raises: the run goes on
+    without them and ``loadlab cost`` says what is missing.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    function = context.lambda_function
+    if not function:
+        return {}
+    settings: dict[str, int] = {}
+    try:
+        client = shared_invoke_client(
+            context,
+            endpoint_url=context.target_url,
+            timeout_s=context.scenario.target.timeout_s,
+            max_connections=context.scenario.shape.peak + _SPARE_CONNECTIONS,
+        )
+        config = client.get_function_configuration(FunctionName=function)
+        if isinstance(config.get("MemorySize"), int):
+            settings["memory_mb"] = config["MemorySize"]
+        provisioned = client.get_provisioned_concurrency_config(
+            FunctionName=function, Qualifier="$LATEST"
+        )
+        allocated = provisioned.get("AllocatedProvisionedConcurrentExecutions")
+        if isinstance(allocated, int) and allocated > 0:
+            settings["provisioned_concurrency"] = allocated
+    except (BotoCoreError, ClientError, ConfigError):
+        pass
+    return settings
+
+
 def lambda_agent_client(context: LoadContext) -> AgentClient:
     """An agent client that plays each turn as a ``lambda:Invoke`` of the context's function."""
     function = context.lambda_function
