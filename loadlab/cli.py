@@ -13,7 +13,7 @@ Each command's arguments become one frozen options object
 
 Exit codes: 0 ok, 1 unexpected error, 2 bad input (flag, scenario, config),
 3 target unreachable, 4 embedded stack failed, 5 bad run directory,
-6 SLO gate missed, 130 interrupted.
+6 the verdict is FAIL, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -42,7 +42,9 @@ from loadlab.errors import ConfigError, LoadLabError
 
 EPILOG = """\
 exit codes: 0 ok, 2 bad input, 3 target unreachable, 4 embedded stack failed,
-5 bad run directory, 6 SLO gate missed, 130 interrupted.
+5 bad run directory, 6 the verdict is FAIL (a gate missed, a session
+restarted or duplicated, the audit disagreeing, the experiment deviating), 130
+interrupted.
 Docs: README.md; the session protocol: docs/protocol.md."""
 
 

@@ -14,8 +14,9 @@ Declare it in an experiment (``loadlab gameday`` sets ``LOADLAB_RUN_DIR``)::
                                "arguments": {"run_dir": "${loadlab_run_dir}"}}}]
 
 loadlab's own orchestration actions (starting and waiting for the load, in
-:mod:`loadlab.chaos.loadrun`) and the experiment's rollbacks are recorded as
-``note`` events, not faults. A fault whose action returns a JSON object (the
+:mod:`loadlab.chaos.loadrun`), its actions that end a fault
+(``llm_faults_clear``, ``clear_kill_orders``, ...) and the experiment's rollbacks
+are recorded as ``note`` events, not faults. A fault whose action returns a JSON object (the
 :mod:`loadlab.chaos.downstream` actions do) has that object's scalar values
 copied into its end event's ``attrs`` (``rpm``, ``wcu``, ``expires_at`` ...), and
 its ``expires_at`` becomes the event's ``lease_expires``: the fault is a lease.
@@ -43,6 +44,18 @@ __all__ = [
 log = logging.getLogger("chaostoolkit")
 
 _ORCHESTRATION_MODULES = ("loadlab.chaos.loadrun",)
+# loadlab actions that end a fault (a method may end its fault with the sale, before
+# the hypothesis is checked again): notes, like rollbacks, not faults of their own
+_REVERTING_ACTIONS = frozenset(
+    {
+        "llm_faults_clear",
+        "dynamodb_capacity_restore",
+        "clear_kill_orders",
+        "restore_concurrency",
+        "restore_configuration",
+        "revert_expired_leases",
+    }
+)
 _TARGET_ARGUMENTS = (
     "name",
     "label_selector",
@@ -209,8 +222,11 @@ def _func(context: dict[str, Any]) -> str:
 
 
 def _is_orchestration(context: dict[str, Any]) -> bool:
-    module = str(_provider(context).get("module", ""))
-    return module.startswith(_ORCHESTRATION_MODULES)
+    provider = _provider(context)
+    module = str(provider.get("module", ""))
+    if module.startswith(_ORCHESTRATION_MODULES):
+        return True
+    return module.startswith("loadlab.chaos.") and provider.get("func") in _REVERTING_ACTIONS
 
 
 def _is_rollback(context: dict[str, Any], experiment: dict[str, Any] | None) -> bool:

@@ -80,3 +80,33 @@ def test_without_a_run_directory_the_experiment_still_runs(tmp_path: Path) -> No
     control.before_activity_control(KILL, run_dir="${loadlab_run_dir}")
     control.after_activity_control(KILL, state={}, run_dir=str(tmp_path / "missing"))
     assert not (tmp_path / "missing").exists()
+
+
+def test_an_action_that_ends_a_fault_is_a_note_not_a_fault(tmp_path: Path) -> None:
+    clear = {
+        "type": "action",
+        "name": "end-the-fault-with-the-sale",
+        "provider": {
+            "type": "python",
+            "module": "loadlab.chaos.downstream.actions",
+            "func": "llm_faults_clear",
+        },
+    }
+    storm = {
+        "type": "action",
+        "name": "llm-429-storm",
+        "provider": {
+            "type": "python",
+            "module": "loadlab.chaos.downstream.actions",
+            "func": "llm_429_storm",
+        },
+    }
+    for action in (storm, clear):
+        control.before_activity_control(action, run_dir=str(tmp_path))
+        control.after_activity_control(action, state={"status": "succeeded"}, run_dir=str(tmp_path))
+    kinds = [(e["kind"], e["name"]) for e in _events(tmp_path)]
+    assert kinds == [
+        ("fault", "llm-429-storm"),
+        ("fault", "llm-429-storm"),
+        ("note", "end-the-fault-with-the-sale"),
+    ]

@@ -50,6 +50,9 @@ def test_lambda_needs_an_environment_per_concurrent_request_pods_do_not(tmp_path
     assert summary["sessions"]["verdicts"]["restarted"] == 0
     assert summary["sessions"]["verdicts"]["duplicated"] == 0
     manifest = json.loads((on_lambda / "manifest.json").read_text())
-    assert manifest["scenario"]["target"]["protocol"] == "lambda"
+    # the same scenario (protocol reference), played through the Lambda Invoke API
+    assert manifest["scenario"]["target"]["protocol"] == "reference"
+    assert manifest["target"]["transport"] == "lambda"
+    assert manifest["target"]["function"]
     requests = summary["request_latency_ms"]["by_name"]
     assert requests, "the Lambda run recorded its invocations"
