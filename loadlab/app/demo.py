@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from loadlab.app.closing import check_locust, render_and_print
+from loadlab.app.closing import check_locust, check_verdict, render_and_print
 from loadlab.app.embedded import audit_embedded, delete_pod_mid_sale, embedded_stack, pressure_env
 from loadlab.app.locust_process import run_load
 from loadlab.app.options import DemoOptions
@@ -16,7 +16,7 @@ from loadlab.scenario.files import load_scenario
 
 
 def execute(options: DemoOptions) -> int:
-    """Run the demo; 0 whatever the gates say (it shows them), or raise when the load broke."""
+    """Run the demo; 0 when the verdict passes, else raise (exit 6, or Locust's own code)."""
     if not 0 <= options.kill_at < 1:
         raise ConfigError(
             f"--kill-at {options.kill_at} is outside [0, 1)",
@@ -54,6 +54,7 @@ async def _demo(options: DemoOptions) -> int:
 
         rc = await run_load(launch, during=kill_one_pod if options.kill_at > 0 else None)
         await audit_embedded(state, run_dir, scenario)
-    render_and_print(run_dir, locust_rc=rc)
+    out = render_and_print(run_dir, locust_rc=rc)
     check_locust(rc)
+    check_verdict(out)
     return 0
