@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from stack_states import state
 
 from loadlab.app.gameday import capacity_warning, experiment_scenario
 from loadlab.app.options import ChaosRunOptions
 from loadlab.cli import build_parser, main
-from loadlab.embedded.state import LambdaFunctionState, LocalAWS, StackEndpoints, StackState
+from loadlab.embedded.state import LambdaFunctionState, StackState
 from loadlab.scenario import parse_scenario
 
 REPO = Path(__file__).resolve().parents[2]
@@ -66,35 +68,10 @@ def test_each_experiment_names_its_default_scenario_and_lambda_ones_fit_the_func
 
 
 def lambda_stack(reserved: int | None) -> StackState:
-    return StackState(
-        pid=1,
-        started_at=0.0,
-        endpoints=StackEndpoints(
-            agent_url="http://127.0.0.1:1",
-            aws_endpoint_url="http://127.0.0.1:2",
-            llm_url="http://127.0.0.1:3",
-            fleet_url="http://127.0.0.1:4",
-            region="us-east-1",
-            table="t",
-            lambda_function="agent",
-        ),
-        jwt_secret="s",
-        aws=LocalAWS(
-            endpoint_url="http://127.0.0.1:2",
-            region="us-east-1",
-            access_key_id="k",
-            secret_access_key="s",
-        ),
-        replicas=1,
-        time_scale=1.0,
-        agent_mode="correct",
-        seed=0,
-        pids={},
-        logs={},
-        lambda_function=LambdaFunctionState(
-            function_name="agent", function_arn="arn", url=None, reserved_concurrency=reserved
-        ),
+    function = LambdaFunctionState(
+        function_name="agent", function_arn="arn", url=None, reserved_concurrency=reserved
     )
+    return replace(state(), lambda_function=function)
 
 
 def test_a_peak_above_the_functions_concurrency_is_warned_about() -> None:
