@@ -9,16 +9,18 @@ analysis, report) takes what it needs as arguments.
     options.py                those options objects
     run.py, demo.py, up.py,   one module per command; each exposes ``execute(options) -> int``
     gameday.py, report.py,    and raises a LoadLabError (which carries the exit code)
-    compare.py                for anything but success
+    compare.py, cost.py       for anything but success
     scenarios.py              finding a scenario file by path or name
     targets.py                choosing and checking the endpoint under test
     embedded.py               the embedded stack for a command: start, hand-off, audit
     children.py               waiting for a child process, passing Ctrl-C on
-    closing.py                the closing lines every command prints
+    locust_process.py         a load run in the foreground (Locust started and waited for)
+    closing.py                the closing lines (the verdict first) and the exit verdict
     locustfile.py             the locustfiles Locust runs (HTTP users / Lambda users)
     lambda_locustfile.py
     locust_plugin/            loadlab inside the Locust process: options, events, the
-                              run's LoadContext, the manifest, worker forwarding
+                              run's LoadContext, the manifest, worker forwarding, and
+                              stop conditions (abort gates)
 
 See docs/architecture.md for the map of the whole package.
 """
