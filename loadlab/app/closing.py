@@ -29,16 +29,21 @@ def render_and_print(run_dir: Path, *, locust_rc: int) -> RenderedReport:
         )
     print("loadlab: rendering the report ...", flush=True)
     out = render_run(run_dir)
-    print_verdict(out)
-    print_headline(out)
+    print_report(out)
     agreement = out.summary.locust
     if agreement is not None:
         state = "agree" if agreement.all_match else "DIFFER (see report)"
         print(f"  loadlab and Locust statistics {state}")
     print(f"run directory: {run_dir}")
+    return out
+
+
+def print_report(out: RenderedReport) -> None:
+    """The verdict, the headline and gates, where the report is; summary.md to CI."""
+    print_verdict(out)
+    print_headline(out)
     print(f"report:        {out.html_path}")
     publish_step_summary(out)
-    return out
 
 
 def print_verdict(out: RenderedReport) -> None:

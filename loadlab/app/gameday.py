@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from loadlab.app.children import wait_interruptibly
-from loadlab.app.closing import check_verdict, print_headline, print_verdict, publish_step_summary
+from loadlab.app.closing import check_verdict, print_report
 from loadlab.app.embedded import audit_embedded, embedded_stack, pressure_env
 from loadlab.app.options import ChaosRunOptions, GamedayOptions
 from loadlab.app.scenarios import resolve_scenario_path
@@ -226,10 +226,7 @@ def _finish(run_dir: Path, chaos_rc: int) -> int:
     out = None
     if (run_dir / "manifest.json").exists():
         out = render_run(run_dir)
-        print_verdict(out)
-        print_headline(out)
-        print(f"report:        {out.html_path}")
-        publish_step_summary(out)
+        print_report(out)
     else:
         print(
             "loadlab: the experiment ended before any load was recorded; "

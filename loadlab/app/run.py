@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from loadlab.app.closing import check_locust, check_verdict, render_and_print
 from loadlab.app.embedded import audit_embedded, embedded_stack, pressure_env
@@ -33,18 +34,10 @@ async def _run(options: RunOptions) -> int:
             # against the Lambda target the load speaks to the Lambda API (ministack)
             url = state.endpoints.aws_endpoint_url if function else state.endpoints.agent_url
             run_dir = options.run_dir or new_run_dir(options.runs_root, scenario.name)
-            launch = LocustLaunch(
-                scenario_path=path,
-                target_url=url,
-                lambda_function=function,
-                run_dir=run_dir,
-                users=options.users,
-                time_scale=options.time_scale,
-                web=options.web,
-                web_port=options.web_port,
-                jwt_secret=state.jwt_secret,
-                env=pressure_env(state),
-            )
+            launch = _launch(
+                options, path, run_dir, target=url, function=function,
+                secret=state.jwt_secret, env=pressure_env(state),
+            )  # fmt: skip
             rc = await run_load(launch)
             await audit_embedded(state, run_dir, scenario)
     else:
@@ -52,23 +45,39 @@ async def _run(options: RunOptions) -> int:
         target, secret = resolve_target(options.target, scenario, running)
         check_target(target, scenario.target.protocol)
         run_dir = options.run_dir or new_run_dir(options.runs_root, scenario.name)
-        launch = LocustLaunch(
-            scenario_path=path,
-            target_url=target,
-            lambda_function=lambda_function_of(scenario),
-            run_dir=run_dir,
-            users=options.users,
-            time_scale=options.time_scale,
-            web=options.web,
-            web_port=options.web_port,
-            jwt_secret=secret,
-            # Against the stack of `loadlab up`, its downstream is sampled as with --embedded.
-            env=pressure_env(running)
-            if running is not None and running.endpoints.agent_url == target
-            else {},
-        )
+        # Against the stack of `loadlab up`, its downstream is sampled as with --embedded.
+        ours = running is not None and running.endpoints.agent_url == target
+        env = pressure_env(running) if ours and running is not None else {}
+        launch = _launch(
+            options, path, run_dir, target=target, function=lambda_function_of(scenario),
+            secret=secret, env=env,
+        )  # fmt: skip
         rc = await run_load(launch)
     out = render_and_print(run_dir, locust_rc=rc)
     check_locust(rc)
     check_verdict(out)
     return 0
+
+
+def _launch(
+    options: RunOptions,
+    scenario_path: Path,
+    run_dir: Path,
+    *,
+    target: str,
+    function: str | None,
+    secret: str | None,
+    env: dict[str, str],
+) -> LocustLaunch:
+    return LocustLaunch(
+        scenario_path=scenario_path,
+        target_url=target,
+        lambda_function=function,
+        run_dir=run_dir,
+        users=options.users,
+        time_scale=options.time_scale,
+        web=options.web,
+        web_port=options.web_port,
+        jwt_secret=secret,
+        env=env,
+    )
