@@ -10,6 +10,7 @@ Each command's arguments become one frozen options object
     loadlab report RUN_DIR            re-derive summary.json, report.html, junit.xml
     loadlab compare RUN_A RUN_B       two runs side by side
     loadlab cost RUN_DIR [RUN_DIR]    what a run cost on Lambda, provisioned, pods
+    loadlab history [PATH ...]        the trend across game days, regressions named
 
 Exit codes: 0 ok, 1 unexpected error, 2 bad input (flag, scenario, config),
 3 target unreachable, 4 embedded stack failed, 5 bad run directory,
@@ -33,6 +34,7 @@ from loadlab.app.options import (
     CostOptions,
     DemoOptions,
     GamedayOptions,
+    HistoryOptions,
     ReportOptions,
     RunOptions,
     StackOptions,
@@ -301,6 +303,48 @@ def build_parser() -> argparse.ArgumentParser:
     cost.add_argument("--json", action="store_true", help="print the estimates as JSON")
     cost.set_defaults(options=_cost_options)
 
+    history = sub.add_parser(
+        "history",
+        help="the trend across game days: per experiment pass/fail, P99, resume P99, "
+        "restarted/duplicated sessions, time to recover",
+        description="Read every rendered run under PATH (run directories, game-day "
+        "directories or a whole runs/ folder), group the runs by experiment, print the "
+        "trend and write an HTML page with plots. A run worse than every one of the last N "
+        "runs of its experiment (verdict PASS -> FAIL; turn P99, resume P99 or time to "
+        "recover more than TOLERANCE above the worst of them; more sessions restarted or "
+        "duplicated) is named; exit 6 when an experiment's newest run is one.",
+    )
+    history.add_argument(
+        "paths",
+        type=Path,
+        nargs="*",
+        default=[Path("runs")],
+        metavar="PATH",
+        help="run or game-day directories, or folders of them (default: runs)",
+    )
+    history.add_argument(
+        "--out", type=Path, help="HTML page to write (default: history.html in the first PATH)"
+    )
+    history.add_argument(
+        "--last",
+        type=int,
+        default=5,
+        metavar="N",
+        help="compare each run with the N runs of its experiment before it (default 5)",
+    )
+    history.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.2,
+        help="how much worse than the worst of those runs a figure may be (default 0.2 = 20%%)",
+    )
+    history.add_argument(
+        "--no-fail",
+        action="store_true",
+        help="exit 0 even when an experiment's newest run regressed",
+    )
+    history.set_defaults(options=_history_options)
+
     report = sub.add_parser(
         "report",
         help="re-derive summary.json, report.html and junit.xml from a run directory",
@@ -406,6 +450,16 @@ def _report_options(args: argparse.Namespace) -> ReportOptions:
 
 def _compare_options(args: argparse.Namespace) -> CompareOptions:
     return CompareOptions(run_a=args.run_a, run_b=args.run_b, out=args.out)
+
+
+def _history_options(args: argparse.Namespace) -> HistoryOptions:
+    return HistoryOptions(
+        paths=tuple(args.paths),
+        out=args.out,
+        last=args.last,
+        tolerance=args.tolerance,
+        no_fail=args.no_fail,
+    )
 
 
 def _cost_options(args: argparse.Namespace) -> CostOptions:

@@ -140,6 +140,17 @@ class CompareOptions:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class HistoryOptions:
+    """``loadlab history``: the trend across game days under ``paths``."""
+
+    paths: tuple[Path, ...]
+    out: Path | None = None
+    last: int = 5
+    tolerance: float = 0.2
+    no_fail: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CostOptions:
     """``loadlab cost``: one run priced on every platform, or a Lambda run and a pods run."""
 
