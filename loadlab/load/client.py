@@ -39,6 +39,7 @@ from loadlab.load.transport import (
     Transport,
     TransportTimeout,
 )
+from loadlab.redact import Redactor
 
 _MAX_ERROR_BODY = 64 * 1024
 
@@ -119,8 +120,11 @@ class AgentClient:
         clock: Callable[[], float] = time.perf_counter,
         wall: Callable[[], float] = time.time,
         live: InFlightCounters | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
         self._transport = transport
+        # an agent may echo a credential in its error: the message is redacted where it is made
+        self._redact = Redactor.from_env() if redactor is None else redactor
         self._adapter = adapter
         self._base_url = base_url
         self._timeout = timeout_s
@@ -156,7 +160,13 @@ class AgentClient:
 
     def _send(self, request: TurnRequest) -> TurnResult:
         prepared = self._adapter.prepare(self._base_url, request)
-        run = _Attempt(t_start=self._wall(), t0=self._clock(), clock=self._clock, live=self._live)
+        run = _Attempt(
+            t_start=self._wall(),
+            t0=self._clock(),
+            clock=self._clock,
+            live=self._live,
+            redact=self._redact,
+        )
         try:
             response = self._transport.open(
                 prepared.method, prepared.url, prepared.headers, prepared.body, self._timeout
@@ -235,7 +245,9 @@ class _Attempt:
         t0: float,
         clock: Callable[[], float],
         live: InFlightCounters | None = None,
+        redact: Callable[[str], str] | None = None,
     ) -> None:
+        self.redact = redact
         self.t_start = t_start
         self.t0 = t0
         self.clock = clock
@@ -304,7 +316,7 @@ class _Attempt:
             tokens=self.tokens,
             text="".join(self.text),
             error_kind=error_kind,
-            error=error,
+            error=error if error is None or self.redact is None else self.redact(error),
             agent_error_kind=self.agent_error_kind,
             retry_after_s=self.retry_after_s,
             meta=self.meta,

@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from loadlab.measure.rundir import RunDirectory, append_lines
+from loadlab.redact import Redactor
 from loadlab.rows import ROW_TYPES, Row, TimelineEvent
 
 log = logging.getLogger("loadlab.recorder")
@@ -104,11 +105,19 @@ def _run_inline(fn: Callable[[], None]) -> None:
 class RunRecorder:
     """Buffers timeline rows and writes them to a run directory in the background."""
 
-    def __init__(self, run_dir: RunDirectory, *, flush_interval_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        run_dir: RunDirectory,
+        *,
+        flush_interval_s: float = 1.0,
+        redactor: Redactor | None = None,
+    ) -> None:
         if flush_interval_s <= 0 or flush_interval_s > 1.0:
             raise ValueError("flush_interval_s must be in (0, 1]: DESIGN.md promises <= 1 s loss")
         self.run_dir = run_dir
         self.flush_interval_s = flush_interval_s
+        # credentials never reach the run directory (loadlab.redact): every string, last line
+        self._redact = Redactor.from_env() if redactor is None else redactor
         self._lock = threading.Lock()
         self._rows: dict[str, list[Values]] = {name: [] for name in ROW_TYPES}
         self._events: list[str] = []
@@ -209,7 +218,7 @@ class RunRecorder:
                 events, self._events = self._events, []
             if events:
                 try:
-                    append_lines(self.run_dir.events, events)
+                    append_lines(self.run_dir.events, [self._redacted_event(e) for e in events])
                     self._counts["events"] += len(events)
                 except OSError as exc:
                     self._requeue_events(events, exc)
@@ -231,10 +240,20 @@ class RunRecorder:
 
         def write() -> None:
             columns = dict(zip(schema.names, zip(*batch, strict=True), strict=True))
+            for name in schema.names:
+                if schema.field(name).type == pa.string():
+                    columns[name] = tuple(map(self._redact.optional, columns[name]))
             pq.write_table(pa.Table.from_pydict(columns, schema=schema), tmp)
             os.replace(tmp, final)
 
         self._offload(write)
+
+    def _redacted_event(self, line: str) -> str:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            return self._redact(line)
+        return json.dumps(self._redact.tree(event), default=str, separators=(",", ":"))
 
     def _requeue_rows(self, table: str, batch: list[Values], exc: Exception) -> None:
         self.flush_errors += 1
