@@ -42,8 +42,12 @@ from loadlab.scenario.model import (
     ThinkTime,
     TurnCount,
 )
+from loadlab.scenario.urls import url_problem
+from loadlab.scenario.yaml_text import YAMLLimitExceeded, load_yaml
 
 _MISSING = object()
+_DESCRIBE_CHARS = 200
+_MAX_INTEGER = 2**63 - 1
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -66,15 +70,18 @@ def load_scenario(path: str | Path) -> Scenario:
             hint="check the path and that the file is UTF-8 text",
         ) from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ScenarioError(
-            f"{source}: malformed YAML{where}: {problem}",
-            hint="fix the YAML syntax at that position (indentation, a missing ':' or quote)",
-        ) from None
+        if isinstance(exc, YAMLLimitExceeded):
+            hint = exc.hint
+        elif "duplicate key" in problem:
+            hint = "keep one of the two keys (YAML would silently use the last one)"
+        else:
+            hint = "fix the YAML syntax at that position (indentation, a missing ':' or quote)"
+        raise ScenarioError(f"{source}: malformed YAML{where}: {problem}", hint=hint) from None
     if data is None:
         raise ScenarioError(
             f"{source}: the scenario file is empty",
@@ -123,8 +130,9 @@ def parse_shape(mapping: object, source: str = "<shape>") -> Shape:
 
 def _parse_target(sec: _Section) -> Target:
     url = sec.optional_text("url")
-    if url is not None and not url.startswith(("http://", "https://")):
-        sec.fail("url", url, "the agent's base URL, e.g. http://127.0.0.1:8080")
+    problem = url_problem(url) if url is not None else None
+    if problem is not None:
+        sec.fail("url", url, f"the agent's base URL, e.g. http://127.0.0.1:8080 ({problem})")
     protocol = cast(TargetProtocol, sec.choice("protocol", PROTOCOLS, default="reference"))
     timeout_s = sec.number("timeout_s", default=30.0, minimum=0.0, exclusive=True)
     model = sec.optional_text("model")
@@ -250,7 +258,7 @@ def _parse_personas(raw: object, parent: _Section) -> tuple[Persona, ...]:
     path = parent.key_path("personas")
     if not isinstance(raw, list) or not raw:
         raise ScenarioError(
-            f"{parent.source}: {path}: expected a non-empty list of personas, got {raw!r}",
+            f"{parent.source}: {path}: expected a non-empty list of personas, got {_short(raw)}",
             hint="write e.g. personas: [{name: bargain_hunter, weight: 3, intents: {search: 2}}]",
         )
     personas: list[Persona] = []
@@ -327,7 +335,8 @@ def _written_form(gates: list[object] | tuple[object, ...], source: str) -> dict
     for i, raw in enumerate(gates):
         if not isinstance(raw, Mapping) or not isinstance(raw.get("key"), str):
             raise ScenarioError(
-                f"{source}: slo.gates[{i}]: expected a gate ({{key, limit, ...}}), got {raw!r}",
+                f"{source}: slo.gates[{i}]: expected a gate ({{key, limit, ...}}), "
+                f"got {_short(raw)}",
                 hint="re-run the test, or fix the manifest's scenario.slo by hand",
             )
         if raw.get("default"):
@@ -451,7 +460,7 @@ class _Section:
         for key, value in mapping.items():
             if not isinstance(key, str):
                 raise ScenarioError(
-                    f"{source}: {self.key_path(str(key))}: keys must be strings, got {key!r}",
+                    f"{source}: {self.key_path(str(key))}: keys must be strings, got {_short(key)}",
                     hint="quote the key or fix its indentation",
                 )
             self._values[key] = value
@@ -511,7 +520,7 @@ class _Section:
             close = difflib.get_close_matches(str(value), choices, n=1)
             suggestion = f" (did you mean {close[0]!r}?)" if close else ""
             raise ScenarioError(
-                f"{self.source}: {self.key_path(key)}: unknown value {value!r}{suggestion}",
+                f"{self.source}: {self.key_path(key)}: unknown value {_short(value)}{suggestion}",
                 hint=f"use one of: {', '.join(choices)}",
             )
         return cast(str, value)
@@ -525,6 +534,8 @@ class _Section:
             self.fail(key, value, f"a whole number{floor}")
         if minimum is not None and value < minimum:
             self.fail(key, value, f"a whole number >= {minimum}")
+        if value > _MAX_INTEGER:
+            self.fail(key, value, f"a whole number <= {_MAX_INTEGER} (2**63 - 1)")
         return cast(int, value)
 
     def number(
@@ -614,4 +625,12 @@ class _Section:
 def _describe(value: object) -> str:
     if value is None:
         return "nothing (null or missing)"
-    return f"{value!r} ({type(value).__name__})"
+    return f"{_short(value)} ({type(value).__name__})"
+
+
+def _short(value: object) -> str:
+    """``repr(value)``, cut to a line's worth: an error names the value, it does not dump it."""
+    text = repr(value)
+    if len(text) > _DESCRIBE_CHARS:
+        text = text[:_DESCRIBE_CHARS] + f"... ({len(text):,} characters)"
+    return text
