@@ -23,7 +23,7 @@ from loadlab.app.children import wait_interruptibly
 from loadlab.app.closing import check_verdict, print_report
 from loadlab.app.embedded import audit_embedded, embedded_stack, pressure_env
 from loadlab.app.options import ChaosRunOptions, GamedayOptions
-from loadlab.app.scenarios import resolve_scenario_path
+from loadlab.app.scenarios import resolve_experiment_path, resolve_scenario_path
 from loadlab.app.targets import check_target
 from loadlab.embedded.state import LocalAWS, StackState
 from loadlab.errors import ChildFailed, ConfigError, HypothesisDeviated
@@ -116,7 +116,7 @@ def capacity_warning(scenario: Scenario, state: StackState | None) -> str | None
 
 
 async def _gameday(options: GamedayOptions) -> int:
-    experiment_path = options.experiment.resolve()
+    experiment_path = resolve_experiment_path(options.experiment).resolve()
     experiment = load_experiment(experiment_path)
     check_chaos_options(options.chaos)
     chosen = (
