@@ -41,6 +41,7 @@ from loadlab.app.options import (
     UpOptions,
 )
 from loadlab.errors import ConfigError, LoadLabError
+from loadlab.redact import Redactor, redact_logs
 
 EPILOG = """\
 exit codes: 0 ok, 2 bad input, 3 target unreachable, 4 embedded stack failed,
@@ -366,14 +367,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    redact_logs()
     try:
         options = args.options(args)
         command = importlib.import_module(f"loadlab.app.{args.command}")
         code: int = command.execute(options)
     except LoadLabError as exc:
-        print(f"loadlab: error: {exc.message}", file=sys.stderr)
+        redact = Redactor.from_env()  # a message may quote a URL with a password in it
+        print(f"loadlab: error: {redact(exc.message)}", file=sys.stderr)
         if exc.hint:
-            print(f"  fix: {exc.hint}", file=sys.stderr)
+            print(f"  fix: {redact(exc.hint)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("loadlab: interrupted", file=sys.stderr)

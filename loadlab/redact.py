@@ -28,6 +28,7 @@ redactor is built once per process from its environment
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -54,7 +55,7 @@ MIN_SECRET_LENGTH = 6
 
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # scheme://userinfo@host: the whole userinfo goes (a lone token is a credential too)
-    (re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^\s/?#@'\"<>]+@"), rf"\1{REDACTED}@"),
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^\s/?#@'\"<>\\]+@"), rf"\1{REDACTED}@"),
     (re.compile(r"(?i)\b(bearer|basic)(\s+|%20)[A-Za-z0-9._~+/=\-]{8,}"), rf"\1\2{REDACTED}"),
     (re.compile(r"\beyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]*"), REDACTED),
     (re.compile(r"\bsk-[A-Za-z0-9_\-]{8,}"), REDACTED),
@@ -62,7 +63,7 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (
         re.compile(
             r"(?i)((?:aws_?)?secret_?access_?key|x-api-key|api[_\-]?key|passw(?:or)?d)"
-            r"([\"']?\s*[:=]\s*[\"']?)[^\s\"',;&}]+"
+            r"([\"']?\s*[:=]\s*[\"']?)[^\s\"'\\,;&}]+"
         ),
         rf"\1\2{REDACTED}",
     ),
@@ -112,7 +113,7 @@ class Redactor:
 
     def tree(self, value: T) -> T:
         """A JSON-like value (dicts, lists, strings, numbers) with every string redacted."""
-        return self._tree(value)  # type: ignore[no-any-return]
+        return self._tree(value)  # type: ignore[return-value]
 
     def _tree(self, value: object) -> object:
         if isinstance(value, str):
@@ -131,3 +132,28 @@ def redact(text: str, environ: Mapping[str, str] | None = None) -> str:
     :class:`Redactor` instead.
     """
     return Redactor.from_env(environ)(text)
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that redacts each record's message (and its traceback text)."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self._redact = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Replace the record's message by its redacted text; never drops a record."""
+        record.msg = self._redact(record.getMessage())
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self._redact(record.exc_text)
+        return True
+
+
+def redact_logs(redactor: Redactor | None = None) -> None:
+    """Redact everything the root logger's handlers write (call after configuring logging)."""
+    log_filter = RedactingFilter(Redactor.from_env() if redactor is None else redactor)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(log_filter)

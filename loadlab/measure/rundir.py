@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from loadlab.errors import RunDirectoryError
+from loadlab.redact import Redactor
 from loadlab.rows import append_lines
 
 __all__ = [
@@ -147,5 +148,7 @@ class RunDirectory:
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON to ``path`` via a temporary file and rename, so readers never see half."""
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    # manifest.json (the target URL), live.json, locust_final.json: never a credential
+    text = json.dumps(Redactor.from_env().tree(data), indent=2, sort_keys=True, default=str)
+    tmp.write_text(text + "\n")
     os.replace(tmp, path)

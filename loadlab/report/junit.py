@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from loadlab.analysis.journal import ExperimentOutcome, ProbeResult
+from loadlab.redact import Redactor
 from loadlab.report.slo import GateResult
 from loadlab.report.verdict import Verdict, failed_activities
 
@@ -60,7 +61,9 @@ def write_junit(
         root.set(attr, str(sum(int(s.get(attr, "0")) for s in root)))
     tree = ET.ElementTree(root)
     ET.indent(tree)
-    tree.write(path, encoding="utf-8", xml_declaration=True)
+    text = ET.tostring(root, encoding="unicode", xml_declaration=True)
+    # the last line before the file: no credential an error quoted reaches CI
+    path.write_text(Redactor.from_env()(text) + "\n", encoding="utf-8")
 
 
 def _suite(root: ET.Element, name: str, run_name: str, cases: list[_Case]) -> None:

@@ -17,6 +17,7 @@ from loadlab.analysis.run_summary import RunSummary, json_safe
 from loadlab.analysis.rundata import load_run
 from loadlab.analysis.summary import summarize
 from loadlab.analysis.timeseries import timeseries
+from loadlab.redact import Redactor
 from loadlab.report.cost import cost_section
 from loadlab.report.junit import write_junit
 from loadlab.report.markdown import gate_value, summary_markdown
@@ -69,8 +70,9 @@ def render_run(run_dir: Path | str) -> RenderedReport:
     data["slo"] = json_safe([g.to_json() for g in gates])
     data["verdict"] = verdict.to_json()
     path = Path(run.path)
+    redact = Redactor.from_env()
     summary_path = path / "summary.json"
-    _write_text(summary_path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+    _write_text(summary_path, json.dumps(redact.tree(data), indent=2, sort_keys=True) + "\n")
     series = timeseries(run)
     plots = (
         timeline_plots(series, data["faults"])
@@ -79,7 +81,7 @@ def render_run(run_dir: Path | str) -> RenderedReport:
     )
     html_path = path / "report.html"
     cost_html = cost_section(run).html()
-    _write_text(html_path, _html(summary, data, gates, verdict, plots, cost_html=cost_html))
+    _write_text(html_path, redact(_html(summary, data, gates, verdict, plots, cost_html=cost_html)))
     junit_path = path / "junit.xml"
     experiment = summary.experiment.journal if summary.experiment else None
     write_junit(junit_path, str(summary.run.name or "run"), verdict, gates, experiment)
@@ -90,7 +92,8 @@ def render_run(run_dir: Path | str) -> RenderedReport:
         "junit": junit_path,
         "run directory": path,
     }
-    _write_text(markdown_path, summary_markdown(summary, verdict, gates, headline(summary), files))
+    markdown = summary_markdown(summary, verdict, gates, headline(summary), files)
+    _write_text(markdown_path, redact(markdown))
     return RenderedReport(
         summary_path=summary_path,
         html_path=html_path,

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
+from loadlab.cli import main
 from loadlab.load.adapters import ReferenceAdapter, TurnRequest
 from loadlab.load.client import AgentClient
 from loadlab.load.transport import StreamingResponse
 from loadlab.measure.recorder import RunRecorder
 from loadlab.measure.rundir import RunDirectory
-from loadlab.redact import REDACTED, Redactor, redact
+from loadlab.redact import REDACTED, RedactingFilter, Redactor, redact
 from loadlab.rows import RequestSample, SessionRecord, TimelineEvent
 
 JWT = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJzZXNzaW9uLTEifQ.c2lnbmF0dXJlLWNhbmFyeQ"
@@ -119,3 +121,25 @@ def test_the_client_redacts_an_echoed_credential_where_the_error_is_made() -> No
     )
     assert result.error_kind == "auth"
     assert result.error is not None and JWT not in result.error and REDACTED in result.error
+
+
+def test_a_password_in_the_target_url_is_never_printed(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    scenario = Path(__file__).resolve().parents[2] / "scenarios" / "ci_smoke.yaml"
+    code = main(
+        ["run", str(scenario), "--target", "http://user:canarypw@127.0.0.1:1/",
+         "--run-dir", str(tmp_path / "run")]
+    )  # fmt: skip
+    out = capsys.readouterr()
+    assert code != 0
+    assert "127.0.0.1:1" in out.err and "canarypw" not in out.out + out.err
+
+
+def test_log_records_are_redacted() -> None:
+    record = logging.LogRecord(
+        "x", logging.ERROR, __file__, 1, "body: %s", (f"Bearer {JWT}",), None
+    )
+    assert RedactingFilter(Redactor()).filter(record)
+    assert record.getMessage() == f"body: Bearer {REDACTED}"
