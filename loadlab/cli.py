@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -51,21 +52,47 @@ interrupted.
 Docs: README.md; the session protocol: docs/protocol.md."""
 
 
-def _positive_int(text: str) -> int:
+def _whole_number(text: str) -> int:
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def _positive_int(text: str) -> int:
+    value = _whole_number(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be > 0")
     return value
 
 
-def _positive_float(text: str) -> float:
+def _non_negative_int(text: str) -> int:
+    value = _whole_number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be >= 0")
+    return value
+
+
+def _port(text: str) -> int:
+    value = _whole_number(text)
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port {text!r} out of range (1-65535)")
+    return value
+
+
+def _finite_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        # inf passes "> 0" and then stalls Locust (a spawn rate of 0): refuse it here
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _finite_float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be > 0")
     return value
@@ -98,7 +125,7 @@ def _stack_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--provisioned-concurrency",
-        type=int,
+        type=_non_negative_int,
         default=0,
         metavar="N",
         help="Lambda: initialise N environments right before the sale and keep them "
@@ -137,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--users", type=_positive_int, help="override the peak concurrent sessions")
     demo.add_argument(
         "--kill-at",
-        type=float,
+        type=_finite_float,
         default=0.5,
         help="when to delete a pod, as a fraction of the run (default 0.5); 0 = no kill",
     )
@@ -160,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--users", type=_positive_int, help="override the peak concurrent sessions")
     run.add_argument("--time-scale", type=_positive_float, help="override the scenario time_scale")
     run.add_argument("--web", action="store_true", help="open Locust's web UI instead of headless")
-    run.add_argument("--web-port", type=_positive_int, default=8089, help="web UI port (8089)")
+    run.add_argument("--web-port", type=_port, default=8089, help="web UI port (8089)")
     run.add_argument("--embedded", action="store_true", help="start the embedded stack for the run")
     run.add_argument("--run-dir", type=Path, help="exact run directory (default: a new one)")
     run.add_argument("--runs-root", type=Path, default=Path("runs"), help="default: runs")
@@ -394,7 +421,7 @@ def _stack(args: argparse.Namespace) -> StackOptions:
         lambda_function=args.lambda_function,
         state_dir=args.state_dir,
         agent_mode=getattr(args, "agent_mode", "correct"),
-        provisioned_concurrency=max(args.provisioned_concurrency, 0),
+        provisioned_concurrency=args.provisioned_concurrency,
     )
 
 

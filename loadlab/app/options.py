@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from loadlab.app.targets import check_target_url
 from loadlab.embedded.agent.config import AGENT_MODES, AgentMode
+from loadlab.errors import ConfigError
+from loadlab.measure.rundir import check_new_run_dir
 
 __all__ = [
     "AGENT_MODES",
@@ -32,6 +36,16 @@ class StackOptions:
     agent_mode: AgentMode = "correct"
     provisioned_concurrency: int = 0
 
+    def __post_init__(self) -> None:
+        _check_count("--replicas", self.replicas, minimum=1)
+        _check_positive("--stack-time-scale", self.time_scale)
+        _check_count("--provisioned-concurrency", self.provisioned_concurrency, minimum=0)
+        if self.agent_mode not in AGENT_MODES:
+            raise ConfigError(
+                f"--agent-mode {self.agent_mode!r} is not a mode of the embedded agent",
+                hint=f"use one of: {', '.join(AGENT_MODES)}",
+            )
+
     @property
     def stack_file(self) -> Path:
         """Where a running stack records itself (``<state dir>/stack.json``)."""
@@ -52,6 +66,17 @@ class RunOptions:
     run_dir: Path | None = None
     runs_root: Path = Path("runs")
     stack: StackOptions = field(default_factory=StackOptions)
+
+    def __post_init__(self) -> None:
+        if self.users is not None:
+            _check_count("--users", self.users, minimum=1)
+        if self.time_scale is not None:
+            _check_positive("--time-scale", self.time_scale)
+        if not 1 <= self.web_port <= 65535:
+            raise ConfigError(
+                f"--web-port {self.web_port} out of range", hint="pass a port from 1 to 65535"
+            )
+        _check_before_start(self.target, self.run_dir)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,6 +101,10 @@ class ChaosRunOptions:
     hypothesis_frequency_s: float | None = None
     fail_fast: bool = False
     rollback_strategy: str = "always"
+
+    def __post_init__(self) -> None:
+        if self.hypothesis_frequency_s is not None:
+            _check_positive("--hypothesis-frequency", self.hypothesis_frequency_s)
 
     def argv(self) -> list[str]:
         """The ``chaos run`` options for these settings."""
@@ -114,6 +143,9 @@ class GamedayOptions:
     runs_root: Path = Path("runs")
     stack: StackOptions = field(default_factory=StackOptions)
     chaos: ChaosRunOptions = field(default_factory=ChaosRunOptions)
+
+    def __post_init__(self) -> None:
+        _check_before_start(self.target, self.run_dir)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -159,3 +191,24 @@ class CostOptions:
     overrides: tuple[tuple[str, str], ...] = ()
     platform: str | None = None
     json: bool = False
+
+
+# Options are checked when they are built, so a command never starts a stack, a
+# process or a run directory for values that cannot work.
+
+
+def _check_positive(flag: str, value: float) -> None:
+    if not (math.isfinite(value) and value > 0):
+        raise ConfigError(f"{flag} {value!r} must be a finite number > 0", hint=f"e.g. {flag} 1.0")
+
+
+def _check_count(flag: str, value: int, *, minimum: int) -> None:
+    if value < minimum:
+        raise ConfigError(f"{flag} {value} must be >= {minimum}", hint=f"e.g. {flag} {minimum + 1}")
+
+
+def _check_before_start(target: str | None, run_dir: Path | None) -> None:
+    if target is not None:
+        check_target_url(target)
+    if run_dir is not None:
+        check_new_run_dir(run_dir)

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from loadlab.embedded.state import StackState
 from loadlab.errors import ConfigError, TargetUnreachable
 from loadlab.scenario.model import Scenario
+from loadlab.scenario.urls import url_problem
 
 
 def resolve_target(
@@ -35,14 +36,20 @@ def resolve_target(
     )
 
 
+def check_target_url(url: str) -> None:
+    """Refuse a target URL that cannot be connected to (scheme, host, port), before anything."""
+    problem = url_problem(url)
+    if problem is not None:
+        raise ConfigError(
+            f"target URL {url!r} is not an http(s) URL: {problem}",
+            hint="pass --target http://HOST:PORT (the agent's base URL, port 1-65535)",
+        )
+
+
 def check_target(url: str, protocol: str, *, timeout_s: float = 5.0) -> None:
     """Fail fast, with a fix, when the agent endpoint does not answer."""
+    check_target_url(url)
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(
-            f"target URL {url!r} is not an http(s) URL",
-            hint="pass --target http://HOST:PORT (the agent's base URL)",
-        )
     if protocol == "reference":
         probe = url.rstrip("/") + "/healthz"
         try:

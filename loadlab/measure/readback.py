@@ -16,6 +16,7 @@ checkpoint audit reads the sessions through :func:`read_dataset`.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,14 +82,33 @@ def read_events(path: Path) -> EventsRead:
                     continue
                 try:
                     row = json.loads(line)
-                except json.JSONDecodeError:
+                except (json.JSONDecodeError, RecursionError):
                     problems.append(f"{path.name}: skipped malformed line {lineno}")
                     continue
-                if isinstance(row, dict) and "t" in row and "kind" in row:
+                problem = _event_problem(row)
+                if problem is None:
                     rows.append(row)
                 else:
-                    problems.append(f"{path.name}: line {lineno} is not an event")
+                    problems.append(f"{path.name}: line {lineno} is not an event{problem}")
     return EventsRead(rows=tuple(rows), problems=tuple(problems))
+
+
+def _event_problem(row: object) -> str | None:
+    """None for an event every reader can use (a finite number ``t``, a string ``kind``),
+    else what is wrong with it, as a suffix of "line N is not an event"."""
+    if not isinstance(row, dict) or "t" not in row or "kind" not in row:
+        return ""
+    t = row["t"]
+    if isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t):
+        return f" ('t' is {_short(t)}, not a time in seconds)"
+    if not isinstance(row["kind"], str):
+        return f" ('kind' is {_short(row['kind'])}, not a string)"
+    return None
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:60] + "..."
 
 
 class RunDirectoryReader:

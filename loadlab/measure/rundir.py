@@ -40,6 +40,7 @@ __all__ = [
     "RunDirectory",
     "RunManifest",
     "append_lines",
+    "check_new_run_dir",
     "new_run_dir",
     "safe_name",
     "write_json_atomic",
@@ -89,6 +90,62 @@ def new_run_dir(root: Path, name: str, *, now: datetime | None = None) -> Path:
     return path
 
 
+def check_new_run_dir(path: Path, *, flag: str = "--run-dir") -> None:
+    """Refuse a run directory the run could not write alone, before anything starts.
+
+    A file, a path under a file, or a directory that already holds something
+    (a second run would merge its row parts into the first one's): each is
+    a :class:`RunDirectoryError` naming the path and a free one. An empty
+    directory is fine.
+    """
+    shown = str(path)
+    if path.exists() and not path.is_dir():
+        raise RunDirectoryError(
+            f"{flag} {shown!r} is a file, not a directory",
+            hint=f"pass a directory path that does not exist yet, e.g. {_free_path(path)}",
+        )
+    if path.is_dir():
+        try:
+            entries = sorted(entry.name for entry in path.iterdir())
+        except OSError as exc:
+            raise RunDirectoryError(
+                f"{flag} {shown!r} cannot be read ({exc.strerror})",
+                hint="pass a directory you can write to",
+            ) from None
+        if not entries:
+            return
+        listed = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
+        what = (
+            "already holds a run (manifest.json)"
+            if MANIFEST in entries
+            else f"is not empty (it holds {listed})"
+        )
+        raise RunDirectoryError(
+            f"{flag} {shown!r} {what}: a second run would be merged into it",
+            hint=f"pass a new directory, e.g. {_free_path(path)}, or remove the old one first",
+        )
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise RunDirectoryError(
+                    f"{flag} {shown!r} is under {str(parent)!r}, which is a file",
+                    hint="pass a path under a directory",
+                )
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise RunDirectoryError(
+                    f"{flag} {shown!r} cannot be created: {str(parent)!r} is not writable",
+                    hint="pass a path under a directory you can write to",
+                )
+            return
+
+
+def _free_path(path: Path) -> Path:
+    n = 2
+    while path.with_name(f"{path.name}-{n}").exists():
+        n += 1
+    return path.with_name(f"{path.name}-{n}")
+
+
 class RunDirectory:
     """Paths and manifest handling for one run directory."""
 
@@ -123,17 +180,22 @@ class RunDirectory:
                 hint="pass a directory created by `loadlab run` (see `ls runs/`)",
             )
         try:
-            data = json.loads(self.manifest_path.read_text())
+            data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
         except FileNotFoundError as exc:
             raise RunDirectoryError(
                 f"{str(self.path)!r} has no {MANIFEST}: it is not a loadlab run directory",
                 hint="pass a directory created by `loadlab run` (see `ls runs/`)",
             ) from exc
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
             raise RunDirectoryError(
-                f"{self.manifest_path} is not valid JSON ({exc})",
+                f"{self.manifest_path} is not valid JSON ({_first_line(exc)})",
                 hint="restore it from a backup or re-run; the row files are still readable",
-            ) from exc
+            ) from None
+        except OSError as exc:  # a directory named manifest.json, no permission
+            raise RunDirectoryError(
+                f"{self.manifest_path} cannot be read ({exc.strerror or exc})",
+                hint="manifest.json must be the JSON file loadlab wrote; restore it or re-run",
+            ) from None
         if not isinstance(data, dict):
             raise RunDirectoryError(f"{self.manifest_path} does not hold a JSON object")
         return data
@@ -143,6 +205,11 @@ class RunDirectory:
         data = self.read_manifest()
         data.update(changes)
         write_json_atomic(self.manifest_path, data)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0][:200]
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
