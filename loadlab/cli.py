@@ -196,13 +196,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     gameday = sub.add_parser(
         "gameday",
-        help="run a Chaos Toolkit experiment with loadlab's load and timeline, then report",
+        help="run a Chaos Toolkit experiment (or a game-day plan of several) with loadlab's "
+        "load and timeline, then report",
         description="Run EXPERIMENT (a Chaos Toolkit JSON file; see chaos/) with `chaos run`. "
         "Without --target, the embedded stack is started and the experiment reaches it "
         "through the same APIs as in the cloud (KUBERNETES_HOST for the pods API). One run "
-        "directory gets loadlab's files, the Chaos Toolkit journal and one report.",
+        "directory gets loadlab's files, the Chaos Toolkit journal and one report. Given a "
+        "game-day plan (YAML; see chaos/plans/), its experiments run in order, each checked "
+        "against the plan's blast radius before anything starts, into one game-day directory "
+        "indexed by gameday.json (read by `loadlab history`).",
     )
-    gameday.add_argument("experiment", type=Path, help="e.g. chaos/pod-kill-mid-session.json")
+    gameday.add_argument(
+        "experiment",
+        type=Path,
+        metavar="EXPERIMENT|PLAN",
+        help="e.g. chaos/pod-kill-mid-session.json, or a plan such as chaos/plans/nightly.yaml",
+    )
     gameday.add_argument(
         "--scenario",
         default=None,
@@ -397,7 +406,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     redact_logs()
     try:
         options = args.options(args)
-        command = importlib.import_module(f"loadlab.app.{args.command}")
+        module = getattr(options, "command_module", args.command)
+        command = importlib.import_module(f"loadlab.app.{module}")
         code: int = command.execute(options)
     except LoadLabError as exc:
         redact = Redactor.from_env()  # a message may quote a URL with a password in it

@@ -147,6 +147,11 @@ class GamedayOptions:
     def __post_init__(self) -> None:
         _check_before_start(self.target, self.run_dir)
 
+    @property
+    def command_module(self) -> str:
+        """``plan`` for a game-day plan (YAML), else ``gameday`` (a Chaos Toolkit experiment)."""
+        return "plan" if self.experiment.suffix.lower() in (".yaml", ".yml") else "gameday"
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UpOptions:

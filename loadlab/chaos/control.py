@@ -24,6 +24,7 @@ its ``expires_at`` becomes the event's ``lease_expires``: the fault is a lease.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -31,7 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from chaoslib import substitute
+from chaoslib.exceptions import InterruptExecution
 
+from loadlab.chaos.blast_radius import radius_from_env, violations
 from loadlab.rows import TimelineEvent, append_lines, event_line
 
 __all__ = [
@@ -110,6 +113,7 @@ def before_activity_control(
         return
     key = id(context)
     context = _substituted(context, configuration, secrets)
+    _check_blast_radius(context, run_dir)
     fault_id = uuid.uuid4().hex[:12]
     _OPEN_FAULTS[key] = fault_id
     _write(
@@ -196,6 +200,27 @@ def _write(
         attrs=attrs,
     )
     append_lines(path / "events.jsonl", [event_line(event)])
+
+
+BLAST_RADIUS_REFUSED = "blast_radius_refused.json"
+"""Written into the run directory when the control refused an action: the game day stops."""
+
+
+def _check_blast_radius(context: dict[str, Any], run_dir: str) -> None:
+    """Interrupt the experiment before an action that would act outside the game day's radius."""
+    radius = radius_from_env()
+    if radius is None:
+        return
+    arguments = _provider(context).get("arguments")
+    found = violations(_func(context), arguments if isinstance(arguments, dict) else {}, radius)
+    if not found:
+        return
+    name = str(context.get("name", "action"))
+    if run_dir and not run_dir.startswith("${") and Path(run_dir).is_dir():
+        record = {"action": name, "activity": _func(context), "violations": found}
+        (Path(run_dir) / BLAST_RADIUS_REFUSED).write_text(json.dumps(record, indent=2) + "\n")
+    _write(run_dir, "note", f"refused: {name}", _target(context), {"violations": "; ".join(found)})
+    raise InterruptExecution(f"loadlab refused action {name!r}: " + "; ".join(found))
 
 
 def _substituted(
