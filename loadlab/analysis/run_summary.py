@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from loadlab.analysis.coldstarts import ColdStartAnalysis
 from loadlab.analysis.continuity import Continuity, ResumeLatency
@@ -34,6 +34,7 @@ __all__ = [
     "IntentLatencies",
     "NameLatencies",
     "RunInfo",
+    "RunState",
     "RunSummary",
     "Sessions",
     "Totals",
@@ -43,13 +44,23 @@ __all__ = [
 
 SUMMARY_VERSION = 1
 
+RunState = Literal["ended", "aborted", "incomplete"]
+"""How a run ended: ``ended`` (its shape, a Ctrl-C, Stop in the web UI: see
+``stopped_by``), ``aborted`` (a stop condition), or ``incomplete``: the manifest
+has no end, because the harness was killed or crashed before it could stamp one."""
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunInfo:
     """What ran: the manifest's names, times and settings, and where the run directory is.
 
     The manifest values are as the manifest holds them (None when absent);
-    ``duration_s`` is the length of the run's timeline.
+    ``duration_s`` is the length of the run's timeline. ``state`` says whether the
+    run ended (:data:`RunState`), ``stopped_by`` what stopped its load (``shape``,
+    ``interrupt``, ``web_ui``, ``abort_gate``, ``terminated``; None for runs that
+    predate it or never ended), and ``sessions_in_flight`` counts the sessions
+    that played a turn or a request but reached no verdict: cut off mid-run when
+    the record stops.
     """
 
     id: str | None
@@ -58,6 +69,9 @@ class RunInfo:
     started_at: float | None
     ended_at: float | None
     end_reason: str | None
+    state: RunState
+    stopped_by: str | None
+    sessions_in_flight: int
     duration_s: float
     target: Any
     scenario: str | None
@@ -73,6 +87,9 @@ class RunInfo:
             "started_at": self.started_at,
             "ended_at": self.ended_at,
             "end_reason": self.end_reason,
+            "state": self.state,
+            "stopped_by": self.stopped_by,
+            "sessions_in_flight": self.sessions_in_flight,
             "duration_s": self.duration_s,
             "target": self.target,
             "scenario": self.scenario,

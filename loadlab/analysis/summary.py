@@ -32,6 +32,7 @@ from loadlab.analysis.run_summary import (
     IntentLatencies,
     NameLatencies,
     RunInfo,
+    RunState,
     RunSummary,
     Sessions,
     Totals,
@@ -44,7 +45,7 @@ from loadlab.analysis.timeseries import faults, timeseries
 from loadlab.errors import RunDirectoryError
 from loadlab.rows import ERROR_KINDS, VERDICTS
 
-__all__ = ["SUMMARY_VERSION", "RunSummary", "summarize"]
+__all__ = ["SUMMARY_VERSION", "RunSummary", "run_state", "sessions_in_flight", "summarize"]
 
 _DOWNSTREAM = (
     "ddb_calls",
@@ -126,12 +127,32 @@ def _run_info(run: RunData, duration: float) -> RunInfo:
         started_at=json_safe(m.get("started_at")),
         ended_at=json_safe(m.get("ended_at")),
         end_reason=json_safe(m.get("end_reason")),
+        state=run_state(m),
+        stopped_by=json_safe(m.get("stopped_by")),
+        sessions_in_flight=sessions_in_flight(run),
         duration_s=round(duration, 3),
         target=json_safe(m.get("target")),
         scenario=json_safe(m.get("scenario_path")),
         shape=json_safe((m.get("scenario") or {}).get("shape")),
         seed=json_safe(m.get("seed")),
     )
+
+
+def run_state(manifest: dict[str, object]) -> RunState:
+    """``incomplete`` without an end stamp, ``aborted`` by a stop condition, else ``ended``."""
+    if manifest.get("ended_at") is None:
+        return "incomplete"
+    return "aborted" if manifest.get("end_reason") == "aborted" else "ended"
+
+
+def sessions_in_flight(run: RunData) -> int:
+    """Sessions that played a turn (or a request) but reached no verdict."""
+    started: set[str] = set()
+    for frame in (run.turns, run.requests):
+        if len(frame) and "session_id" in frame:
+            started |= set(frame["session_id"].dropna().astype(str))
+    ended = set(run.sessions["session_id"].astype(str)) if len(run.sessions) else set()
+    return len(started - ended)
 
 
 def _totals(run: RunData, series: pd.DataFrame, duration: float) -> Totals:

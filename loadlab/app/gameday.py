@@ -29,6 +29,7 @@ from loadlab.embedded.state import LocalAWS, StackState
 from loadlab.errors import ChildFailed, ConfigError, HypothesisDeviated
 from loadlab.load.context import lambda_function_of
 from loadlab.measure.rundir import new_run_dir
+from loadlab.orphans import die_with_parent
 from loadlab.report.render import render_run
 from loadlab.scenario.files import load_scenario
 from loadlab.scenario.model import Scenario
@@ -217,7 +218,8 @@ async def run_chaos(
         *chaos.argv(),
         str(experiment),
     ]  # fmt: skip
-    proc = await asyncio.create_subprocess_exec(*cmd, env=env)
+    # dies with loadlab, and its Locust with it (no load left running by a killed harness)
+    proc = await asyncio.create_subprocess_exec(*cmd, env=env, preexec_fn=die_with_parent())
     return await wait_interruptibly(proc, grace_s=CHAOS_GRACE_S)
 
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from loadlab.orphans import die_with_parent
+
 # The locustfiles live in the wiring package; this layer names them by path only.
 _APP = Path(__file__).resolve().parents[1] / "app"
 LOCUSTFILE = _APP / "locustfile.py"
@@ -91,14 +93,34 @@ class LocustLaunch:
 
 
 async def run_locust(launch: LocustLaunch) -> asyncio.subprocess.Process:
-    """Start Locust for ``launch`` as a child of this event loop (its output is ours)."""
+    """Start Locust for ``launch`` as a child of this event loop (its output is ours).
+
+    It leads its own process group (a terminal's Ctrl-C goes to loadlab only, which
+    passes on one SIGINT) and is SIGKILLed if this process dies.
+    """
     launch.run_dir.mkdir(parents=True, exist_ok=True)
-    return await asyncio.create_subprocess_exec(*launch.argv(), env=launch.environment())
+    return await asyncio.create_subprocess_exec(
+        *launch.argv(),
+        env=launch.environment(),
+        stdin=asyncio.subprocess.DEVNULL,
+        preexec_fn=die_with_parent(),
+        start_new_session=True,
+    )
 
 
 def start_locust(launch: LocustLaunch, log: IO[bytes]) -> subprocess.Popen[bytes]:
-    """Start Locust for ``launch`` in the background, its output going to ``log``."""
+    """Start Locust for ``launch`` in the background, its output going to ``log``.
+
+    It is SIGKILLed when the calling thread's process dies (a ``chaos run`` killed
+    with its experiment half done stops sending load too).
+    """
     launch.run_dir.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen(
-        launch.argv(), env=launch.environment(), stdout=log, stderr=subprocess.STDOUT
+        launch.argv(),
+        env=launch.environment(),
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        preexec_fn=die_with_parent(),  # noqa: PLW1509 (prctl only; libc found before fork)
+        start_new_session=True,
     )

@@ -105,33 +105,33 @@ def judge_run(run: RunData, summary: RunSummary, gates: Sequence[GateResult]) ->
 
 def run_evidence(run: RunData, summary: RunSummary) -> Evidence:
     """Did the run end, and not by a stop condition? The manifest says (``ended_at``,
-    ``end_reason``, ``aborted_by``); without an end, what was still in flight."""
+    ``end_reason``, ``aborted_by``, ``stopped_by``); without an end, what was still
+    in flight."""
     info = summary.run
-    if info.ended_at is not None and info.end_reason == "aborted":
+    if info.state == "aborted":
         by = run.manifest.get("aborted_by") or "an abort gate"
         return Evidence(
             "run", "missed", f"aborted after {info.duration_s:g} s: {by} (stop condition)"
         )
-    if info.ended_at is not None:
+    if info.state == "ended":
         reason = f" ({info.end_reason})" if info.end_reason else ""
-        return Evidence("run", "met", f"ended{reason} after {info.duration_s:g} s")
-    in_flight = _sessions_in_flight(run)
+        stopped = _STOPPED_BY.get(info.stopped_by or "", "")
+        return Evidence("run", "met", f"ended{reason}{stopped} after {info.duration_s:g} s")
     return Evidence(
         "run",
         "missed",
-        f"incomplete: the run has no end (manifest ended_at), {in_flight} session(s) "
-        "still in flight when the record stops",
+        f"incomplete: the run has no end (manifest ended_at), {info.sessions_in_flight} "
+        "session(s) still in flight when the record stops; a run that did not end cannot "
+        "pass: the harness was killed or crashed before the load stopped, so what those "
+        "sessions and the rest of the load would have shown is unknown",
     )
 
 
-def _sessions_in_flight(run: RunData) -> int:
-    """Sessions that played a turn (or a request) but reached no verdict."""
-    started: set[str] = set()
-    for frame in (run.turns, run.requests):
-        if len(frame):
-            started |= set(frame["session_id"].dropna().astype(str))
-    ended = set(run.sessions["session_id"].astype(str)) if len(run.sessions) else set()
-    return len(started - ended)
+_STOPPED_BY = {
+    "interrupt": ", stopped by an interrupt (Ctrl-C)",
+    "web_ui": ", stopped from the web UI",
+    "terminated": ", stopped by a signal",
+}
 
 
 def experiment_evidence(summary: RunSummary, *, journal_exists: bool) -> Evidence:

@@ -126,10 +126,14 @@ def test_a_run_without_an_end_is_incomplete_and_never_green(
     assert not out.verdict.passed
     (reason,) = out.verdict.reasons
     # s-err played a turn and never reached a verdict
-    assert reason == (
+    assert reason.startswith(
         "run: missed: incomplete: the run has no end (manifest ended_at), "
-        "1 session(s) still in flight when the record stops"
+        "1 session(s) still in flight when the record stops; a run that did not end "
+        "cannot pass"
     )
+    run_info = json.loads(out.summary_path.read_text())["run"]
+    assert run_info["state"] == "incomplete" and run_info["sessions_in_flight"] == 1
+    assert "INCOMPLETE: the run has no end; 1 session(s) in flight" in out.html_path.read_text()
 
 
 def test_a_run_stopped_by_an_abort_gate_is_never_green(known_run: Callable[..., Path]) -> None:

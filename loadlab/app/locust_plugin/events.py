@@ -23,6 +23,7 @@ from loadlab.app.locust_plugin.context import build_context, choose_scenario, sc
 from loadlab.app.locust_plugin.forwarding import ROWS_MESSAGE, WorkerForwarder, receive_rows
 from loadlab.app.locust_plugin.manifest import run_manifest
 from loadlab.app.locust_plugin.options import add_arguments
+from loadlab.app.locust_plugin.stopping import RunStopper
 from loadlab.errors import LoadLabError
 from loadlab.load.in_flight import InFlightCounters, total_in_flight
 from loadlab.measure.live_status import LiveWindow, ObservedSink
@@ -47,6 +48,7 @@ class PluginState:
     worker_in_flight: dict[str, dict[str, int]] = field(default_factory=dict)
     abort: AbortWatch | None = None
     aborted: Breach | None = None
+    stopper: RunStopper | None = None
 
 
 def register(events: Any) -> None:
@@ -54,8 +56,10 @@ def register(events: Any) -> None:
     state = PluginState()
     events.init_command_line_parser.add_listener(add_arguments)
 
-    def on_init(environment: Any, **_: Any) -> None:
+    def on_init(environment: Any, web_ui: Any = None, **_: Any) -> None:
         _or_exit(lambda: _init(environment, state))
+        if environment.parsed_options is not None and _role(environment) != "worker":
+            state.stopper = RunStopper(environment, web_ui=web_ui).install()
 
     def on_test_start(environment: Any, **_: Any) -> None:
         if state.forwarder is not None:
@@ -64,6 +68,8 @@ def register(events: Any) -> None:
 
     def on_test_stop(environment: Any, **_: Any) -> None:
         _emit_phase(environment, "test_stop")
+        if state.stopper is not None:
+            state.stopper.load_stopped()
 
     def on_quitting(environment: Any, **_: Any) -> None:
         _quit(environment, state)
@@ -200,9 +206,18 @@ def _quit(environment: Any, state: PluginState) -> None:
         write_json_atomic(state.run_dir.path / "locust_final.json", _locust_stats(environment))
         state.recorder.close()
         reason = "failed" if getattr(environment, "process_exit_code", 0) else "completed"
-        changes: dict[str, Any] = {"ended_at": time.time(), "end_reason": reason}
+        stopped_by = state.stopper.quitting() if state.stopper is not None else None
+        changes: dict[str, Any] = {
+            "ended_at": time.time(),
+            "end_reason": reason,
+            "stopped_by": stopped_by,
+        }
         if state.aborted is not None:
-            changes |= {"end_reason": "aborted", "aborted_by": state.aborted.message}
+            changes |= {
+                "end_reason": "aborted",
+                "aborted_by": state.aborted.message,
+                "stopped_by": "abort_gate",
+            }
         state.run_dir.update_manifest(**changes)
         counts = state.recorder.counts
         sys.stderr.write(

@@ -20,17 +20,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 import os
 import signal
 import socket
-import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-_PR_SET_PDEATHSIG = 1
+from loadlab.orphans import die_with_parent
+
 _LINE_LIMIT = 1 << 20
 _KILL_WAIT_S = 5.0
 
@@ -43,26 +42,6 @@ def free_loopback_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-def die_with_parent() -> Callable[[], None] | None:
-    """Return a ``preexec_fn`` that makes the child SIGKILLed when its parent dies.
-
-    Linux only (``None`` elsewhere). libc's ``prctl`` is looked up here, in the
-    parent, because loading a library between ``fork`` and ``exec`` can deadlock.
-    """
-    if not sys.platform.startswith("linux"):
-        return None
-    prctl = ctypes.CDLL(None, use_errno=True).prctl
-    parent_pid = os.getpid()
-
-    def preexec() -> None:
-        prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-        # The parent may have died between fork and prctl; then no signal will come.
-        if os.getppid() != parent_pid:
-            os._exit(1)
-
-    return preexec
 
 
 def log_tail(path: Path | None, *, lines: int = 20) -> str:

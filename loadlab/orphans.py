@@ -1,0 +1,42 @@
+"""No orphans: every child process loadlab starts dies with the process that started it.
+
+On Linux a child gets ``prctl(PR_SET_PDEATHSIG, SIGKILL)`` between ``fork`` and
+``exec`` (:func:`die_with_parent`), so a SIGKILLed or crashed loadlab takes its
+Locust process, its ``chaos run`` and the embedded stack's servers with it
+instead of leaving them re-parented to PID 1, still sending load and writing
+rows. The kernel sends the signal when the *thread* that forked the child
+exits: start children from a thread that outlives them (the main thread, with
+``asyncio.run``; Chaos Toolkit runs the activities of a method there too).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+from collections.abc import Callable
+
+__all__ = ["die_with_parent"]
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> Callable[[], None] | None:
+    """Return a ``preexec_fn`` that makes the child SIGKILLed when its parent dies.
+
+    Linux only (``None`` elsewhere). libc's ``prctl`` is looked up here, in the
+    parent, because loading a library between ``fork`` and ``exec`` can deadlock.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    parent_pid = os.getpid()
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        # The parent may have died between fork and prctl; then no signal will come.
+        if os.getppid() != parent_pid:
+            os._exit(1)
+
+    return preexec
