@@ -12,8 +12,10 @@ dying) leaves no process behind.
 
 The state directory (default ``.loadlab``) holds::
 
-    stack.json           endpoints, JWT secret, AWS keys, pids, log paths (mode 0600;
-                         removed on stop)
+    stack.json           endpoints, JWT secret, admin token, AWS keys, pids, log paths
+                         (mode 0600; removed on stop)
+    kubeconfig           the pods API's URL and the admin token, for Kubernetes clients
+                         (mode 0600; removed on stop)
     ministack.log        ministack's stdout and stderr
     ministack/           ministack's scratch files (pid file, S3 data)
     llm.log              the LLM simulator's stdout and stderr
@@ -22,7 +24,9 @@ The state directory (default ``.loadlab``) holds::
     fleet-events.jsonl   pod lifecycle lines (t, pod, phase, reason, ...)
 
 The JWT secret is generated per start and exists only in ``stack.json`` and in
-the agents' environment: it is never printed or logged.
+the agents' environment: it is never printed or logged. So is the admin token
+that the pods API and the admin APIs require
+(:mod:`loadlab.embedded.admin_auth`); it also goes in ``kubeconfig``.
 """
 
 from __future__ import annotations
@@ -38,8 +42,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
+from loadlab.embedded.admin_auth import ADMIN_TOKEN_ENV, new_admin_token
 from loadlab.embedded.agent.config import AGENT_MODES, DEFAULT_TABLE, AgentMode
 from loadlab.embedded.aws_lambda.deploy import DeployedFunction, LambdaOptions
 from loadlab.embedded.cloudwatch_publisher import CloudWatchPublisher, ministack_cloudwatch_client
@@ -48,13 +53,18 @@ from loadlab.embedded.fleet import Fleet, FleetAPI, ReplicaLaunch
 from loadlab.embedded.fleet.process import ChildProcess, log_tail
 from loadlab.embedded.ministack import Ministack
 from loadlab.embedded.state import (
+    KUBECONFIG_FILE,
     STACK_FILE,
     LambdaFunctionState,
     LocalAWS,
     StackEndpoints,
     StackState,
+    write_kubeconfig,
 )
 from loadlab.errors import ConfigError, StackError
+
+if TYPE_CHECKING:
+    from loadlab.embedded.aws_lambda.snapshot_keeper import SnapshotKeeper
 
 HOST = "127.0.0.1"
 # ministack accepts any key; these only keep boto3 from looking for real credentials.
@@ -156,6 +166,7 @@ class EmbeddedStack:
         self._stop_grace_s = stop_grace_s
         self._lambda_options = (lambda_options or LambdaOptions()) if lambda_function else None
         self._lambda: DeployedFunction | None = None
+        self._snapshot: SnapshotKeeper | None = None
         self.provisioned_environments: tuple[str, ...] = ()
         """Instance ids of the environments provisioned before the sale (emulated)."""
         self._ddb_capacity = (ddb_rcu, ddb_wcu, ddb_burst_s)
@@ -168,6 +179,7 @@ class EmbeddedStack:
         self._jwt_secret: str | None = None
         self._state_now: StackState | None = None
         self._wrote_stack_file = False
+        self._admin_token = new_admin_token()
 
     # -- what callers read ------------------------------------------------------------
 
@@ -196,6 +208,11 @@ class EmbeddedStack:
     def stack_file(self) -> Path:
         """``<state_dir>/stack.json``."""
         return self.state_dir / STACK_FILE
+
+    @property
+    def kubeconfig_file(self) -> Path:
+        """``<state_dir>/kubeconfig``: the pods API with the stack's token (mode 0600)."""
+        return self.state_dir / KUBECONFIG_FILE
 
     @property
     def running(self) -> bool:
@@ -228,6 +245,7 @@ class EmbeddedStack:
             return self._endpoints
         self._prepare_state_dir()
         self._jwt_secret = secrets.token_urlsafe(32)
+        self._admin_token = new_admin_token()
         try:
             aws_url = await self._ministack.start()
             gate_url = await self._start_ddb_gate(aws_url)
@@ -254,6 +272,7 @@ class EmbeddedStack:
             ddb_gate_url=gate_url,
         )
         self._state_now = self._state(self._endpoints)
+        write_kubeconfig(self.kubeconfig_file, server=fleet_url, token=self._admin_token)
         self._state_now.write(self.stack_file)
         self._wrote_stack_file = True
         return self._endpoints
@@ -266,6 +285,8 @@ class EmbeddedStack:
             # Only our own: a stack refused for a busy state dir must not unlink the owner's.
             with contextlib.suppress(FileNotFoundError):
                 self.stack_file.unlink()
+            with contextlib.suppress(FileNotFoundError):
+                self.kubeconfig_file.unlink()
             self._wrote_stack_file = False
         api, self._api = self._api, None
         if api is not None:
@@ -287,6 +308,9 @@ class EmbeddedStack:
         await self._ministack.stop(grace_s=self._stop_grace_s)
         # ministack's Lambda environments outlive it until they read the end of their stdin.
         await _reap_environments(environments, grace_s=self._stop_grace_s)
+        snapshot, self._snapshot = self._snapshot, None
+        if snapshot is not None:
+            await snapshot.stop(grace_s=self._stop_grace_s)
         self._lambda = None
         self._jwt_secret = None
 
@@ -398,7 +422,7 @@ class EmbeddedStack:
         self._llm = await ChildProcess.spawn(
             argv=argv,
             name="llm-simulator",
-            env=_local_env(),
+            env=_local_env() | {ADMIN_TOKEN_ENV: self._admin_token},
             log_path=log_path,
             ready_prefix="LISTENING ",
         )
@@ -435,23 +459,45 @@ class EmbeddedStack:
         assert self._jwt_secret is not None
         cache = options.package_cache or self.state_dir / "lambda"
         package = await asyncio.to_thread(build_package, cache_dir=cache)
+        function_env = agent_environment(
+            jwt_secret=self._jwt_secret,
+            llm_url=llm_url,
+            table=self._table,
+            # Through the capacity gate, like the pods, so DynamoDB faults reach it too.
+            dynamodb_endpoint=aws_url if self._ddb_gate is None else self._ddb_gate.url,
+            aws_endpoint_url=aws_url,
+            time_scale=self._time_scale,
+            mode=self._agent_mode,
+            init_ms=self._agent_init_ms,
+            extra={"LOADLAB_AGENT_INIT": options.agent_init},
+        )
+        if options.snapstart:
+            from loadlab.embedded.aws_lambda.snapshot_keeper import start_snapshot_keeper
+
+            # "Publishing" the version: Init runs once, before any environment exists.
+            self._snapshot = await start_snapshot_keeper(
+                environment=_local_env()
+                | function_env
+                | {
+                    "AWS_REGION": self._region,
+                    "AWS_DEFAULT_REGION": self._region,
+                    "AWS_ACCESS_KEY_ID": _AWS_KEY_ID,
+                    "AWS_SECRET_ACCESS_KEY": _AWS_SECRET,
+                    "AWS_LAMBDA_FUNCTION_NAME": options.function_name,
+                    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(options.memory_mb),
+                },
+                log_path=self.state_dir / "snapstart.log",
+                timeout_s=self._start_timeout_s,
+            )
+            function_env |= self._snapshot.function_variables()
         spec = FunctionSpec(
             name=options.function_name,
             memory_mb=options.memory_mb,
             timeout_s=options.timeout_s,
             reserved_concurrency=options.reserved_concurrency,
             function_url=options.function_url,
-            environment=agent_environment(
-                jwt_secret=self._jwt_secret,
-                llm_url=llm_url,
-                table=self._table,
-                # Through the capacity gate, like the pods, so DynamoDB faults reach it too.
-                dynamodb_endpoint=aws_url if self._ddb_gate is None else self._ddb_gate.url,
-                aws_endpoint_url=aws_url,
-                time_scale=self._time_scale,
-                mode=self._agent_mode,
-                init_ms=self._agent_init_ms,
-            ),
+            environment=function_env,
+            snapstart=options.snapstart,
         )
         client = lambda_client(
             endpoint_url=aws_url,
@@ -502,7 +548,12 @@ class EmbeddedStack:
     async def _start_ddb_gate(self, aws_url: str) -> str:
         rcu, wcu, burst_s = self._ddb_capacity
         self._ddb_gate = DynamoDBGate(
-            upstream_url=aws_url, rcu=rcu, wcu=wcu, burst_s=burst_s, time_scale=self._time_scale
+            upstream_url=aws_url,
+            rcu=rcu,
+            wcu=wcu,
+            burst_s=burst_s,
+            time_scale=self._time_scale,
+            admin_token=self._admin_token,
         )
         return await self._ddb_gate.start()
 
@@ -551,7 +602,7 @@ class EmbeddedStack:
             events_path=self.state_dir / "fleet-events.jsonl",
         )
         await self._fleet.start()
-        self._api = FleetAPI(fleet=self._fleet)
+        self._api = FleetAPI(fleet=self._fleet, admin_token=self._admin_token)
         fleet_url = await self._api.start()
         await self._fleet.wait_ready(
             timeout_s=self._start_timeout_s + self._startup_delay_s * self._time_scale
@@ -565,6 +616,8 @@ class EmbeddedStack:
             started_at=time.time(),
             endpoints=endpoints,
             jwt_secret=self._jwt_secret,
+            admin_token=self._admin_token,
+            kubeconfig=str(self.kubeconfig_file),
             aws=LocalAWS(
                 endpoint_url=endpoints.aws_endpoint_url,
                 region=self._region,
@@ -652,9 +705,9 @@ def _print_endpoints(stack: EmbeddedStack, endpoints: StackEndpoints, out: TextI
             if endpoints.lambda_function
             else []
         ),
-        f"  kubernetes KUBERNETES_HOST={endpoints.fleet_url} KUBECONFIG=/nonexistent "
-        "(pods API for chaostoolkit-kubernetes)",
-        f"  state      {stack.stack_file}  (JWT secret and keys; mode 0600)",
+        f"  kubernetes KUBECONFIG={stack.kubeconfig_file} "
+        "(pods API for chaostoolkit-kubernetes; holds the stack's token, mode 0600)",
+        f"  state      {stack.stack_file}  (JWT secret, admin token and keys; mode 0600)",
         f"  logs       {stack.state_dir}",
         "Press Ctrl-C to stop.",
     ]

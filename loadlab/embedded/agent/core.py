@@ -118,6 +118,7 @@ class ShoppingAgent:
         self._runtime: _Runtime | None = None
         self._cache: OrderedDict[str, SessionState] = OrderedDict()
         self._served_a_turn = False
+        self._parked: _Runtime | None = None
 
     @property
     def instance_id(self) -> str:
@@ -135,10 +136,24 @@ class ShoppingAgent:
             return
         began = time.perf_counter()
         catalog = await asyncio.to_thread(Catalog.load)
+        client, llm = await self._connect()
+        # Stands in for what a real agent loads at start (models, prompts, secrets).
+        await asyncio.sleep(self.config.init_delay_s)
+        store = CheckpointStore(client=client, table=self.config.table)
+        self._runtime = _Runtime(catalog=catalog, store=store, llm=llm, client=client)
+        self.init_ms = (time.perf_counter() - began) * 1000
+        log.info("agent %s ready in %.1f ms", self.instance_id, self.init_ms)
+
+    async def _connect(self) -> tuple[DynamoDBClient, LLMClient]:
         client = self._given_client
         if client is None:
             client = await asyncio.to_thread(dynamodb_client, self.config)
-        llm = LLMClient(
+        llm = self._llm_client()
+        await llm.start()
+        return client, llm
+
+    def _llm_client(self) -> LLMClient:
+        return LLMClient(
             base_url=self.config.llm_url,
             model=self.config.llm_model,
             max_attempts=self.config.llm_max_attempts,
@@ -147,13 +162,31 @@ class ShoppingAgent:
             max_retry_wait_s=self.config.llm_max_retry_wait_s,
             time_scale=self.config.time_scale,
         )
+
+    async def disconnect(self) -> None:
+        """Close every connection but keep what was loaded (before a snapshot is taken).
+
+        The catalog and the DynamoDB client (its service model loaded) stay; its
+        pooled sockets, the checkpoint threads and the LLM pool go.
+        :meth:`reconnect` opens them again.
+        """
+        runtime, self._runtime = self._runtime, None
+        if runtime is None:
+            return
+        await runtime.llm.close()
+        await asyncio.to_thread(runtime.store.close)
+        runtime.client.close()  # drops the pool's sockets; the next call opens new ones
+        self._parked = runtime
+
+    async def reconnect(self) -> None:
+        """Open the connections again after a restore (no catalog load, no init delay)."""
+        parked, self._parked = self._parked, None
+        if parked is None:
+            raise RuntimeError("reconnect() without disconnect(): call start() instead")
+        llm = self._llm_client()
         await llm.start()
-        # Stands in for what a real agent loads at start (models, prompts, secrets).
-        await asyncio.sleep(self.config.init_delay_s)
-        store = CheckpointStore(client=client, table=self.config.table)
-        self._runtime = _Runtime(catalog=catalog, store=store, llm=llm, client=client)
-        self.init_ms = (time.perf_counter() - began) * 1000
-        log.info("agent %s ready in %.1f ms", self.instance_id, self.init_ms)
+        store = CheckpointStore(client=parked.client, table=self.config.table)
+        self._runtime = _Runtime(catalog=parked.catalog, store=store, llm=llm, client=parked.client)
 
     def mark_provisioned(self) -> None:
         """This instance was initialised before any turn (provisioned concurrency).

@@ -124,7 +124,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from loadlab.embedded.aws_lambda.package import HANDLER, RUNTIME
 from loadlab.errors import StackError
@@ -155,6 +155,8 @@ imports boto3 and aiohttp, so 16 at once take 19 s, close to the function's
 30 s timeout. A flash sale's first wave is exactly that, so the limit is 8.
 """
 _POLL_S = 0.1
+SNAPSTART_RUNTIME = "python3.12"
+"""The first Python runtime SnapStart supports (ministack checks it as AWS does)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -169,6 +171,10 @@ class LambdaOptions:
     package_cache: Path | None = None
     provisioned_concurrency: int = 0
     """Environments initialised right after the deploy and kept (see :mod:`.provisioned`)."""
+    snapstart: bool = False
+    """Start environments from one initialised snapshot (see :mod:`.snapstart`)."""
+    agent_init: Literal["module", "handler"] = "module"
+    """Where the agent initialises: once per environment, or in every invocation."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -185,6 +191,8 @@ class FunctionSpec:
     reserved_concurrency: int | None = None
     function_url: bool = False
     description: str = "loadlab reference shopping agent"
+    snapstart: bool = False
+    """``SnapStart: {ApplyOn: PublishedVersions}`` (needs a Python 3.12+ runtime on AWS)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -328,7 +336,10 @@ def deploy_function(
         "Timeout": spec.timeout_s,
         "Description": spec.description,
         "Environment": {"Variables": dict(spec.environment)},
+        "SnapStart": {"ApplyOn": "PublishedVersions" if spec.snapstart else "None"},
     }
+    if spec.snapstart and spec.runtime == RUNTIME:
+        settings["Runtime"] = SNAPSTART_RUNTIME  # SnapStart for Python starts at 3.12
     exceptions = client.exceptions
     created = False
     try:

@@ -14,6 +14,14 @@ invocation; the ``meta`` event of the environment's first turn reports
 fail the import: every invocation answers ``503 not_ready`` naming the bad
 variable until the function is fixed.
 
+``LOADLAB_AGENT_INIT=handler`` moves that initialisation into every invocation
+(the module-scope vs in-handler anti-pattern; default ``module``). With
+``LOADLAB_SNAPSTART_SOCKET`` set, an environment does not initialise at all: it
+is restored from the snapshot the stack keeps
+(:mod:`~loadlab.embedded.aws_lambda.snapstart`), and its first turn reports the
+restore duration as ``init_ms``. The agent's connections are closed before the
+snapshot and reopened after each restore by runtime hooks registered here.
+
 Each environment obeys kill orders (:mod:`~loadlab.embedded.aws_lambda.killhook`):
 it checks at the start of every invocation (moment ``any``) and after every
 turn's ``meta`` event (moment ``llm_call``), and first reads the order on a
@@ -32,16 +40,34 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from loadlab.errors import LoadLabError
+from loadlab.errors import ConfigError, LoadLabError
 
 if TYPE_CHECKING:
     from loadlab.embedded.aws_lambda.killhook import KillOrders
-    from loadlab.embedded.aws_lambda.runtime import LambdaAgent
+    from loadlab.embedded.aws_lambda.runtime import InitScope, LambdaAgent
+    from loadlab.embedded.aws_lambda.snapstart import RestoredEnvironment
 
 log = logging.getLogger("loadlab.embedded.aws_lambda")
 
 IN_LAMBDA = "AWS_LAMBDA_FUNCTION_NAME"
 """Set by every Lambda runtime (AWS and ministack) in the function's environment."""
+INIT_ENV = "LOADLAB_AGENT_INIT"
+"""``module`` (default) or ``handler``: where the agent initialises."""
+SNAPSTART_ENV = "LOADLAB_SNAPSTART_SOCKET"
+"""Set (by the embedded stack) when environments are restored from a snapshot."""
+
+
+def init_scope(environ: Mapping[str, str]) -> InitScope:
+    """``LOADLAB_AGENT_INIT``: ``module`` or ``handler``; ``ConfigError`` for anything else."""
+    value = environ.get(INIT_ENV, "module").strip().lower() or "module"
+    if value == "module":
+        return "module"
+    if value == "handler":
+        return "handler"
+    raise ConfigError(
+        f"{INIT_ENV}={value!r} is not an initialisation scope",
+        hint=f"set {INIT_ENV} to module (once per environment) or handler (every invocation)",
+    )
 
 
 def instance_name(environ: Mapping[str, str], pid: int) -> str:
@@ -72,20 +98,57 @@ def environment() -> LambdaAgent:
     # Imported here, not at the top: their cost (boto3, aiohttp) is the cold start.
     from loadlab.embedded.agent.config import AgentConfig
     from loadlab.embedded.aws_lambda.runtime import LambdaAgent
+    from loadlab.embedded.aws_lambda.snapstart import (
+        register_after_restore,
+        register_before_snapshot,
+    )
 
     environ = dict(os.environ)
+    scope = init_scope(environ)
     environ.setdefault("LOADLAB_AGENT_INSTANCE_ID", instance_name(environ, os.getpid()))
     orders = kill_switch()
     orders.prime()  # its SSM client loads beside the agent's initialisation, not after it
-    agent = LambdaAgent(config=AgentConfig.from_env(environ), on_event=orders.on_event)
-    agent.start(began=began)
-    log.info("environment %s ready in %.1f ms", agent.instance_id, agent.agent.init_ms or 0.0)
+    agent = LambdaAgent(
+        config=AgentConfig.from_env(environ), on_event=orders.on_event, init_scope=scope
+    )
+    if scope == "module":
+        agent.start(began=began)
+        log.info("environment %s ready in %.1f ms", agent.instance_id, agent.agent.init_ms or 0.0)
+        # SnapStart runtime hooks: no connection may outlive the snapshot.
+        register_before_snapshot(agent.before_snapshot)
+        register_after_restore(_after_restore, agent)
     return agent
+
+
+@functools.cache
+def restored_environment() -> RestoredEnvironment | None:
+    """This environment restored from the stack's snapshot, or None without SnapStart.
+
+    Raises :class:`~loadlab.errors.StackError` when there is no snapshot to
+    restore; the next call tries again.
+    """
+    socket_path = os.environ.get(SNAPSTART_ENV)
+    if not socket_path:
+        return None
+    from loadlab.embedded.aws_lambda.snapstart import restore
+
+    restored = restore(socket_path)
+    log.info("environment %s restored in %.1f ms", restored.instance_id, restored.restore_ms)
+    return restored
+
+
+def _after_restore(agent: LambdaAgent) -> None:
+    agent.after_restore(os.environ.get("LOADLAB_AGENT_INSTANCE_ID"))
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
     """Answer one invocation (direct or HTTP proxy event) with a proxy response."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    remaining_ms = remaining() if callable(remaining) else None
     try:
+        restored = restored_environment()
+        if restored is not None:
+            return restored.invoke(event, remaining_ms)
         agent = environment()
         if isinstance(event, dict) and "loadlab_provision" in event:
             return _provisioned(agent, event["loadlab_provision"])
@@ -97,8 +160,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
             "isBase64Encoded": False,
         }
     kill_switch().reached("invocation")
-    remaining = getattr(context, "get_remaining_time_in_millis", None)
-    return agent.invoke(event, remaining_ms=remaining() if callable(remaining) else None)
+    return agent.invoke(event, remaining_ms=remaining_ms)
 
 
 def _provisioned(agent: LambdaAgent, spec: Any) -> dict[str, Any]:
@@ -126,9 +188,15 @@ def _log_to_stderr() -> None:
         logger.addHandler(stream)
 
 
-if os.environ.get(IN_LAMBDA):
-    _log_to_stderr()
+def _restore_or_initialise() -> None:
+    """The Init phase: restore from the snapshot when there is one, else initialise."""
     try:
-        environment()
+        if restored_environment() is None:
+            environment()
     except LoadLabError as init_error:
         log.error("the agent cannot start: %s", init_error)
+
+
+if os.environ.get(IN_LAMBDA):
+    _log_to_stderr()
+    _restore_or_initialise()

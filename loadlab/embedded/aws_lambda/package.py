@@ -5,7 +5,7 @@ The zip holds what the handler imports and nothing else:
 * ``loadlab/__init__.py``, ``loadlab/errors.py``, ``loadlab/embedded/agent/`` (without
   the aiohttp server, its metrics and ``__main__``), the catalog, and the
   function side of ``loadlab/embedded/aws_lambda/`` (``handler``, ``runtime``,
-  ``calls``, ``killhook``);
+  ``calls``, ``killhook``, ``snapstart``);
 * the pure-Python code of the distributions they need (:data:`VENDORED`, the
   closure of boto3, aiohttp and PyJWT), copied from the running environment, so
   at the versions ``requirements/dev.lock`` pins. ministack runs Python functions
@@ -82,7 +82,14 @@ BOTOCORE_SERVICES: tuple[str, ...] = ("dynamodb", "ssm")
 """The botocore service models kept (checkpoints; fault orders in Parameter Store)."""
 
 _AGENT_SERVER_ONLY = frozenset({"__main__.py", "service.py", "metrics.py"})
-_FUNCTION_MODULES = ("__init__.py", "calls.py", "handler.py", "killhook.py", "runtime.py")
+_FUNCTION_MODULES = (
+    "__init__.py",
+    "calls.py",
+    "handler.py",
+    "killhook.py",
+    "runtime.py",
+    "snapstart.py",
+)
 _BINARY_SUFFIXES = frozenset({".so", ".pyd", ".dylib", ".pyc", ".pyo"})
 _LOADLAB_ROOT = Path(__file__).resolve().parents[2]
 _EPOCH = (1980, 1, 1, 0, 0, 0)

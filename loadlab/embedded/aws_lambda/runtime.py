@@ -17,16 +17,24 @@ invocation timing out with nothing.
 the invocation. It is the seam for faults that must strike there: a hook that
 kills its own process after the ``meta`` event (the checkpoint is written)
 reproduces an environment dying mid-turn, on AWS as on ministack.
+
+``init_scope="handler"`` reproduces a common mistake on purpose: the agent's
+clients, catalog and loading are redone inside every invocation instead of once
+per environment, so every turn pays the initialisation (its ``meta`` event
+reports that invocation's ``init_ms``), not only the cold ones.
+:meth:`LambdaAgent.before_snapshot` and :meth:`LambdaAgent.after_restore` are
+the SnapStart runtime hooks (:mod:`~loadlab.embedded.aws_lambda.snapstart`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from loadlab.embedded.agent.config import AgentConfig
 from loadlab.embedded.agent.core import ShoppingAgent
@@ -47,6 +55,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EventHook = Callable[[ProtocolEvent], None]
+InitScope = Literal["module", "handler"]
+"""Where the agent initialises: once per environment (``module``) or in every invocation."""
+INIT_SCOPES: tuple[InitScope, ...] = ("module", "handler")
 DEADLINE_MARGIN_S = 1.0
 """Time kept back from the function's limit to return what the turn produced."""
 MIN_TURN_BUDGET_S = 0.1
@@ -61,11 +72,13 @@ class LambdaAgent:
         config: AgentConfig,
         on_event: EventHook | None = None,
         dynamodb_client: DynamoDBClient | None = None,
+        init_scope: InitScope = "module",
     ) -> None:
         self.config = config
         self.agent = ShoppingAgent(config=config, dynamodb_client=dynamodb_client)
         self.invocations = 0
-        self._on_event = on_event
+        self.init_scope: InitScope = init_scope
+        self.on_event = on_event
         self._loop = asyncio.new_event_loop()
 
     @property
@@ -84,6 +97,24 @@ class LambdaAgent:
         if began is not None:
             self.agent.init_ms = (time.perf_counter() - began) * 1000
 
+    def before_snapshot(self) -> None:
+        """SnapStart hook: close every connection, thread and the event loop; keep the rest.
+
+        A restored environment is a copy of this process: sockets, threads and an
+        epoll descriptor shared with the snapshot would be shared by every copy.
+        """
+        self._loop.run_until_complete(self.agent.disconnect())
+        self._loop.run_until_complete(self._loop.shutdown_default_executor())
+        self._loop.close()
+
+    def after_restore(self, instance_id: str | None = None) -> None:
+        """SnapStart hook: take the restored environment's name, open a loop and connections."""
+        if instance_id is not None:
+            self.config = dataclasses.replace(self.config, instance_id=instance_id)
+            self.agent.config = self.config
+        self._loop = asyncio.new_event_loop()
+        self._loop.run_until_complete(self.agent.reconnect())
+
     def close(self) -> None:
         """Close the agent's clients and the loop (tests; Lambda just freezes the process)."""
         if not self._loop.is_closed():
@@ -98,6 +129,10 @@ class LambdaAgent:
         try:
             call = parse_call(event, jwt_secret=self.config.jwt_secret)
             what = _describe(call)
+            if self.init_scope == "handler":
+                # The anti-pattern, on purpose: clients and loading redone in every invocation.
+                self._loop.run_until_complete(self.agent.close())
+                self._loop.run_until_complete(self.agent.start())
             response = self._loop.run_until_complete(self._answer(call, remaining_ms))
         except TurnRejected as rejected:
             response = ProxyResponse.rejected(rejected)
@@ -140,8 +175,8 @@ class LambdaAgent:
                 async with asyncio.timeout(budget_s):
                     async for event in events:
                         frames.append(encode_sse(event))
-                        if self._on_event is not None:
-                            self._on_event(event)
+                        if self.on_event is not None:
+                            self.on_event(event)
             except TimeoutError:
                 if not frames:
                     raise TurnRejected(
