@@ -132,6 +132,19 @@ def _stack_options(parser: argparse.ArgumentParser) -> None:
         "(emulated on ministack; implies --lambda; the cost model charges them)",
     )
     group.add_argument(
+        "--snapstart",
+        action="store_true",
+        help="Lambda: initialise once and start every environment from that snapshot "
+        "(SnapStart, emulated on ministack; implies --lambda; cold starts report the restore)",
+    )
+    group.add_argument(
+        "--agent-init",
+        choices=("module", "handler"),
+        default="module",
+        help="Lambda: where the agent initialises: once per environment (module, default) "
+        "or inside every invocation (handler: the anti-pattern, to measure its tax)",
+    )
+    group.add_argument(
         "--state-dir",
         type=Path,
         default=Path(".loadlab"),
@@ -432,6 +445,8 @@ def _stack(args: argparse.Namespace) -> StackOptions:
         state_dir=args.state_dir,
         agent_mode=getattr(args, "agent_mode", "correct"),
         provisioned_concurrency=args.provisioned_concurrency,
+        snapstart=args.snapstart,
+        agent_init=args.agent_init,
     )
 
 

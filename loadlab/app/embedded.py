@@ -33,13 +33,23 @@ async def embedded_stack(
     options: StackOptions, *, lambda_function: bool = False
 ) -> AsyncIterator[EmbeddedStack]:
     """Start the embedded stack for one command and stop it afterwards, printing progress."""
-    with_lambda = lambda_function or options.lambda_function or options.provisioned_concurrency > 0
+    with_lambda = (
+        lambda_function
+        or options.lambda_function
+        or options.provisioned_concurrency > 0
+        or options.snapstart
+        or options.agent_init != "module"
+    )
     stack = EmbeddedStack(
         replicas=options.replicas,
         time_scale=options.time_scale,
         state_dir=options.state_dir,
         lambda_function=with_lambda,
-        lambda_options=LambdaOptions(provisioned_concurrency=options.provisioned_concurrency),
+        lambda_options=LambdaOptions(
+            provisioned_concurrency=options.provisioned_concurrency,
+            snapstart=options.snapstart,
+            agent_init=options.agent_init,
+        ),
         agent_mode=options.agent_mode,
     )
     what = f"{options.replicas} agent pods" + (

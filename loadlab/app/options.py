@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from loadlab.app.targets import check_target_url
 from loadlab.embedded.agent.config import AGENT_MODES, AgentMode
@@ -35,6 +36,8 @@ class StackOptions:
     state_dir: Path = Path(".loadlab")
     agent_mode: AgentMode = "correct"
     provisioned_concurrency: int = 0
+    snapstart: bool = False
+    agent_init: Literal["module", "handler"] = "module"
 
     def __post_init__(self) -> None:
         _check_count("--replicas", self.replicas, minimum=1)
