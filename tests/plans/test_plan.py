@@ -156,3 +156,53 @@ def test_plan_vars_count_in_the_radius_check(tmp_path: Path) -> None:
     radius = BlastRadius(label_selectors=("app=canary",))
     assert plan_violations(experiment, radius, ("label_selector=app=canary",)) == []
     assert plan_violations(experiment, radius, ())
+
+
+def test_notifications_post_json_to_subscribed_webhooks_and_never_fail_the_day(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import http.server
+    import threading
+
+    from loadlab.app.plan import _notify
+
+    received: list[dict[str, object]] = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers["Content-Length"])
+            received.append(json.loads(self.rfile.read(length)))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = server.server_address[1]
+        plan = load_plan(
+            write_plan(
+                tmp_path,
+                f"experiments: [{POD_KILL}]\nnotifications:\n"
+                f"  - webhook: http://127.0.0.1:{port}/all\n"
+                f"  - webhook: http://127.0.0.1:{port}/end\n    events: [gameday-finished]\n"
+                "  - webhook: http://user:hookpw@127.0.0.1:1/closed\n",
+            )
+        )
+        _notify(plan, "gameday-started", {"gameday": "g"})
+        _notify(plan, "gameday-finished", {"gameday": "g", "passed": True})
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [r["event"] for r in received] == [
+        "gameday-started",
+        "gameday-finished",
+        "gameday-finished",
+    ]
+    assert received[1] == {"event": "gameday-finished", "gameday": "g", "passed": True}
+    err = capsys.readouterr().err
+    assert "notification gameday-started to 127.0.0.1 failed" in err
+    assert "hookpw" not in err
