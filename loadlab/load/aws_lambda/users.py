@@ -51,7 +51,9 @@ def shared_invoke_client(
 def function_settings(context: LoadContext) -> dict[str, int]:
     """What the cost model needs from the function's configuration, read before the sale.
 
-    ``memory_mb`` (``GetFunctionConfiguration``) and ``provisioned_concurrency``
+    ``memory_mb``, ``snapstart`` (1: ``SnapStart.ApplyOn`` is ``PublishedVersions``) and
+    ``agent_init_in_handler`` (1: the reference agent initialises in every invocation),
+    from ``GetFunctionConfiguration``, and ``provisioned_concurrency``
     (``GetProvisionedConcurrencyConfig`` of ``$LATEST``: allocated environments),
     each left out when the API does not answer it. Never raises: the run goes on
     without them and ``loadlab cost`` says what is missing.
@@ -72,6 +74,11 @@ def function_settings(context: LoadContext) -> dict[str, int]:
         config = client.get_function_configuration(FunctionName=function)
         if isinstance(config.get("MemorySize"), int):
             settings["memory_mb"] = config["MemorySize"]
+        if config.get("SnapStart", {}).get("ApplyOn") == "PublishedVersions":
+            settings["snapstart"] = 1
+        variables = config.get("Environment", {}).get("Variables", {})
+        if variables.get("LOADLAB_AGENT_INIT") == "handler":  # the reference agent's switch
+            settings["agent_init_in_handler"] = 1
         provisioned = client.get_provisioned_concurrency_config(
             FunctionName=function, Qualifier="$LATEST"
         )
