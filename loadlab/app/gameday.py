@@ -12,10 +12,14 @@ its ``start_load`` action starts the load (:mod:`loadlab.chaos.loadrun`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import copy
 import json
+import logging
 import os
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,16 +51,37 @@ def execute(options: GamedayOptions) -> int:
 def load_experiment(path: Path) -> dict[str, Any]:
     """Read an experiment file, with errors that name the problem and the fix."""
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(
             f"experiment file {str(path)!r} not found",
             hint="pass a Chaos Toolkit experiment file, e.g. chaos/pod-kill-mid-session.json",
         ) from None
+    except IsADirectoryError:
+        raise ConfigError(
+            f"experiment {str(path)!r} is a directory, not a file",
+            hint="pass the experiment's JSON file, e.g. chaos/pod-kill-mid-session.json",
+        ) from None
+    except OSError as exc:
+        raise ConfigError(
+            f"experiment {str(path)!r} cannot be read ({exc.strerror or exc})",
+            hint="pass a readable Chaos Toolkit experiment file",
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"experiment {path} is not UTF-8 text (byte {exc.start}: {exc.reason}); "
+            "a binary file, or JSON saved as UTF-16?",
+            hint="save the experiment as UTF-8 JSON",
+        ) from None
     except json.JSONDecodeError as exc:
         raise ConfigError(
             f"experiment {path} is not valid JSON: line {exc.lineno} column {exc.colno}: {exc.msg}",
             hint="fix the JSON (e.g. a trailing comma or a missing quote) and run again",
+        ) from None
+    except RecursionError:
+        raise ConfigError(
+            f"experiment {path} nests its JSON too deeply to read",
+            hint="check for unbalanced brackets",
         ) from None
     if not isinstance(data, dict):
         raise ConfigError(f"experiment {path} must be a JSON object, not {type(data).__name__}")
@@ -72,7 +97,97 @@ def load_experiment(path: Path) -> dict[str, Any]:
             f"experiment {path}: 'method' must be a non-empty list of activities",
             hint="add at least one action or probe to the method",
         )
+    _check_activity_objects(path, data)
     return data
+
+
+def _check_activity_objects(path: Path, experiment: dict[str, Any]) -> None:
+    """Every activity is an object: chaoslib's validation assumes so and fails on ``[1, 2]``."""
+    hypothesis = experiment.get("steady-state-hypothesis")
+    if hypothesis is not None and not isinstance(hypothesis, dict):
+        raise ConfigError(
+            f"experiment {path}: 'steady-state-hypothesis' is {_short(hypothesis)}, not an object",
+            hint='write {"title": ..., "probes": [...]}',
+        )
+    where: list[tuple[str, object]] = [("method", experiment["method"])]
+    if "rollbacks" in experiment:
+        where.append(("rollbacks", experiment["rollbacks"]))
+    if hypothesis is not None and "probes" in hypothesis:
+        where.append(("steady-state-hypothesis.probes", hypothesis["probes"]))
+    for key, activities in where:
+        if not isinstance(activities, list):
+            raise ConfigError(
+                f"experiment {path}: '{key}' is {_short(activities)}, not a list of activities",
+                hint="write a list of action and probe objects",
+            )
+        for i, activity in enumerate(activities):
+            if not isinstance(activity, dict):
+                raise ConfigError(
+                    f"experiment {path}: {key}[{i}] is {_short(activity)}, not an activity",
+                    hint='each activity is an object: {"type": "action", "name": ..., '
+                    '"provider": {...}} or {"ref": "name"}',
+                )
+            provider = activity.get("provider")
+            if provider is not None and not isinstance(provider, dict):
+                raise ConfigError(
+                    f"experiment {path}: {key}[{i}].provider is {_short(provider)}, not an object",
+                    hint='write "provider": {"type": "python", "module": ..., "func": ...}',
+                )
+
+
+def validate_experiment(path: Path, experiment: dict[str, Any], env: dict[str, str]) -> None:
+    """Chaos Toolkit's own validation, as ``chaos run`` will do it, before anything starts.
+
+    ``ensure_experiment_is_valid`` checks the hypothesis, every activity (a
+    Python activity's module imports and its function takes the arguments
+    given), controls and configuration. Configuration and secrets are read
+    from the environment, so it runs with the environment ``chaos run`` will
+    get (``env``).
+    """
+    from chaoslib.exceptions import ChaosException
+    from chaoslib.experiment import ensure_experiment_is_valid
+
+    chaos_logger = logging.getLogger("chaostoolkit")
+    level = chaos_logger.level
+    chaos_logger.setLevel(logging.WARNING)  # its progress lines are for `chaos run` to print
+    try:
+        with _environment(env):
+            ensure_experiment_is_valid(copy.deepcopy(experiment))
+    except ChaosException as exc:
+        raise ConfigError(
+            f"experiment {path} does not validate: {_short_text(exc)}",
+            hint="fix the experiment (`chaos validate` says the same); nothing was started",
+        ) from None
+    except Exception as exc:  # importing an activity's module runs arbitrary code
+        raise ConfigError(
+            f"experiment {path} does not validate: {type(exc).__name__}: {_short_text(exc)}",
+            hint="fix the experiment or the module it names; nothing was started",
+        ) from None
+    finally:
+        chaos_logger.setLevel(level)
+
+
+@contextlib.contextmanager
+def _environment(env: dict[str, str]) -> Iterator[None]:
+    """``os.environ`` set to ``env`` for the block (single-threaded: before anything starts)."""
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:80] + "..."
+
+
+def _short_text(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 300 else text[:300] + "..."
 
 
 def check_chaos_options(chaos: ChaosRunOptions) -> None:
@@ -128,16 +243,16 @@ async def _gameday(options: GamedayOptions) -> int:
     )
     scenario_path = resolve_scenario_path(chosen).resolve()
     scenario = load_scenario(scenario_path)
-    run_dir = (options.run_dir or new_run_dir(options.runs_root, experiment_path.stem)).resolve()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    env = _clean_env() | {
-        "LOADLAB_RUN_DIR": str(run_dir),
-        "LOADLAB_SCENARIO": str(scenario_path),
-    }
-    print(f"loadlab: game day '{experiment_path.name}' -> {run_dir}", flush=True)
+    env = _clean_env() | {"LOADLAB_SCENARIO": str(scenario_path)}
+    if options.target:
+        env["LOADLAB_TARGET_URL"] = options.target
+    # Everything is checked before anything starts: a refused game day leaves no
+    # stack, no run directory and no chaostoolkit.log behind.
+    later = _SET_WHEN_STARTED if options.target else _SET_WHEN_STARTED | _SET_BY_THE_STACK
+    validate_experiment(experiment_path, experiment, env | dict.fromkeys(later, _NOT_YET))
     if options.target:
         check_target(options.target, scenario.target.protocol)
-        env["LOADLAB_TARGET_URL"] = options.target
+        run_dir = _start_run_dir(options, experiment_path, env)
         if "loadlab.chaos.aws_lambda" in experiment_path.read_text():
             # A harness that crashed mid-experiment may have left a function throttled
             # or a kill order in place: revert what it leased before starting anew.
@@ -148,6 +263,7 @@ async def _gameday(options: GamedayOptions) -> int:
         async with embedded_stack(options.stack, lambda_function=on_lambda) as stack:
             state = stack.state
             endpoints = state.endpoints
+            run_dir = _start_run_dir(options, experiment_path, env)
             env |= {
                 "LOADLAB_TARGET_URL": endpoints.agent_url,
                 "LOADLAB_JWT_SECRET": state.jwt_secret,
@@ -172,6 +288,32 @@ async def _gameday(options: GamedayOptions) -> int:
             if (run_dir / "manifest.json").exists():
                 await audit_embedded(state, run_dir, scenario)
     return _finish(run_dir, rc)
+
+
+_NOT_YET = "(set when the game day starts)"
+_SET_WHEN_STARTED = frozenset({"LOADLAB_RUN_DIR"})
+_SET_BY_THE_STACK = frozenset(
+    {
+        "LOADLAB_TARGET_URL",
+        "LOADLAB_JWT_SECRET",
+        "KUBERNETES_HOST",
+        "KUBECONFIG",
+        "LOADLAB_LLM_URL",
+        "LOADLAB_DDB_GATE_URL",
+        "LOADLAB_LAMBDA_FUNCTION",
+        "LOADLAB_TARGET_LAMBDA_FUNCTION",
+    }
+)
+"""What ``chaos run`` finds in its environment that exists only once the game day started."""
+
+
+def _start_run_dir(options: GamedayOptions, experiment: Path, env: dict[str, str]) -> Path:
+    """Create the run directory (checked free when the options were built) and name it in env."""
+    run_dir = (options.run_dir or new_run_dir(options.runs_root, experiment.stem)).resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    env["LOADLAB_RUN_DIR"] = str(run_dir)
+    print(f"loadlab: game day '{experiment.name}' -> {run_dir}", flush=True)
+    return run_dir
 
 
 def _revert_orphans(aws: LocalAWS | None) -> None:
@@ -236,7 +378,8 @@ def _finish(run_dir: Path, chaos_rc: int) -> int:
             file=sys.stderr,
         )
     print(f"experiment:    {journal['status']}, hypothesis {journal['hypothesis']}")
-    print(f"journal:       {run_dir / JOURNAL}")
+    if (run_dir / JOURNAL).exists():
+        print(f"journal:       {run_dir / JOURNAL}")
     print(f"run directory: {run_dir}")
     if journal["status"] != "completed" and not journal["deviated"]:
         # The experiment itself broke (an activity failed, Ctrl-C): not a verdict on the agent.
