@@ -91,11 +91,19 @@ class BoundedSafeLoader(yaml.SafeLoader):
 def _check_expanded_size(root: Node) -> None:
     """Count the values ``root`` expands to (each alias counted in full), at most MAX_NODES."""
     sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
 
     def size(node: Node) -> int:
         known = sizes.get(id(node))
         if known is not None:
             return known
+        if id(node) in open_nodes:
+            raise YAMLLimitExceeded(
+                "an alias refers to the value that contains it (a value without end)",
+                node.start_mark,
+                hint="point the alias (*name) at a value defined before and outside it",
+            )
+        open_nodes.add(id(node))
         total = 1
         if isinstance(node, SequenceNode):
             total += sum(size(child) for child in node.value)
@@ -107,6 +115,7 @@ def _check_expanded_size(root: Node) -> None:
                 node.start_mark,
                 hint="write the values out, or use fewer nested aliases (*name)",
             )
+        open_nodes.discard(id(node))
         sizes[id(node)] = total
         return total
 

@@ -60,6 +60,12 @@ def test_brackets_nested_900_deep_are_refused_not_a_recursion_error(
     assert "line 2" in err.value.message
 
 
+def test_an_alias_inside_its_own_value_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(write(tmp_path, "name: x\nsession: &s {personas: [*s]}\n"))
+    assert "an alias refers to the value that contains it" in err.value.message
+
+
 def test_nesting_up_to_the_bound_is_read() -> None:
     assert load_yaml("[" * MAX_DEPTH + "]" * MAX_DEPTH) is not None
 
