@@ -80,6 +80,17 @@ def _port(text: str) -> int:
     return value
 
 
+def _metrics_port(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--metrics-port",
+        type=_whole_number,
+        default=0,
+        metavar="PORT",
+        help="serve the run's live Prometheus metrics on 127.0.0.1:PORT from the Locust "
+        "master (default 0: none); see dashboards/",
+    )
+
+
 def _finite_float(text: str) -> float:
     try:
         value = float(text)
@@ -182,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="when to delete a pod, as a fraction of the run (default 0.5); 0 = no kill",
     )
     demo.add_argument("--runs-root", type=Path, default=Path("runs"), help="default: runs")
+    _metrics_port(demo)
     _stack_options(demo)
     demo.set_defaults(options=_demo_options)
 
@@ -204,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--embedded", action="store_true", help="start the embedded stack for the run")
     run.add_argument("--run-dir", type=Path, help="exact run directory (default: a new one)")
     run.add_argument("--runs-root", type=Path, default=Path("runs"), help="default: runs")
+    _metrics_port(run)
     _stack_options(run)
     run.set_defaults(options=_run_options)
 
@@ -294,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="always",
         help="when rollbacks run (default always: a fault is never left behind)",
     )
+    _metrics_port(gameday)
     _stack_options(gameday)
     gameday.set_defaults(options=_gameday_options)
 
@@ -461,6 +475,7 @@ def _run_options(args: argparse.Namespace) -> RunOptions:
         embedded=args.embedded,
         run_dir=args.run_dir,
         runs_root=args.runs_root,
+        metrics_port=args.metrics_port,
         stack=_stack(args),
     )
 
@@ -471,6 +486,7 @@ def _demo_options(args: argparse.Namespace) -> DemoOptions:
         users=args.users,
         kill_at=args.kill_at,
         runs_root=args.runs_root,
+        metrics_port=args.metrics_port,
         stack=_stack(args),
     )
 
@@ -482,6 +498,7 @@ def _gameday_options(args: argparse.Namespace) -> GamedayOptions:
         target=args.target,
         run_dir=args.run_dir,
         runs_root=args.runs_root,
+        metrics_port=args.metrics_port,
         stack=_stack(args),
         chaos=ChaosRunOptions(
             variables=tuple(args.var),

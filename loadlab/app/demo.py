@@ -39,6 +39,7 @@ async def _demo(options: DemoOptions) -> int:
             target_url=state.endpoints.agent_url,
             run_dir=run_dir,
             users=options.users,
+            metrics_port=options.metrics_port,
             jwt_secret=state.jwt_secret,
             env=pressure_env(state),
         )

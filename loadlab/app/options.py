@@ -10,6 +10,7 @@ from typing import Literal
 from loadlab.app.targets import check_target_url
 from loadlab.embedded.agent.config import AGENT_MODES, AgentMode
 from loadlab.errors import ConfigError
+from loadlab.measure.prom_metrics import check_metrics_port
 from loadlab.measure.rundir import check_new_run_dir
 
 __all__ = [
@@ -68,9 +69,11 @@ class RunOptions:
     embedded: bool = False
     run_dir: Path | None = None
     runs_root: Path = Path("runs")
+    metrics_port: int = 0
     stack: StackOptions = field(default_factory=StackOptions)
 
     def __post_init__(self) -> None:
+        check_metrics_port(self.metrics_port)
         if self.users is not None:
             _check_count("--users", self.users, minimum=1)
         if self.time_scale is not None:
@@ -90,7 +93,11 @@ class DemoOptions:
     users: int | None = None
     kill_at: float = 0.5
     runs_root: Path = Path("runs")
+    metrics_port: int = 0
     stack: StackOptions = field(default_factory=StackOptions)
+
+    def __post_init__(self) -> None:
+        check_metrics_port(self.metrics_port)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -144,10 +151,12 @@ class GamedayOptions:
     target: str | None = None
     run_dir: Path | None = None
     runs_root: Path = Path("runs")
+    metrics_port: int = 0
     stack: StackOptions = field(default_factory=StackOptions)
     chaos: ChaosRunOptions = field(default_factory=ChaosRunOptions)
 
     def __post_init__(self) -> None:
+        check_metrics_port(self.metrics_port)
         _check_before_start(self.target, self.run_dir)
 
     @property

@@ -78,6 +78,7 @@ def _launch(
         time_scale=options.time_scale,
         web=options.web,
         web_port=options.web_port,
+        metrics_port=options.metrics_port,
         jwt_secret=secret,
         env=env,
     )

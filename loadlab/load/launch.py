@@ -48,6 +48,7 @@ class LocustLaunch:
     time_scale: float | None = None
     web: bool = False
     web_port: int = 8089
+    metrics_port: int = 0
     jwt_secret: str | None = field(default=None, repr=False)
     progress_interval_s: float = 5.0
     loglevel: str = "WARNING"
@@ -75,6 +76,8 @@ class LocustLaunch:
             cmd += ["--peak-users", str(self.users)]
         if self.time_scale:
             cmd += ["--time-scale", str(self.time_scale)]
+        if self.metrics_port:
+            cmd += ["--metrics-port", str(self.metrics_port)]
         if self.web:
             cmd += ["--web-host", "127.0.0.1", "--web-port", str(self.web_port)]
         else:

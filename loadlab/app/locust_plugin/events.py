@@ -22,6 +22,7 @@ from loadlab.app.locust_plugin.abort import AbortWatch, Breach
 from loadlab.app.locust_plugin.context import build_context, choose_scenario, scenario_of
 from loadlab.app.locust_plugin.forwarding import ROWS_MESSAGE, WorkerForwarder, receive_rows
 from loadlab.app.locust_plugin.manifest import run_manifest
+from loadlab.app.locust_plugin.metrics import ServedMetrics, start_metrics
 from loadlab.app.locust_plugin.options import add_arguments
 from loadlab.app.locust_plugin.stopping import RunStopper
 from loadlab.errors import LoadLabError
@@ -29,6 +30,7 @@ from loadlab.load.in_flight import InFlightCounters, total_in_flight
 from loadlab.measure.live_status import LiveWindow, ObservedSink
 from loadlab.measure.pressure import PressureSampler, pressure_sampler_from_options
 from loadlab.measure.progress import ProgressReporter
+from loadlab.measure.prom_metrics import MeteredSink
 from loadlab.measure.recorder import RunRecorder
 from loadlab.measure.rundir import RunDirectory, new_run_dir, write_json_atomic
 from loadlab.rows import TimelineEvent
@@ -49,6 +51,7 @@ class PluginState:
     abort: AbortWatch | None = None
     aborted: Breach | None = None
     stopper: RunStopper | None = None
+    metrics: ServedMetrics | None = None
 
 
 def register(events: Any) -> None:
@@ -122,19 +125,24 @@ def _init(environment: Any, state: PluginState) -> None:
         if options.run_dir
         else new_run_dir(Path(options.runs_root), scenario.name)
     )
+    # a --metrics-port in use ends the process here, before anything is recorded
+    state.metrics = start_metrics(
+        environment, options, state.run_dir, lambda: _in_flight(environment, state)
+    )
     state.run_dir.path.mkdir(parents=True, exist_ok=True)
     recorder = RunRecorder(state.run_dir)
-    context = build_context(
-        options, environment.host, ObservedSink(recorder, state.window), worker_id="local"
-    )
+    sink: Any = ObservedSink(recorder, state.window)
+    pressure_sink: Any = recorder
+    if state.metrics is not None:
+        sink = MeteredSink(sink, state.metrics.metrics)
+        pressure_sink = MeteredSink(recorder, state.metrics.metrics)
+    context = build_context(options, environment.host, sink, worker_id="local")
     state.run_dir.write_manifest(run_manifest(context, options, role))
     state.recorder = recorder.start()
     if role == "master":
         environment.runner.register_message(
             ROWS_MESSAGE,
-            lambda environment, msg, **_: receive_rows(
-                recorder, state.window, state.worker_in_flight, msg.data
-            ),
+            lambda environment, msg, **_: _receive(recorder, state, msg.data),
         )
     state.sampler = ProgressReporter(
         environment=environment,
@@ -145,7 +153,7 @@ def _init(environment: Any, state: PluginState) -> None:
         window=state.window,
         in_flight=lambda: _in_flight(environment, state),
     ).start()
-    state.pressure = pressure_sampler_from_options(options, sink=recorder)
+    state.pressure = pressure_sampler_from_options(options, sink=pressure_sink)
     if state.pressure is not None:
         state.pressure.start()
     gates = scenario.slo.abort_gates()
@@ -158,6 +166,12 @@ def _init(environment: Any, state: PluginState) -> None:
         ).start()
     sys.stderr.write(f"loadlab: recording to {state.run_dir.path}\n")
     environment.loadlab = context
+
+
+def _receive(recorder: RunRecorder, state: PluginState, data: Any) -> None:
+    receive_rows(recorder, state.window, state.worker_in_flight, data)
+    if state.metrics is not None:
+        state.metrics.take_forwarded(data)
 
 
 def _worker_context(environment: Any, state: PluginState) -> None:
@@ -225,6 +239,8 @@ def _quit(environment: Any, state: PluginState) -> None:
             f"({counts['turns']} turns, {counts['sessions']} sessions); "
             f"report: loadlab report {state.run_dir.path}\n"
         )
+    if state.metrics is not None:
+        state.metrics.close()  # scrapes were answered until the run was sealed
 
 
 def _locust_stats(environment: Any) -> dict[str, Any]:

@@ -50,4 +50,16 @@ def add_arguments(parser: Any) -> None:
         default=5.0,
         help="seconds between loadlab progress lines on stderr (0 = none)",
     )
+    group.add_argument(
+        "--metrics-port",
+        type=int,
+        default=int(os.environ.get("LOADLAB_METRICS_PORT", "0") or 0),
+        help="serve the run's Prometheus metrics on this port (master only; 0 = none). "
+        "Env: LOADLAB_METRICS_PORT",
+    )
+    group.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        help="address of the metrics endpoint (default 127.0.0.1)",
+    )
     add_pressure_arguments(parser)
