@@ -28,6 +28,7 @@ ErrorKind = Literal[
     "agent_error",  # the agent reported an error event (e.g. LLM unavailable)
     "auth",  # the agent refused our credentials
     "throttled",  # 429 / TooManyRequests
+    "deadline",  # still not done when the turn's total deadline passed (a trickling stream)
 ]
 ERROR_KINDS: tuple[str, ...] = get_args(ErrorKind)
 
@@ -90,6 +91,10 @@ class TurnRecord:
     tokens_in: int = 0
     tokens_out: int = 0
     worker: str = "local"
+    # UTF-8 bytes of answer text the last attempt received, and whether the client
+    # kept less than that (target.max_answer_kib); None in runs recorded before.
+    answer_bytes: int | None = None
+    answer_truncated: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,6 +70,7 @@ def load_run(path: Path | str) -> RunData:
         tables[name] = read.table.to_pandas()
     events = reader.events()
     problems += events.problems
+    problems += _recorded_problems(events.rows)
     return RunData(
         path=reader.path,
         manifest=manifest,
@@ -80,6 +81,17 @@ def load_run(path: Path | str) -> RunData:
         events=_events_frame(events.rows),
         problems=tuple(problems),
     )
+
+
+def _recorded_problems(rows: tuple[dict[str, Any], ...]) -> list[str]:
+    """The problems the harness wrote down while recording (``error`` events)."""
+    out = []
+    for row in rows:
+        if row.get("kind") == "error":
+            attrs = row.get("attrs")
+            message = attrs.get("message") if isinstance(attrs, dict) else None
+            out.append(f"{row.get('name', 'error')}: {message or 'an error was recorded'}")
+    return out
 
 
 def _events_frame(rows: tuple[dict[str, Any], ...]) -> pd.DataFrame:

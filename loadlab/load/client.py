@@ -6,6 +6,12 @@ results with an ``error_kind`` (see :data:`loadlab.rows.ErrorKind`),
 because under load and chaos they are the data, not accidents. Only the
 caller's own cancellation (e.g. a Locust user being stopped, which is a
 ``BaseException``) goes through.
+
+What an attempt holds is bounded whatever the agent sends: at most
+``max_answer_bytes`` of answer text (the rest is counted in ``answer_bytes``,
+and ``truncated`` says so), one event of at most ``max_event_bytes``, and the
+whole attempt at most ``turn_deadline_s`` long (``timeout_s`` alone only bounds
+each silence, and a stream that trickles a byte now and then never falls silent).
 """
 
 from __future__ import annotations
@@ -42,6 +48,8 @@ from loadlab.load.transport import (
 from loadlab.redact import Redactor
 
 _MAX_ERROR_BODY = 64 * 1024
+DEFAULT_MAX_ANSWER_BYTES = 64 * 1024
+DEFAULT_MAX_EVENT_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,6 +61,9 @@ class TurnResult:
     pause between two tokens. ``status`` is 0 when no response arrived.
     ``agent_error_kind`` is the agent's own name for its error (``stale_turn``,
     ``llm_unavailable`` ...) when it sent one, in a JSON body or an error event.
+    ``answer_bytes`` counts the answer's UTF-8 bytes received; ``text`` keeps at
+    most the client's ``max_answer_bytes`` of them, and ``truncated`` is True
+    when it kept less.
     """
 
     t_start: float
@@ -69,6 +80,8 @@ class TurnResult:
     retry_after_s: float | None = None
     meta: AgentMeta | None = None
     done: AgentDone | None = None
+    answer_bytes: int = 0
+    truncated: bool = False
 
     @property
     def ok(self) -> bool:
@@ -117,11 +130,26 @@ class AgentClient:
         adapter: EndpointAdapter,
         base_url: str,
         timeout_s: float = 30.0,
+        turn_deadline_s: float | None = None,
+        max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
         clock: Callable[[], float] = time.perf_counter,
         wall: Callable[[], float] = time.time,
         live: InFlightCounters | None = None,
         redactor: Redactor | None = None,
     ) -> None:
+        deadline = 3.0 * timeout_s if turn_deadline_s is None else turn_deadline_s
+        for name, value in (
+            ("timeout_s", timeout_s),
+            ("turn_deadline_s", deadline),
+            ("max_answer_bytes", max_answer_bytes),
+            ("max_event_bytes", max_event_bytes),
+        ):
+            if not value > 0:
+                raise ValueError(f"AgentClient: {name} must be > 0, got {value!r}")
+        self._deadline = deadline
+        self._max_answer = max_answer_bytes
+        self._max_event = max_event_bytes
         self._transport = transport
         # an agent may echo a credential in its error: the message is redacted where it is made
         self._redact = Redactor.from_env() if redactor is None else redactor
@@ -166,12 +194,17 @@ class AgentClient:
             clock=self._clock,
             live=self._live,
             redact=self._redact,
+            max_answer=self._max_answer,
         )
+        # No single wait may outlast the deadline; the read loop checks the total.
+        wait = min(self._timeout, self._deadline)
         try:
             response = self._transport.open(
-                prepared.method, prepared.url, prepared.headers, prepared.body, self._timeout
+                prepared.method, prepared.url, prepared.headers, prepared.body, wait
             )
         except Exception as exc:
+            if self._past_deadline(run):
+                return self._deadline_passed(run)
             return run.failed(_classify(exc, responded=False), _describe(exc))
         try:
             return self._read(response, run)
@@ -179,6 +212,8 @@ class AgentClient:
             if run.done is not None:
                 # The agent finished the turn; a connection dropped after that is not ours.
                 return run.finish(error_kind=None, error=None)
+            if self._past_deadline(run):
+                return self._deadline_passed(run)
             return run.failed(_classify(exc, responded=True), _describe(exc))
         finally:
             # Releasing a broken connection may fail in turn; there is nothing left to do.
@@ -194,8 +229,9 @@ class AgentClient:
         if "text/event-stream" not in content_type:
             run.drain(response, limit=_MAX_ERROR_BODY)
             return run.failed("malformed", f"expected text/event-stream, got {content_type!r}")
-        parser = SSEParser()
+        parser = SSEParser(max_line_bytes=self._max_event, max_event_bytes=self._max_event)
         decode = self._adapter.decode
+        deadline = run.t0 + self._deadline
         for chunk in response.chunks:
             now = run.chunk(chunk)
             for item in parser.feed(chunk):
@@ -203,7 +239,11 @@ class AgentClient:
                     return run.failed("malformed", item.reason)
                 if run.done is not None:
                     continue  # the turn is complete: what follows changes nothing
-                decoded = decode(item)
+                try:
+                    decoded = decode(item)
+                except (ValueError, TypeError, ArithmeticError, RecursionError) as exc:
+                    # A value no adapter anticipated is the agent's garbage, not a cut stream.
+                    return run.failed("malformed", f"{item.event} event: {_describe(exc)}")
                 if decoded is None:
                     continue
                 if isinstance(decoded, TokenText):
@@ -217,9 +257,21 @@ class AgentClient:
                     return run.failed("agent_error", f"{decoded.kind}: {decoded.message}")
                 elif isinstance(decoded, Malformed):
                     return run.failed("malformed", decoded.reason)
+            if run.done is None and now > deadline:
+                return self._deadline_passed(run)
         if run.done is None:
             return run.failed("reset", "stream ended before the done event")
         return run.finish(error_kind=None, error=None)
+
+    def _past_deadline(self, run: _Attempt) -> bool:
+        return self._clock() - run.t0 >= self._deadline
+
+    def _deadline_passed(self, run: _Attempt) -> TurnResult:
+        return run.failed(
+            "deadline",
+            f"turn not done within its deadline of {self._deadline:g} s "
+            "(target.turn_deadline_s; target.timeout_s bounds each silence only)",
+        )
 
     def _error_status(self, response: StreamingResponse, run: _Attempt) -> TurnResult:
         body = run.drain(response, limit=_MAX_ERROR_BODY)
@@ -246,6 +298,7 @@ class _Attempt:
         clock: Callable[[], float],
         live: InFlightCounters | None = None,
         redact: Callable[[str], str] | None = None,
+        max_answer: int = DEFAULT_MAX_ANSWER_BYTES,
     ) -> None:
         self.redact = redact
         self.t_start = t_start
@@ -255,6 +308,10 @@ class _Attempt:
         self.bytes = 0
         self.tokens = 0
         self.text: list[str] = []
+        self.answer_bytes = 0
+        self.kept_bytes = 0
+        self.max_answer = max_answer
+        self.truncated = False
         self.first_token: float | None = None
         self.last_token: float | None = None
         self.max_gap: float | None = None
@@ -290,7 +347,20 @@ class _Attempt:
             self.max_gap = gap if self.max_gap is None else max(self.max_gap, gap)
         self.last_token = now
         self.tokens += 1
-        self.text.append(text)
+        size = len(text) if text.isascii() else len(text.encode("utf-8"))
+        self.answer_bytes += size
+        if self.truncated:
+            return
+        room = self.max_answer - self.kept_bytes
+        if size <= room:
+            self.text.append(text)
+            self.kept_bytes += size
+            return
+        # Keep what fits (whole characters); count the rest without holding it.
+        kept = text.encode("utf-8")[:room].decode("utf-8", "ignore")
+        self.text.append(kept)
+        self.kept_bytes += len(kept.encode("utf-8"))
+        self.truncated = True
 
     def drain(self, response: StreamingResponse, *, limit: int) -> bytes:
         body = b""
@@ -321,6 +391,8 @@ class _Attempt:
             retry_after_s=self.retry_after_s,
             meta=self.meta,
             done=self.done,
+            answer_bytes=self.answer_bytes,
+            truncated=self.truncated,
         )
 
 

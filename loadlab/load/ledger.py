@@ -13,8 +13,9 @@ session protocol and the continuity oracle"):
                  or the checkpoint version going backwards;
 * ``duplicated`` a side effect applied twice: more units than asked for, or the
                  turn count ahead of the turns played;
-* ``failed``     the session could not finish (retries exhausted, a refusal, or
-                 stopped while a turn was still being retried).
+* ``failed``     the session could not finish (retries exhausted, a refusal,
+                 stopped while a turn was still being retried, or no turn
+                 completed at all: a session is never ``clean`` on no evidence).
 
 Loss outranks duplication, which outranks failure: a lost cart is the finding,
 even if the session later failed. The ledger is plain logic over values; it
@@ -177,6 +178,11 @@ class SessionLedger:
                 "failed",
                 f"stopped: turn {turn.index} interrupted ({self._pending_kind}) and not resumed",
             )
+        if not self._completed:
+            # Nothing was ever acknowledged: no evidence that the session is intact.
+            if self._stopped:
+                return "failed", "stopped before any turn completed"
+            return "failed", "no turn completed"
         if self._stopped:
             return ("resumed" if self._interrupted and self._tracks_state else "clean"), "stopped"
         if not self._interrupted:

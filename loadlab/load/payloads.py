@@ -6,15 +6,23 @@ state the agent acknowledges (turn count, cart, checkpoint version) and what the
 turn cost downstream. These are the facts the continuity oracle checks.
 
 Parsing is lenient about what is optional and strict about what the oracle
-relies on: a ``done`` without a well-formed ``state`` is malformed.
+relies on: a ``done`` without a well-formed ``state`` is malformed. Every number
+the agent sends is checked where it is parsed: a count that is not a whole
+number from 0 to 2**63 - 1, or a measure that is not a finite number (JSON's
+``Infinity``/``NaN`` included), makes the event malformed, so no value that
+cannot be recorded travels further than this module.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
+
+MAX_COUNT = 2**63 - 1
+"""The largest count the run directory can hold (a signed 64-bit integer)."""
 
 
 class PayloadError(ValueError):
@@ -111,22 +119,27 @@ def parse_done(obj: Mapping[str, Any]) -> AgentDone:
     if not isinstance(raw_state, Mapping):
         raise PayloadError("done event has no 'state' object")
     turn = raw_state.get("turn")
-    if isinstance(turn, bool) or not isinstance(turn, int):
-        raise PayloadError(f"done.state.turn is not an integer: {turn!r}")
+    if not _is_count(turn):
+        raise PayloadError(f"done.state.turn is not an integer from 0 to {MAX_COUNT}: {turn!r:.80}")
     raw_cart = raw_state.get("cart", {})
     if not isinstance(raw_cart, Mapping):
         raise PayloadError(f"done.state.cart is not an object: {raw_cart!r}")
     cart: list[tuple[str, int]] = []
     for item, units in raw_cart.items():
-        if isinstance(units, bool) or not isinstance(units, int):
-            raise PayloadError(f"done.state.cart[{item!r}] is not an integer: {units!r}")
+        if not _is_count(units):
+            raise PayloadError(
+                f"done.state.cart[{item!r:.80}] is not an integer from 0 to {MAX_COUNT}: "
+                f"{units!r:.80}"
+            )
         cart.append((str(item), units))
     version = raw_state.get("version")
-    if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
-        raise PayloadError(f"done.state.version is not an integer: {version!r}")
+    if version is not None and not _is_count(version):
+        raise PayloadError(
+            f"done.state.version is not an integer from 0 to {MAX_COUNT}: {version!r:.80}"
+        )
     state = AgentState(
         session_id=_opt(raw_state, "session_id", str),
-        turn=turn,
+        turn=cast(int, turn),
         cart=tuple(sorted(cart)),
         version=version,
     )
@@ -135,14 +148,16 @@ def parse_done(obj: Mapping[str, Any]) -> AgentDone:
     if isinstance(raw_down, Mapping):
         downstream = Downstream(
             ddb_calls=_count(raw_down, "ddb_calls"),
-            ddb_rcu=_opt_number(raw_down, "ddb_rcu") or 0.0,
-            ddb_wcu=_opt_number(raw_down, "ddb_wcu") or 0.0,
+            ddb_rcu=_measure(raw_down, "ddb_rcu"),
+            ddb_wcu=_measure(raw_down, "ddb_wcu"),
             llm_calls=_count(raw_down, "llm_calls"),
             llm_retries=_count(raw_down, "llm_retries"),
             llm_throttles=_count(raw_down, "llm_throttles"),
             tokens_in=_count(raw_down, "tokens_in"),
             tokens_out=_count(raw_down, "tokens_out"),
         )
+    elif raw_down is not None:
+        raise PayloadError(f"done.downstream is not an object: {raw_down!r:.80}")
     return AgentDone(
         state=state,
         replayed=bool(_opt(obj, "replayed", bool) or False),
@@ -177,14 +192,43 @@ def _opt(obj: Mapping[str, Any], key: str, kind: type[Any]) -> Any:
 
 
 def _opt_number(obj: Mapping[str, Any], key: str) -> float | None:
+    """An optional finite number: None when absent or null, malformed otherwise."""
     value = obj.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if value is None:
         return None
-    return float(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PayloadError(f"{key!r} is not a number: {value!r:.80}")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise PayloadError(f"{key!r} is not a finite number: {value!r:.80}")
+    return number
+
+
+def _measure(obj: Mapping[str, Any], key: str) -> float:
+    """A downstream measure (capacity units): a finite number >= 0, 0 when absent."""
+    number = _opt_number(obj, key)
+    if number is None:
+        return 0.0
+    if number < 0:
+        raise PayloadError(f"{key!r} is negative: {number!r}")
+    return number
+
+
+def _is_count(value: object) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int) and 0 <= value <= MAX_COUNT
 
 
 def _count(obj: Mapping[str, Any], key: str) -> int:
+    """A downstream count: a whole number 0..MAX_COUNT (``3.0`` is 3), 0 when absent."""
     value = obj.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if value is None:
         return 0
-    return int(value)
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        value = int(value)
+    if not _is_count(value):
+        raise PayloadError(f"{key!r} is not an integer from 0 to {MAX_COUNT}: {value!r:.80}")
+    count: int = value
+    return count

@@ -77,6 +77,7 @@ class SessionPlayer:
         self._next = 0
         self._history: list[ChatMessage] = []
         self._t_start: float | None = None
+        self._attempts = 0
         self._record: SessionRecord | None = None
 
     @property
@@ -151,9 +152,16 @@ class SessionPlayer:
         return self.finish()
 
     def finish(self, *, stopped: bool = False) -> SessionRecord | None:
-        """Emit and return the session's row (once); None if no turn was ever sent."""
+        """Emit and return the session's row (once); None if no attempt ever ended.
+
+        A session stopped in the middle of its very first attempt left nothing on
+        the timeline (the cut attempt has no request row either): there is
+        nothing to judge, so it gets no row rather than a verdict on no evidence.
+        """
         if self._record is not None or self._t_start is None:
             return self._record
+        if stopped and self._attempts == 0:
+            return None
         if stopped and not self.done:
             self.ledger.stopped()
         verdict = self.ledger.verdict()
@@ -207,6 +215,7 @@ class SessionPlayer:
             init_ms=None if meta is None else meta.init_ms,
             worker=self._worker,
         )
+        self._attempts += 1
         self._sink.emit(sample)
         if self._on_attempt is not None:
             self._on_attempt(Attempt(turn=turn, sample=sample, result=result))
@@ -258,4 +267,6 @@ def _turn_record(
         tokens_in=0 if down is None else down.tokens_in,
         tokens_out=0 if down is None else down.tokens_out,
         worker=worker,
+        answer_bytes=last.answer_bytes,
+        answer_truncated=last.truncated,
     )

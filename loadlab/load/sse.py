@@ -4,8 +4,10 @@ It follows the WHATWG event-stream rules (``event``/``data``/``id``/``retry``
 fields, ``:`` comments, LF, CR or CRLF line ends, multi-line ``data``, an event
 dispatched on a blank line), and copes with chunks split anywhere, even inside
 a CRLF or a UTF-8 character. What it cannot read (invalid UTF-8, a line longer
-than the limit) comes out as a :class:`MalformedStream` item rather than an
-exception, so a garbage stream is a measurement, not a crash.
+than the limit, an event whose data grows past the limit without the blank line
+that ends it) comes out as a :class:`MalformedStream` item rather than an
+exception, so a garbage stream is a measurement, not a crash. Both limits keep
+what the parser holds bounded however long the stream runs.
 """
 
 from __future__ import annotations
@@ -49,8 +51,14 @@ class SSEParser:
     a stream that broke once cannot be trusted to be aligned again.
     """
 
-    def __init__(self, *, max_line_bytes: int = 1 << 20) -> None:
+    def __init__(self, *, max_line_bytes: int = 1 << 20, max_event_bytes: int = 1 << 20) -> None:
+        if max_line_bytes < 1 or max_event_bytes < 1:
+            raise ValueError(
+                f"SSE limits must be >= 1 byte, got line {max_line_bytes}, event {max_event_bytes}"
+            )
         self._max_line = max_line_bytes
+        self._max_event = max_event_bytes
+        self._data_bytes = 0
         self._buffer = b""
         self._first = True
         self._pending_cr = False
@@ -109,6 +117,14 @@ class SSEParser:
             if value.startswith(" "):
                 value = value[1:]
             if name == "data":
+                self._data_bytes += len(raw)
+                if self._data_bytes > self._max_event:
+                    # A stream of data lines with no blank line would otherwise
+                    # grow one event without end.
+                    out.append(
+                        self._fail(f"event data longer than {self._max_event} bytes", raw[:64])
+                    )
+                    return out
                 self._data.append(value)
             elif name == "event":
                 self._event = value
@@ -144,9 +160,11 @@ class SSEParser:
     def _reset_event(self) -> None:
         self._event = ""
         self._data = []
+        self._data_bytes = 0
         self._retry = None
 
     def _fail(self, reason: str, sample: bytes) -> MalformedStream:
         self._broken = True
         self._buffer = b""
+        self._reset_event()
         return MalformedStream(reason=reason, sample=sample)

@@ -160,5 +160,8 @@ class ShoppingSessionUser(SessionUser, FastHttpUser):
             adapter=adapter_for(target.protocol, model=target.model, api_key=context.api_key),
             base_url=context.target_url,
             timeout_s=timeout_s,
+            turn_deadline_s=target.deadline_s,
+            max_answer_bytes=target.max_answer_kib * 1024,
+            max_event_bytes=target.max_event_kib * 1024,
             live=context.live,
         )

@@ -20,6 +20,7 @@ import logging
 import operator
 import os
 import threading
+import time
 import types
 import typing
 from collections.abc import Callable
@@ -70,6 +71,15 @@ _VALUES: dict[type[Any], Callable[[Any], tuple[Any, ...]]] = {
     cls: operator.attrgetter(*names) for cls, names in _FIELDS.items()
 }
 
+_DEFAULTS: dict[str, dict[str, Any]] = {
+    name: {
+        f.name: f.default
+        for f in dataclasses.fields(cls)
+        if f.default is not dataclasses.MISSING and f.default is not None
+    }
+    for name, cls in ROW_TYPES.items()
+}
+
 Values = tuple[Any, ...]
 """One buffered row: its field values in column order."""
 
@@ -102,6 +112,58 @@ def _run_inline(fn: Callable[[], None]) -> None:
     fn()
 
 
+def _arrow_table(
+    table: str, columns: dict[str, Any], schema: pa.Schema, problems: list[str]
+) -> pa.Table:
+    """The batch as an Arrow table; values that do not fit their column are replaced.
+
+    The whole batch converts in one call when every value fits (the usual case);
+    otherwise each column is converted on its own and, in a column that fails,
+    each value: what does not fit becomes null (0, "" or False in a column that
+    allows no null) and ``problems`` gets one line per column saying so.
+    """
+    try:
+        return pa.Table.from_pydict(columns, schema=schema)
+    except (pa.ArrowException, OverflowError, TypeError, ValueError):
+        pass
+    arrays = []
+    for field in schema:
+        values = columns[field.name]
+        if field.nullable or None not in values:
+            try:
+                arrays.append(pa.array(values, type=field.type))
+                continue
+            except (pa.ArrowException, OverflowError, TypeError, ValueError):
+                pass
+        fallback = None if field.nullable else _FALLBACK[field.type]
+        kept: list[Any] = []
+        bad: list[Any] = []
+        for value in values:
+            try:
+                if value is None and not field.nullable:
+                    raise ValueError("null in a column that allows none")
+                pa.array([value], type=field.type)
+                kept.append(value)
+            except (pa.ArrowException, OverflowError, TypeError, ValueError):
+                bad.append(value)
+                kept.append(fallback)
+        arrays.append(pa.array(kept, type=field.type))
+        stored = "null" if fallback is None else repr(fallback)
+        problems.append(
+            f"{table}.{field.name}: {len(bad)} value(s) could not be recorded as "
+            f"{field.type} (first: {bad[0]!r:.80}); the row was written with {stored}"
+        )
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+_FALLBACK: dict[pa.DataType, Any] = {
+    pa.float64(): 0.0,
+    pa.int64(): 0,
+    pa.string(): "",
+    pa.bool_(): False,
+}
+
+
 class RunRecorder:
     """Buffers timeline rows and writes them to a run directory in the background."""
 
@@ -131,6 +193,7 @@ class RunRecorder:
         self._offload = _offload()
         self.flush_errors = 0
         self.dropped_after_seal = 0
+        self.repaired_columns = 0
 
     # -- lifecycle -------------------------------------------------------
     def start(self) -> RunRecorder:
@@ -200,7 +263,9 @@ class RunRecorder:
         if table not in self._rows:
             raise ValueError(f"unknown table {table!r}")
         names = self._schemas[table].names
-        clean = [tuple(r.get(k) for k in names) for r in rows]
+        defaults = _DEFAULTS[table]
+        # A key a worker's row lacks takes the row type's default (None when it has none).
+        clean = [tuple(r.get(k, defaults.get(k)) for k in names) for r in rows]
         with self._lock:
             self._rows[table].extend(clean)
 
@@ -211,7 +276,14 @@ class RunRecorder:
 
     # -- writing ---------------------------------------------------------
     def flush(self) -> None:
-        """Write buffered rows now. Failures are logged and the rows kept for the next try."""
+        """Write buffered rows now. Failures are logged and the rows kept for the next try.
+
+        A value that does not fit its column (an integer beyond int64, a float
+        where an integer belongs) never costs the rows around it: the row is
+        written with that value as null (or 0 where the column allows no null),
+        and the problem goes to ``events.jsonl`` as an ``error`` event, which the
+        report lists under the run's problems.
+        """
         with self._flush_lock:
             with self._lock:
                 rows, self._rows = self._rows, {name: [] for name in ROW_TYPES}
@@ -225,28 +297,47 @@ class RunRecorder:
             for table, batch in rows.items():
                 if batch:
                     try:
-                        self._write_part(table, batch)
+                        problems = self._write_part(table, batch)
                         self._counts[table] += len(batch)
-                    except (OSError, pa.ArrowException) as exc:
+                    except Exception as exc:  # a batch is never dropped: it waits for the next try
                         self._requeue_rows(table, batch, exc)
+                        continue
+                    if problems:
+                        self._report_problems(problems)
 
-    def _write_part(self, table: str, batch: list[Values]) -> None:
+    def _write_part(self, table: str, batch: list[Values]) -> list[str]:
         directory = self.run_dir.table(table)
         seq = self._part_seq[table]
         self._part_seq[table] = seq + 1
         final = directory / f"part-{seq:06d}.parquet"
         tmp = directory / f".part-{seq:06d}.parquet.tmp"
         schema = self._schemas[table]
+        problems: list[str] = []
 
         def write() -> None:
             columns = dict(zip(schema.names, zip(*batch, strict=True), strict=True))
             for name in schema.names:
                 if schema.field(name).type == pa.string():
                     columns[name] = tuple(map(self._redact.optional, columns[name]))
-            pq.write_table(pa.Table.from_pydict(columns, schema=schema), tmp)
+            pq.write_table(_arrow_table(table, columns, schema, problems), tmp)
             os.replace(tmp, final)
 
         self._offload(write)
+        return problems
+
+    def _report_problems(self, problems: list[str]) -> None:
+        self.repaired_columns += len(problems)
+        now = time.time()
+        lines = []
+        for message in problems:
+            log.error("recorder: %s", message)
+            event = TimelineEvent(t=now, kind="error", name="recorder", attrs={"message": message})
+            lines.append(json.dumps(_as_dict(event), default=str, separators=(",", ":")))
+        try:
+            append_lines(self.run_dir.events, [self._redacted_event(line) for line in lines])
+            self._counts["events"] += len(lines)
+        except OSError as exc:
+            self._requeue_events(lines, exc)
 
     def _redacted_event(self, line: str) -> str:
         try:

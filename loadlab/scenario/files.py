@@ -141,8 +141,20 @@ def _parse_target(sec: _Section) -> Target:
         sec.fail("function", None, "the Lambda function's name or ARN (protocol: lambda)")
     if protocol != "lambda" and function is not None:
         sec.fail("protocol", protocol, "lambda (target.function is only used with it)")
+    turn_deadline_s = sec.optional_number("turn_deadline_s", exclusive_minimum=0.0)
+    max_answer_kib = sec.integer("max_answer_kib", default=64, minimum=1)
+    max_event_kib = sec.integer("max_event_kib", default=1024, minimum=1)
     sec.finish()
-    return Target(url=url, protocol=protocol, timeout_s=timeout_s, model=model, function=function)
+    return Target(
+        url=url,
+        protocol=protocol,
+        timeout_s=timeout_s,
+        model=model,
+        function=function,
+        turn_deadline_s=turn_deadline_s,
+        max_answer_kib=max_answer_kib,
+        max_event_kib=max_event_kib,
+    )
 
 
 def _parse_shape(sec: _Section) -> Shape:

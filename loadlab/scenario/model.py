@@ -42,6 +42,10 @@ ThinkDistribution = Literal["constant", "uniform", "lognormal"]
 THINK_DISTRIBUTIONS: tuple[str, ...] = get_args(ThinkDistribution)
 
 
+DEADLINE_TIMEOUTS = 3.0
+"""A turn's default deadline, in idle timeouts (``target.timeout_s``)."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Target:
     """The agent endpoint under test.
@@ -49,6 +53,12 @@ class Target:
     With ``protocol: lambda`` the turns go through the Lambda ``Invoke`` API to
     ``function`` (a name or ARN), and ``url`` is the Lambda API endpoint
     (ministack's URL, or ``https://lambda.<region>.amazonaws.com``).
+
+    What the client keeps of an answer is bounded, so its memory does not grow
+    with the size of a response: ``max_answer_kib`` of each turn's answer text
+    (the rest is counted, not kept; the turn row says it was truncated), and
+    ``max_event_kib`` for one event of the stream (a larger event, or a line
+    that never ends, makes the turn ``malformed``).
     """
 
     url: str | None = None
@@ -56,6 +66,21 @@ class Target:
     timeout_s: float = 30.0
     model: str | None = None
     function: str | None = None
+    turn_deadline_s: float | None = None
+    max_answer_kib: int = 64
+    max_event_kib: int = 1024
+
+    @property
+    def deadline_s(self) -> float:
+        """The longest one attempt of a turn may take, first byte sent to ``done``.
+
+        ``timeout_s`` bounds each silence; this bounds the whole attempt, so a
+        stream that trickles a byte now and then is still cut. Without
+        ``turn_deadline_s`` it is three idle timeouts.
+        """
+        if self.turn_deadline_s is not None:
+            return self.turn_deadline_s
+        return DEADLINE_TIMEOUTS * self.timeout_s
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

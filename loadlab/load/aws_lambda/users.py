@@ -116,6 +116,9 @@ def lambda_agent_client(context: LoadContext) -> AgentClient:
         adapter=ReferenceAdapter(),
         base_url=context.target_url,
         timeout_s=timeout_s,
+        turn_deadline_s=context.scenario.target.deadline_s,
+        max_answer_bytes=context.scenario.target.max_answer_kib * 1024,
+        max_event_bytes=context.scenario.target.max_event_kib * 1024,
         live=context.live,
     )
 
