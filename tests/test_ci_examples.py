@@ -169,10 +169,15 @@ def parse(argv: list[str], source: str = "") -> argparse.Namespace:
 # --- GitHub Actions ---------------------------------------------------------------
 
 
-def test_github_workflow_passes_actionlint() -> None:
-    result = actionlint(GITHUB)
+# github-actions.yml, and the scheduled game day (its structure: tests/deploy).
+GITHUB_WORKFLOWS = sorted(CI_DIR.glob("github-*.yml"))
+
+
+@pytest.mark.parametrize("workflow", GITHUB_WORKFLOWS, ids=lambda p: p.name)
+def test_github_workflow_passes_actionlint(workflow: Path) -> None:
+    result = actionlint(workflow)
     findings = (result.stdout + result.stderr).strip()
-    assert result.returncode == 0 and not findings, f"actionlint on {GITHUB}:\n{findings}"
+    assert result.returncode == 0 and not findings, f"actionlint on {workflow}:\n{findings}"
 
 
 BROKEN_WORKFLOW = """\
