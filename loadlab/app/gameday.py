@@ -246,6 +246,8 @@ async def _gameday(options: GamedayOptions) -> int:
     env = _clean_env() | {"LOADLAB_SCENARIO": str(scenario_path)}
     if options.target:
         env["LOADLAB_TARGET_URL"] = options.target
+    if options.metrics_port:  # read by the Locust plugin of the experiment's start_load
+        env["LOADLAB_METRICS_PORT"] = str(options.metrics_port)
     # Everything is checked before anything starts: a refused game day leaves no
     # stack, no run directory and no chaostoolkit.log behind.
     later = _SET_WHEN_STARTED if options.target else _SET_WHEN_STARTED | _SET_BY_THE_STACK

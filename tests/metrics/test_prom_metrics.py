@@ -354,3 +354,43 @@ def test_the_locust_command_line_carries_the_port_only_when_asked(tmp_path: Path
     assert "--metrics-port" not in LocustLaunch(**base).argv()
     argv = LocustLaunch(**base, metrics_port=9646).argv()
     assert argv[argv.index("--metrics-port") + 1] == "9646"
+
+
+def test_gameday_passes_the_port_to_the_experiments_locust(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seen: dict[str, str] = {}
+
+    class Stop(Exception):
+        pass
+
+    def capture(path: Path, experiment: object, env: dict[str, str]) -> None:
+        seen.update(env)
+        raise Stop
+
+    monkeypatch.setattr("loadlab.app.gameday.validate_experiment", capture)
+    repo = Path(__file__).resolve().parents[2]
+    argv = ["gameday", str(repo / "chaos" / "pod-kill-mid-session.json"),
+            "--runs-root", str(tmp_path / "runs"), "--state-dir", str(tmp_path / "state"),
+            "--metrics-port", "0"]  # fmt: skip
+    with pytest.raises(Stop):
+        main(argv)
+    assert "LOADLAB_METRICS_PORT" not in seen
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    with pytest.raises(Stop):
+        main([*argv[:-1], str(port)])
+    assert seen["LOADLAB_METRICS_PORT"] == str(port)
+
+
+def test_the_locust_option_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    from loadlab.app.locust_plugin.options import add_arguments
+
+    monkeypatch.setenv("LOADLAB_METRICS_PORT", "9646")
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert parser.parse_args([]).metrics_port == 9646
+    assert parser.parse_args(["--metrics-port", "0"]).metrics_port == 0
