@@ -69,7 +69,9 @@ def pressure_env(state: StackState) -> dict[str, str]:
     ``loadlab_ddb_*``; CloudWatch: ministack (fed by the stack's publisher) at one
     period per publisher round (5 simulated seconds), with the stack's AWS
     endpoint, keys and region; the LLM simulator's and the DynamoDB gate's admin
-    URLs, so that a broken abort gate reverts their faults.
+    URLs and the stack's admin token, so that a broken abort gate reverts their
+    faults; the stack's kubeconfig (the pods API with the token) for
+    chaostoolkit-kubernetes.
     """
     endpoints = state.endpoints
     scrape = [f"{endpoints.llm_url}/metrics"]
@@ -79,6 +81,8 @@ def pressure_env(state: StackState) -> dict[str, str]:
         # where an abort gate's breach reverts faults (loadlab.chaos.stop)
         "LOADLAB_LLM_URL": endpoints.llm_url,
         "LOADLAB_DDB_GATE_URL": endpoints.ddb_gate_url or "",
+        "LOADLAB_ADMIN_TOKEN": state.admin_token,
+        **({"KUBECONFIG": state.kubeconfig} if state.kubeconfig else {}),
         "LOADLAB_PRESSURE_PROMETHEUS": " ".join(scrape),
         "LOADLAB_PRESSURE_CLOUDWATCH": "1",
         "LOADLAB_PRESSURE_CLOUDWATCH_PERIOD": str(max(1, round(5 * state.time_scale))),

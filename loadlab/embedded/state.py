@@ -1,8 +1,11 @@
 """``stack.json``: what a running embedded stack tells other loadlab processes.
 
 An :class:`~loadlab.embedded.stack.EmbeddedStack` writes its :class:`StackState`
-to ``<state dir>/stack.json`` (owner-only, mode 0600: it holds the JWT secret
-and the local AWS keys) when it is up, and removes it when it stops. Every
+to ``<state dir>/stack.json`` (owner-only, mode 0600: it holds the JWT secret,
+the stack's admin token and the local AWS keys) when it is up, and removes it
+when it stops. Next to it, ``<state dir>/kubeconfig`` (also 0600, see
+:func:`write_kubeconfig`) points Kubernetes clients at the pods API with the
+token. Neither is ever printed or copied into a run directory. Every
 reader goes through :meth:`StackState.read`: ``loadlab run`` against the stack of
 ``loadlab up``, the benchmarks, the capacity probe. A process that already
 holds the stack object uses :attr:`EmbeddedStack.state` instead of the file.
@@ -22,9 +25,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import yaml
+
 from loadlab.errors import StackError
 
 STACK_FILE = "stack.json"
+KUBECONFIG_FILE = "kubeconfig"
 FORMAT = 1
 
 
@@ -93,6 +99,10 @@ class StackState:
     pids: dict[str, int | None]
     logs: dict[str, str]
     lambda_function: LambdaFunctionState | None = None
+    admin_token: str = field(default="", repr=False)
+    """The token the pods API and the admin APIs require (see loadlab.embedded.admin_auth)."""
+    kubeconfig: str | None = None
+    """The kubeconfig file that points Kubernetes clients at the pods API, with the token."""
 
     # -- the file -------------------------------------------------------------------
 
@@ -104,6 +114,8 @@ class StackState:
             "started_at": self.started_at,
             "endpoints": self.endpoints.to_json(),
             "jwt_secret": self.jwt_secret,
+            "admin_token": self.admin_token,
+            "kubeconfig": self.kubeconfig,
             "aws": {
                 "access_key_id": self.aws.access_key_id,
                 "secret_access_key": self.aws.secret_access_key,
@@ -123,14 +135,7 @@ class StackState:
 
     def write(self, path: Path) -> None:
         """Write ``path`` atomically, readable by the owner only (0600)."""
-        tmp = path.with_name(f".{path.name}.tmp")
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(self.to_json(), f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
+        _write_private(path, json.dumps(self.to_json(), indent=2) + "\n")
 
     @classmethod
     def read(cls, path: Path) -> StackState | None:
@@ -183,6 +188,8 @@ class StackState:
             pids={str(k): (None if v is None else int(v)) for k, v in data["pids"].items()},
             logs={str(k): str(v) for k, v in data["logs"].items()},
             lambda_function=None if function is None else LambdaFunctionState(**function),
+            admin_token=str(data.get("admin_token") or ""),
+            kubeconfig=None if data.get("kubeconfig") is None else str(data["kubeconfig"]),
         )
 
     # -- what readers ask -------------------------------------------------------------
@@ -201,6 +208,38 @@ class StackState:
         """True when ``url`` points at one of this stack's servers (same host and port)."""
         origins = {_origin(v) for v in self.endpoints.to_json().values() if isinstance(v, str)}
         return _origin(url) in origins - {""}
+
+
+def write_kubeconfig(path: Path, *, server: str, token: str, namespace: str = "default") -> None:
+    """Write a kubeconfig (mode 0600) for the pods API at ``server``, sending ``token``.
+
+    One cluster, one user with the token, one context (``loadlab-embedded``),
+    current: what the kubernetes client and chaostoolkit-kubernetes read.
+    """
+    name = "loadlab-embedded"
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": name, "cluster": {"server": server}}],
+        "users": [{"name": name, "user": {"token": token}}],
+        "contexts": [
+            {"name": name, "context": {"cluster": name, "user": name, "namespace": namespace}}
+        ],
+        "current-context": name,
+        "preferences": {},
+    }
+    _write_private(path, yaml.safe_dump(config, sort_keys=False))
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``path`` atomically, readable by the owner only (0600)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
 
 
 def _origin(url: str) -> str:

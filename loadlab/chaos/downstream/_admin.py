@@ -1,4 +1,9 @@
-"""The admin APIs the downstream activities speak: the LLM simulator's and the gate's."""
+"""The admin APIs the downstream activities speak: the LLM simulator's and the gate's.
+
+Both require the embedded stack's token: it is read from ``LOADLAB_ADMIN_TOKEN``
+(``loadlab gameday`` and ``loadlab run`` set it from the stack) and sent as a
+bearer token, never logged, returned or put in an error message.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from chaoslib.exceptions import ActivityFailed
 
 LLM_URL_ENV = "LOADLAB_LLM_URL"
 GATE_URL_ENV = "LOADLAB_DDB_GATE_URL"
+ADMIN_TOKEN_ENV = "LOADLAB_ADMIN_TOKEN"
 LLM_FAULTS_PATH = "/admin/faults"
 GATE_CAPACITY_PATH = "/admin/capacity"
 _TIMEOUT_S = 10.0
@@ -52,6 +58,9 @@ def _call(method: str, url: str, body: dict[str, Any] | None) -> tuple[int, Any]
     """``(status, parsed JSON or None)``; ActivityFailed when nothing answers."""
     data = None if body is None else json.dumps(body).encode()
     headers = {"Accept": "application/json"}
+    token = os.environ.get(ADMIN_TOKEN_ENV, "").strip()
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     if data is not None:
         headers["Content-Type"] = "application/json"
     request = urllib.request.Request(url, data=data, method=method, headers=headers)
@@ -83,6 +92,8 @@ def llm_faults(method: str, url: str | None, body: dict[str, Any] | None = None)
     """
     target = llm_base(url) + LLM_FAULTS_PATH
     status, answer = _call("GET", target, None)
+    if status == 401:
+        raise _refused_token(target)
     if status != 200 or not (isinstance(answer, dict) and {"fault", "active"} <= set(answer)):
         raise ActivityFailed(
             f"{target} answered {status}, not a loadlab LLM simulator: {_NOT_APPLICABLE}"
@@ -105,11 +116,21 @@ def gate_capacity(
     status, answer = _call(method, target, body)
     if status == 200 and isinstance(answer, dict) and "settings" in answer:
         return answer
+    if status == 401:
+        raise _refused_token(target)
     if status == 400:
         raise ActivityFailed(f"the DynamoDB gate refused {body}: {_error_message(answer)}")
     raise ActivityFailed(
         f"{target} answered {status}, not a loadlab DynamoDB capacity gate: against a real "
         "table, lower its provisioned capacity with UpdateTable (chaostoolkit-aws) instead"
+    )
+
+
+def _refused_token(target: str) -> ActivityFailed:
+    sent = "a token that is not the stack's" if os.environ.get(ADMIN_TOKEN_ENV) else "no token"
+    return ActivityFailed(
+        f"{target} refused the request (401: {sent} sent): set {ADMIN_TOKEN_ENV} to the "
+        "admin_token in the embedded stack's stack.json (loadlab gameday and loadlab run set it)"
     )
 
 

@@ -13,7 +13,9 @@ through untouched. A refused request is answered as DynamoDB answers it::
 
 which botocore raises as ``ProvisionedThroughputExceededException`` and retries
 as throttling. The gate's own routes: ``GET /metrics`` (Prometheus) and
-``GET|POST|DELETE /admin/capacity``.
+``GET|POST|DELETE /admin/capacity``; the admin routes need the stack's token and
+refuse an override without a lease of at most 15 minutes
+(:mod:`loadlab.embedded.admin_auth`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from loadlab.embedded.admin_auth import LeaseRefused, admin_token_from_env, require_token
 from loadlab.embedded.ddb_gate.capacity import DEFAULT_BURST_S, CapacitySettings, CapacityValueError
 from loadlab.embedded.ddb_gate.state import CapacityGate
 from loadlab.embedded.ddb_gate.units import Classified, classify, consumed
@@ -167,7 +170,7 @@ class _Routes:
         """``POST /admin/capacity``: partial update of rcu, wcu, burst_s, expires_at."""
         try:
             self._gate.update(await request.json())
-        except CapacityValueError as exc:
+        except (CapacityValueError, LeaseRefused) as exc:
             return _admin_error(str(exc))
         except ValueError as exc:  # malformed JSON
             return _admin_error(f"the body is not valid JSON: {exc}")
@@ -185,12 +188,28 @@ class _Routes:
         )
 
 
+def _unauthorized(_request: web.Request, message: str) -> web.Response:
+    return web.json_response({"error": {"kind": "unauthorized", "message": message}}, status=401)
+
+
 def create_app(
-    gate: CapacityGate, *, upstream_url: str, request_timeout_s: float = 30.0
+    gate: CapacityGate,
+    *,
+    upstream_url: str,
+    request_timeout_s: float = 30.0,
+    admin_token: str | None = None,
 ) -> web.Application:
-    """The gate's aiohttp application in front of ``upstream_url`` (``app[GATE_KEY]``)."""
+    """The gate's aiohttp application in front of ``upstream_url`` (``app[GATE_KEY]``).
+
+    ``admin_token`` guards ``/admin/``; default: ``LOADLAB_ADMIN_TOKEN`` (see
+    :func:`~loadlab.embedded.admin_auth.admin_token_from_env`).
+    """
     routes = _Routes(gate, upstream_url)
-    app = web.Application(client_max_size=64 * 1024**2)
+    token = admin_token_from_env() if admin_token is None else admin_token
+    app = web.Application(
+        client_max_size=64 * 1024**2,
+        middlewares=[require_token(token, prefixes=("/admin/",), refuse=_unauthorized)],
+    )
     app[GATE_KEY] = gate
 
     async def upstream_session(app: web.Application) -> AsyncIterator[None]:
@@ -230,6 +249,7 @@ class DynamoDBGate:
         request_timeout_s: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        admin_token: str | None = None,
     ) -> None:
         parts = urlsplit(upstream_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -248,6 +268,7 @@ class DynamoDBGate:
                 hint="give rcu/wcu >= 0 (or None for unlimited), burst_s >= 0, time_scale > 0",
             ) from None
         self._upstream_url = upstream_url
+        self._admin_token = admin_token
         self._port = port
         self._request_timeout_s = request_timeout_s
         self._runner: web.AppRunner | None = None
@@ -265,7 +286,10 @@ class DynamoDBGate:
         if self._url is not None:
             return self._url
         app = create_app(
-            self.state, upstream_url=self._upstream_url, request_timeout_s=self._request_timeout_s
+            self.state,
+            upstream_url=self._upstream_url,
+            request_timeout_s=self._request_timeout_s,
+            admin_token=self._admin_token,
         )
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from loadlab.embedded.admin_auth import check_lease
 from loadlab.embedded.ddb_gate.buckets import TokenBucket
 from loadlab.embedded.ddb_gate.capacity import CapacitySettings, bucket_shape, updated_settings
 from loadlab.embedded.ddb_gate.metrics import GateMetrics
@@ -64,8 +65,11 @@ class CapacityGate:
 
     def update(self, body: object) -> None:
         """Apply a partial admin update on top of what applies now (an expired lease
-        is replaced, not extended). Raises ``CapacityValueError``."""
-        self.override = updated_settings(self.effective(), body)
+        is replaced, not extended). Raises ``CapacityValueError``, or ``LeaseRefused``
+        when the override has no ``expires_at`` or one past the maximum lease."""
+        override = updated_settings(self.effective(), body)
+        check_lease(override.expires_at, now=self._wall_clock())
+        self.override = override
         self._sync()
 
     def restore(self) -> None:

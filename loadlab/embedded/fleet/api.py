@@ -10,6 +10,10 @@ The API is a thin layer over :class:`~loadlab.embedded.fleet.supervisor.Fleet`.
 The same application also serves the Kubernetes core/v1 pods API
 (``/api/v1/namespaces/{ns}/pods`` ...; see :mod:`loadlab.embedded.fleet.k8s_api`),
 so this base URL is the ``KUBERNETES_HOST`` for chaostoolkit-kubernetes.
+
+Every route under ``/fleet/`` and ``/api`` needs the stack's token
+(``Authorization: Bearer <token>``, see :mod:`loadlab.embedded.admin_auth`);
+without it the answer is 401. ``/version`` is open, as on a cluster.
 """
 
 from __future__ import annotations
@@ -18,7 +22,13 @@ import math
 
 from aiohttp import web
 
-from loadlab.embedded.fleet.k8s_api import DEFAULT_NAMESPACE, add_kubernetes_routes, check_namespace
+from loadlab.embedded.admin_auth import admin_token_from_env, require_token
+from loadlab.embedded.fleet.k8s_api import (
+    DEFAULT_NAMESPACE,
+    add_kubernetes_routes,
+    check_namespace,
+    unauthorized_status,
+)
 from loadlab.embedded.fleet.pod import PodNotFound
 from loadlab.embedded.fleet.supervisor import HOST, Fleet
 
@@ -60,13 +70,27 @@ class _PodRoutes:
         return web.json_response(pod.to_json())
 
 
-def fleet_app(fleet: Fleet, *, namespace: str = DEFAULT_NAMESPACE) -> web.Application:
+def _unauthorized(request: web.Request, message: str) -> web.Response:
+    if request.path.startswith("/api"):
+        return web.json_response(unauthorized_status(message), status=401)
+    return _error(401, "unauthorized", message)
+
+
+def fleet_app(
+    fleet: Fleet, *, namespace: str = DEFAULT_NAMESPACE, admin_token: str | None = None
+) -> web.Application:
     """Return the aiohttp application serving the fleet's status API and pods API.
 
-    ``namespace`` is the Kubernetes namespace the fleet's pods appear in.
+    ``namespace`` is the Kubernetes namespace the fleet's pods appear in;
+    ``admin_token`` the token every ``/fleet/`` and ``/api`` request must carry
+    (default: ``LOADLAB_ADMIN_TOKEN``, see
+    :func:`~loadlab.embedded.admin_auth.admin_token_from_env`).
     """
     routes = _PodRoutes(fleet)
-    app = web.Application()
+    token = admin_token_from_env() if admin_token is None else admin_token
+    app = web.Application(
+        middlewares=[require_token(token, prefixes=("/fleet/", "/api"), refuse=_unauthorized)]
+    )
     app.router.add_get("/fleet/pods", routes.list_pods)
     app.router.add_delete("/fleet/pods/{name}", routes.delete_pod)
     add_kubernetes_routes(app, fleet, namespace=namespace)
@@ -76,8 +100,16 @@ def fleet_app(fleet: Fleet, *, namespace: str = DEFAULT_NAMESPACE) -> web.Applic
 class FleetAPI:
     """The status API (and Kubernetes pods API) served on 127.0.0.1 (port 0 picks one)."""
 
-    def __init__(self, *, fleet: Fleet, port: int = 0, namespace: str = DEFAULT_NAMESPACE) -> None:
+    def __init__(
+        self,
+        *,
+        fleet: Fleet,
+        port: int = 0,
+        namespace: str = DEFAULT_NAMESPACE,
+        admin_token: str | None = None,
+    ) -> None:
         self._fleet = fleet
+        self._admin_token = admin_token
         self._port = port
         self._namespace = check_namespace(namespace)
         self._runner: web.AppRunner | None = None
@@ -92,7 +124,8 @@ class FleetAPI:
 
     async def start(self) -> str:
         """Start serving; return the base URL."""
-        runner = web.AppRunner(fleet_app(self._fleet, namespace=self._namespace), access_log=None)
+        app = fleet_app(self._fleet, namespace=self._namespace, admin_token=self._admin_token)
+        runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         try:
             site = web.TCPSite(runner, HOST, self._port)

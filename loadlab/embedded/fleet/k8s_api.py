@@ -7,8 +7,9 @@ as they do on EKS. The routes sit on the fleet's status API application (see
 ``python -m loadlab.embedded.fleet`` (``api=...``) and the embedded stack's
 ``fleet_url`` are the Kubernetes API server URL too.
 
-Endpoints (JSON only; no authentication: it binds 127.0.0.1, and a bearer token
-sent by a client is ignored, never logged)::
+Endpoints (JSON only; every path under ``/api`` needs the embedded stack's token
+as a bearer token, which the stack's kubeconfig carries: without it a 401
+``Unauthorized`` Status; ``/version`` is open, as on a cluster)::
 
     GET    /api/v1/namespaces/{ns}/pods          PodList; ?labelSelector= ?fieldSelector=
     GET    /api/v1/pods                          PodList over all namespaces (same queries)
@@ -42,11 +43,11 @@ sent by a client is ignored, never logged)::
   "NotFound", "code": 404, ...}``; unknown paths under ``/api`` and ``/apis``
   are 404 Status, other verbs on pods 405 Status.
 
-Pointing Chaos Toolkit at it: ``chaosk8s`` uses ``KUBERNETES_HOST`` only when
-there is no kubeconfig file, so make sure ``KUBECONFIG`` names a file that does
-not exist (or that ``~/.kube/config`` is absent)::
+Pointing Chaos Toolkit at it: the embedded stack writes a kubeconfig next to
+its ``stack.json`` (``.loadlab/kubeconfig``, mode 0600: the server URL and the
+token), which ``loadlab gameday`` passes as ``KUBECONFIG``; by hand::
 
-    export KUBECONFIG=/nonexistent KUBERNETES_HOST=http://127.0.0.1:<api port>
+    export KUBECONFIG=.loadlab/kubeconfig
     chaos run experiment.json   # chaosk8s.pod.actions.terminate_pods etc., ns "default"
 """
 
@@ -100,6 +101,11 @@ class _Failure(Exception):
 
 def _not_found(name: str) -> _Failure:
     return _Failure(404, "NotFound", f'pods "{name}" not found', name=name)
+
+
+def unauthorized_status(message: str) -> dict[str, Any]:
+    """The ``v1/Status`` of a request without the right bearer token (401)."""
+    return status_object(code=401, reason="Unauthorized", message=message)
 
 
 def _bad_request(message: str) -> _Failure:

@@ -9,7 +9,9 @@ llmock: FastAPI, RPM/TPM buckets with Retry-After) model no latency distribution
 concurrency limit or Prometheus metrics.
 
 Routes: ``POST /v1/chat/completions``, ``GET /v1/models``, ``GET /healthz``,
-``GET /metrics``, ``GET|POST|DELETE /admin/faults``.
+``GET /metrics``, ``GET|POST|DELETE /admin/faults``. The admin routes need the
+stack's token and refuse a fault without a lease of at most 15 minutes
+(:mod:`loadlab.embedded.admin_auth`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,12 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from loadlab.embedded.admin_auth import (
+    LeaseRefused,
+    admin_token_from_env,
+    check_lease,
+    require_token,
+)
 from loadlab.embedded.llm.config import SimulatorConfig
 from loadlab.embedded.llm.faults import NO_FAULT, Fault, FaultValueError, updated_fault
 from loadlab.embedded.llm.metrics import SimulatorMetrics
@@ -234,11 +242,15 @@ class Simulator:
     async def post_faults(self, request: web.Request) -> web.Response:
         """``POST /admin/faults``: partial update; an expired fault is replaced, not extended."""
         try:
-            self.fault = updated_fault(self.current_fault(), await request.json())
-        except ValueError as exc:  # FaultValueError or malformed JSON
-            detail = str(exc) if isinstance(exc, FaultValueError) else f"invalid JSON: {exc}"
+            fault = updated_fault(self.current_fault(), await request.json())
+            if fault != NO_FAULT:
+                check_lease(fault.expires_at, now=time.time())
+        except ValueError as exc:  # FaultValueError, LeaseRefused or malformed JSON
+            known = isinstance(exc, FaultValueError | LeaseRefused)
+            detail = str(exc) if known else f"invalid JSON: {exc}"
             body = error_body(detail, type_="invalid_request_error", code="invalid_fault")
             return web.json_response(body, status=400)
+        self.fault = fault
         return self._fault_view()
 
     async def delete_faults(self, _request: web.Request) -> web.Response:
@@ -250,10 +262,22 @@ class Simulator:
 SIMULATOR_KEY = web.AppKey("loadlab_llm_simulator", Simulator)
 
 
-def create_app(config: SimulatorConfig) -> web.Application:
-    """Build the simulator's aiohttp application (``app[SIMULATOR_KEY]`` is its state)."""
+def _unauthorized(_request: web.Request, message: str) -> web.Response:
+    body = error_body(message, type_="authentication_error", code="invalid_admin_token")
+    return web.json_response(body, status=401)
+
+
+def create_app(config: SimulatorConfig, *, admin_token: str | None = None) -> web.Application:
+    """Build the simulator's aiohttp application (``app[SIMULATOR_KEY]`` is its state).
+
+    ``admin_token`` guards ``/admin/``; default: ``LOADLAB_ADMIN_TOKEN`` (see
+    :func:`~loadlab.embedded.admin_auth.admin_token_from_env`).
+    """
     simulator = Simulator(config=config)
-    app = web.Application()
+    token = admin_token_from_env() if admin_token is None else admin_token
+    app = web.Application(
+        middlewares=[require_token(token, prefixes=("/admin/",), refuse=_unauthorized)]
+    )
     app[SIMULATOR_KEY] = simulator
     app.router.add_post("/v1/chat/completions", simulator.chat_completions)
     app.router.add_get("/v1/models", simulator.models)

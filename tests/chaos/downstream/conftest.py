@@ -14,6 +14,16 @@ from loadlab.embedded.llm.config import LatencyModel, SimulatorConfig
 from loadlab.embedded.llm.server import create_app
 from loadlab.embedded.ministack import Ministack
 
+ADMIN_TOKEN = "downstream-test-admin-token"
+
+
+@pytest.fixture(autouse=True)
+def admin_token(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The stack's token, where the harness passes it to the activities."""
+    monkeypatch.setenv("LOADLAB_ADMIN_TOKEN", ADMIN_TOKEN)
+    return ADMIN_TOKEN
+
+
 FAST_LLM = SimulatorConfig(
     latency=LatencyModel(min_output_tokens=3, max_output_tokens=5), time_scale=0.01, seed=5
 )
@@ -29,7 +39,7 @@ def loop_thread() -> Iterator[LoopThread]:
 @pytest.fixture
 def llm_url(loop_thread: LoopThread) -> Iterator[str]:
     """A fresh LLM simulator (no fault) on 127.0.0.1."""
-    url, runner = loop_thread.serve(create_app(FAST_LLM))
+    url, runner = loop_thread.serve(create_app(FAST_LLM, admin_token=ADMIN_TOKEN))
     yield url
     loop_thread.run(runner.cleanup())
 
@@ -48,7 +58,7 @@ def ministack_url(
 def gate(loop_thread: LoopThread, ministack_url: str) -> Iterator[Gate]:
     """A gate with unlimited default capacity whose lease clock the test moves."""
     wall = ManualClock(time.time())
-    ddb_gate = DynamoDBGate(upstream_url=ministack_url, wall_clock=wall)
+    ddb_gate = DynamoDBGate(upstream_url=ministack_url, wall_clock=wall, admin_token=ADMIN_TOKEN)
     url = loop_thread.run(ddb_gate.start())
     yield Gate(url=url, ministack_url=ministack_url, wall=wall)
     loop_thread.run(ddb_gate.stop())

@@ -112,3 +112,29 @@ def test_a_real_provider_has_no_admin_api_and_receives_no_fault(loop_thread: Loo
 def test_an_llm_that_does_not_answer_is_reported() -> None:
     with pytest.raises(ActivityFailed, match=r"cannot reach http://127\.0\.0\.1:9/admin/faults"):
         llm_faults_clear(llm_admin_url="http://127.0.0.1:9")
+
+
+@pytest.mark.parametrize("token", [None, "garbage"], ids=["no-token", "garbage-token"])
+def test_without_the_stacks_token_the_action_fails_and_sets_nothing(
+    llm_url: str, monkeypatch: pytest.MonkeyPatch, token: str | None, admin_token: str
+) -> None:
+    monkeypatch.setenv("LOADLAB_LLM_URL", llm_url)
+    if token is None:
+        monkeypatch.delenv("LOADLAB_ADMIN_TOKEN")
+    else:
+        monkeypatch.setenv("LOADLAB_ADMIN_TOKEN", token)
+    with pytest.raises(ActivityFailed, match=r"401.*set LOADLAB_ADMIN_TOKEN") as caught:
+        llm_429_storm(reject_fraction=1.0, duration_s=60)
+    assert admin_token not in str(caught.value)
+    monkeypatch.setenv("LOADLAB_ADMIN_TOKEN", admin_token)
+    assert llm_fault_active() is False
+    assert chat_status(llm_url) == 200
+
+
+def test_a_fault_longer_than_the_maximum_lease_is_refused_with_the_limit_named(
+    llm_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOADLAB_LLM_URL", llm_url)
+    with pytest.raises(ActivityFailed, match=r"maximum lease of 900 s \(15 minutes\)"):
+        llm_slowdown(extra_latency_ms=100, duration_s=3600)
+    assert llm_fault_active() is False

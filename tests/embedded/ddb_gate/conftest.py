@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gate_support import TIMEOUT, LoopThread
+from gate_support import ADMIN_TOKEN, TIMEOUT, LoopThread
 
 from loadlab.embedded.ddb_gate import DynamoDBGate
 from loadlab.embedded.ministack import Ministack
@@ -45,7 +45,7 @@ def start_gate(
     gates: list[DynamoDBGate] = []
 
     def start(**options: Any) -> DynamoDBGate:
-        gate = DynamoDBGate(upstream_url=ministack_url, **options)
+        gate = DynamoDBGate(upstream_url=ministack_url, **{"admin_token": ADMIN_TOKEN, **options})
         loop_thread.run(gate.start())
         gates.append(gate)
         return gate

@@ -13,6 +13,8 @@ from botocore.config import Config
 
 T = TypeVar("T")
 TIMEOUT = 30.0
+ADMIN_TOKEN = "gate-test-admin-token"
+"""The token the test gates' admin API requires."""
 
 
 class LoopThread:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from gate_support import ManualClock, aws_client, create_table
+from gate_support import ADMIN_TOKEN, ManualClock, aws_client, create_table
 
 from loadlab.embedded.ddb_gate import THROTTLE_BODY, DynamoDBGate
 
@@ -26,6 +26,8 @@ def http(
     data = (
         None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
     )
+    if headers is None and "/admin/" in url:
+        headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=10) as resp:
@@ -179,3 +181,48 @@ def test_everything_but_the_dynamodb_data_plane_passes_through_untouched(
     assert described == "passthrough"
     assert missing.value.response["Error"]["Code"] == "ResourceNotFoundException"
     assert capacity(gate)["tables"] == {}  # nothing above was counted as data-plane traffic
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer garbage"}, {"Authorization": ADMIN_TOKEN}],
+    ids=["no-token", "garbage-token", "no-bearer-scheme"],
+)
+def test_the_admin_api_refuses_a_missing_or_wrong_token(
+    start_gate: Callable[..., DynamoDBGate], headers: dict[str, str]
+) -> None:
+    gate = start_gate()
+    url = f"{gate.url}/admin/capacity"
+    lease = {"wcu": 0, "expires_at": time.time() + 60}
+    for method, body in (("GET", None), ("POST", lease), ("DELETE", None)):
+        status, _, answer = http(method, url, body, headers=headers)
+        assert status == 401, method
+        message = json.loads(answer)["error"]["message"]
+        assert "LOADLAB_ADMIN_TOKEN" in message and ADMIN_TOKEN not in message
+    assert capacity(gate)["override"] is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"wcu": 0}, {"wcu": 0, "expires_at": None}, {"wcu": 0, "expires_at": "later"}],
+    ids=["no-expiry", "null-expiry", "not-a-time"],
+)
+def test_an_override_without_a_lease_is_refused(
+    start_gate: Callable[..., DynamoDBGate], body: dict[str, object]
+) -> None:
+    gate = start_gate()
+    status, _, answer = http("POST", f"{gate.url}/admin/capacity", body)
+    assert status == 400
+    assert "expires_at" in json.loads(answer)["error"]["message"]
+    assert capacity(gate)["override"] is None
+
+
+def test_an_override_past_the_maximum_lease_is_refused_with_the_limit_named(
+    start_gate: Callable[..., DynamoDBGate],
+) -> None:
+    gate = start_gate()
+    body = {"wcu": 0, "expires_at": time.time() + 3600}
+    status, _, answer = http("POST", f"{gate.url}/admin/capacity", body)
+    assert status == 400
+    assert "maximum lease of 900 s (15 minutes)" in json.loads(answer)["error"]["message"]
+    assert capacity(gate)["override"] is None

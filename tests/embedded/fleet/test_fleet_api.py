@@ -22,6 +22,9 @@ from loadlab.embedded.fleet import Fleet, FleetAPI
 
 pytestmark = pytest.mark.integration
 
+TOKEN = "fleet-api-test-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
 TIMEOUT = 15.0
 
 
@@ -36,12 +39,12 @@ def test_api_lists_and_deletes_pods(
             time_scale=0.01,
             labels={"app": "shopping-agent", "tier": "web"},
         )
-        api = FleetAPI(fleet=fleet)
+        api = FleetAPI(fleet=fleet, admin_token=TOKEN)
         async with fleet:
             url = await api.start()
             try:
                 ready = await fleet.wait_ready(timeout_s=TIMEOUT)
-                async with aiohttp.ClientSession() as http:
+                async with aiohttp.ClientSession(headers=AUTH) as http:
                     async with http.get(f"{url}/fleet/pods") as resp:
                         listed = await resp.json()
                         listed_status = resp.status
@@ -162,6 +165,7 @@ def fleet_cli(
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
+        env=os.environ | {"LOADLAB_ADMIN_TOKEN": TOKEN},
     )
     try:
         yield proc
@@ -177,7 +181,8 @@ def cli_pods(proc: subprocess.Popen[str]) -> tuple[dict[str, str], list[dict[str
     line = read_line(proc, timeout_s=TIMEOUT)
     assert line.startswith("FLEET "), line
     fields = dict(token.split("=", 1) for token in line.split()[1:])
-    with urllib.request.urlopen(f"{fields['api']}/fleet/pods", timeout=5) as resp:
+    request = urllib.request.Request(f"{fields['api']}/fleet/pods", headers=AUTH)
+    with urllib.request.urlopen(request, timeout=5) as resp:
         pods: list[dict[str, Any]] = json.load(resp)
     return fields, pods
 

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import os
 import select
 import signal
 import subprocess
@@ -27,14 +28,19 @@ from chaosk8s.pod.probes import count_pods, pods_in_phase
 from chaoslib.exceptions import ActivityFailed
 from kubernetes import client
 from kubernetes.client.rest import ApiException
+from kubernetes.config import kube_config
 
 from loadlab.embedded.fleet import Fleet, FleetAPI, Pod
 from loadlab.embedded.fleet.process import free_loopback_port
+from loadlab.embedded.state import write_kubeconfig
 
 pytestmark = pytest.mark.integration
 
 TIMEOUT = 20.0
 LABELS = {"app": "shopping-agent", "tier": "web"}
+TOKEN = "pods-api-test-token"
+"""The token the test fleets' pods API requires."""
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @contextlib.asynccontextmanager
@@ -56,7 +62,7 @@ async def running(
         labels=LABELS,
         termination_grace_s=grace_s,
     )
-    api = FleetAPI(fleet=fleet, namespace=namespace)
+    api = FleetAPI(fleet=fleet, namespace=namespace, admin_token=TOKEN)
     async with fleet:
         url = await api.start()
         try:
@@ -67,8 +73,11 @@ async def running(
             await api.stop()
 
 
-def core_v1(url: str) -> tuple[client.ApiClient, client.CoreV1Api]:
-    api = client.ApiClient(client.Configuration(host=url))
+def core_v1(url: str, token: str | None = TOKEN) -> tuple[client.ApiClient, client.CoreV1Api]:
+    config = client.Configuration(host=url)
+    if token is not None:
+        config.api_key = {"authorization": f"Bearer {token}"}  # as a kubeconfig token sets it
+    api = client.ApiClient(config)
     return api, client.CoreV1Api(api)
 
 
@@ -78,9 +87,13 @@ def status_of(exc: ApiException) -> dict[str, Any]:
 
 
 def point_chaosk8s_at(monkeypatch: pytest.MonkeyPatch, url: str, tmp_path: Path) -> None:
-    # chaosk8s prefers a kubeconfig file when one exists: make sure none does.
-    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kubeconfig"))
-    monkeypatch.setenv("KUBERNETES_HOST", url)
+    # as the embedded stack does: a kubeconfig with the pods API and its token
+    kubeconfig = tmp_path / "kubeconfig"
+    write_kubeconfig(kubeconfig, server=url, token=TOKEN)
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    monkeypatch.delenv("KUBERNETES_HOST", raising=False)
+    # the kubernetes client reads $KUBECONFIG once, when imported; `chaos run` starts afresh
+    monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(kubeconfig))
 
 
 def gone_and_replaced(victim: str) -> Callable[[list[Pod]], bool]:
@@ -292,7 +305,7 @@ def test_delete_honours_grace_preconditions_and_dry_run(
 
     async def raw_bad_grace(url: str, name: str) -> tuple[int, dict[str, Any]]:
         async with (
-            aiohttp.ClientSession() as http,
+            aiohttp.ClientSession(headers=AUTH) as http,
             http.delete(
                 f"{url}/api/v1/namespaces/default/pods/{name}",
                 params={"gracePeriodSeconds": "soon"},
@@ -564,11 +577,12 @@ def test_chaos_run_terminates_a_pod(
     async def scenario() -> tuple[int, str, list[str], list[Pod]]:
         async with running(replica_argv("serve"), replicas=2) as (fleet, url):
             before = sorted(p.name for p in fleet.pods())
+            kubeconfig = tmp_path / "kubeconfig"
+            write_kubeconfig(kubeconfig, server=url, token=TOKEN)
             env = {
                 "PATH": "/usr/bin:/bin",
                 "HOME": str(tmp_path),
-                "KUBECONFIG": str(tmp_path / "no-kubeconfig"),
-                "KUBERNETES_HOST": url,
+                "KUBECONFIG": str(kubeconfig),
             }
             proc = await asyncio.create_subprocess_exec(
                 str(chaos),
@@ -630,6 +644,7 @@ def test_cli_serves_pods_in_the_given_namespace(
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
+        env=os.environ | {"LOADLAB_ADMIN_TOKEN": TOKEN},
     )
     try:
         assert proc.stdout is not None
@@ -664,3 +679,64 @@ def test_cli_refuses_a_bad_namespace() -> None:
     )
     assert done.returncode == 2
     assert "namespace 'Not_A_Namespace' is invalid" in done.stderr
+
+
+# -- the token ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("token", [None, "garbage"], ids=["no-token", "garbage-token"])
+def test_the_pods_api_refuses_a_missing_or_wrong_token_and_deletes_nothing(
+    replica_argv: Callable[[str], list[str]], token: str | None
+) -> None:
+    def calls(url: str, name: str) -> dict[str, ApiException]:
+        api, v1 = core_v1(url, token=token)
+        out: dict[str, ApiException] = {}
+        with api:
+            for what, call in (
+                ("list", lambda: v1.list_namespaced_pod("default")),
+                ("read", lambda: v1.read_namespaced_pod(name, "default")),
+                (
+                    "delete",
+                    lambda: v1.delete_namespaced_pod(name, "default", grace_period_seconds=0),
+                ),
+            ):
+                try:
+                    call()
+                except ApiException as exc:
+                    out[what] = exc
+        return out
+
+    async def raw_fleet_delete(url: str, name: str) -> int:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.delete(f"{url}/fleet/pods/{name}", params={"gracePeriodSeconds": "0"}) as resp,
+        ):
+            return resp.status
+
+    async def scenario() -> tuple[dict[str, ApiException], int, list[str], list[str]]:
+        async with running(replica_argv("serve"), replicas=2) as (fleet, url):
+            before = sorted(p.name for p in fleet.ready_pods())
+            refused = await asyncio.to_thread(calls, url, before[0])
+            fleet_status = await raw_fleet_delete(url, before[0])
+            after = sorted(p.name for p in fleet.ready_pods())
+            return refused, fleet_status, before, after
+
+    refused, fleet_status, before, after = asyncio.run(scenario())
+    assert sorted(refused) == ["delete", "list", "read"]
+    for exc in refused.values():
+        assert exc.status == 401
+        body = status_of(exc)
+        assert body["kind"] == "Status" and body["reason"] == "Unauthorized"
+        assert "Bearer" in body["message"] and TOKEN not in body["message"]
+    assert fleet_status == 401
+    assert after == before, "no pod was deleted"
+
+
+def test_the_stack_kubeconfig_is_private_and_carries_the_token(tmp_path: Path) -> None:
+    path = tmp_path / "kubeconfig"
+    write_kubeconfig(path, server="http://127.0.0.1:1", token=TOKEN)
+    assert path.stat().st_mode & 0o777 == 0o600
+    loaded = client.Configuration()
+    kube_config.load_kube_config(config_file=str(path), client_configuration=loaded)
+    assert loaded.host == "http://127.0.0.1:1"
+    assert loaded.auth_settings()["BearerToken"]["value"] == f"Bearer {TOKEN}"

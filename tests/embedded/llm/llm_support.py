@@ -13,6 +13,9 @@ from aiohttp import web
 from loadlab.embedded.llm.config import LatencyModel, SimulatorConfig
 from loadlab.embedded.llm.server import create_app
 
+ADMIN_TOKEN = "llm-test-admin-token"
+"""The token the test simulator's admin API requires; every test session sends it."""
+
 # Fast and short: a completion takes a few milliseconds.
 FAST = SimulatorConfig(
     latency=LatencyModel(min_output_tokens=5, max_output_tokens=12), time_scale=0.01, seed=7
@@ -23,12 +26,14 @@ FAST = SimulatorConfig(
 async def served(config: SimulatorConfig) -> AsyncIterator[aiohttp.ClientSession]:
     """Run the simulator on 127.0.0.1:0 and yield a client session bound to it."""
     # A short shutdown grace: tests that abandon a stream must not wait for it.
-    runner = web.AppRunner(create_app(config), shutdown_timeout=0.2)
+    runner = web.AppRunner(create_app(config, admin_token=ADMIN_TOKEN), shutdown_timeout=0.2)
     await runner.setup()
     try:
         await web.TCPSite(runner, "127.0.0.1", 0).start()
         port = runner.addresses[0][1]
-        async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{port}") as session:
+        async with aiohttp.ClientSession(
+            base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        ) as session:
             yield session
     finally:
         await runner.cleanup()

@@ -8,12 +8,17 @@ from typing import Any
 
 import aiohttp
 import pytest
-from llm_support import FAST, chat, metric, served
+from llm_support import ADMIN_TOKEN, FAST, chat, metric, served
 
 pytestmark = pytest.mark.integration
 
 
-async def _set(s: aiohttp.ClientSession, fault: object) -> tuple[int, dict[str, Any]]:
+async def _set(
+    s: aiohttp.ClientSession, fault: object, *, lease: bool = True
+) -> tuple[int, dict[str, Any]]:
+    """POST a fault; with ``lease``, one a minute long unless it names its own expiry."""
+    if lease and isinstance(fault, dict) and "expires_at" not in fault:
+        fault = {**fault, "expires_at": time.time() + 60}
     async with s.post("/admin/faults", json=fault) as r:
         return r.status, await r.json()
 
@@ -63,7 +68,8 @@ def test_expired_fault_is_ignored() -> None:
     view, results, fresh = asyncio.run(scenario())
     assert view["active"] is False
     assert results == [(200, None)] * 2
-    assert fresh["fault"]["reject_fraction"] == 0 and fresh["fault"]["expires_at"] is None
+    assert fresh["fault"]["reject_fraction"] == 0
+    assert fresh["fault"]["expires_at"] > view["fault"]["expires_at"] + 60
 
 
 def test_partial_updates_merge_and_lower_the_rpm() -> None:
@@ -104,3 +110,48 @@ def test_bad_fault_values_get_400_and_change_nothing(fault: object) -> None:
     assert status == 400
     assert body["error"]["code"] == "invalid_fault" and body["error"]["message"]
     assert view["active"] is False
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"reject_fraction": 1},
+        {"reject_fraction": 1, "expires_at": None},
+        {"rpm": 1, "expires_at": time.time() + 16 * 60},
+    ],
+    ids=["no-expiry", "null-expiry", "past-the-maximum-lease"],
+)
+def test_a_fault_without_a_lease_or_past_the_maximum_is_refused(fault: dict[str, Any]) -> None:
+    async def scenario() -> tuple[int, dict[str, Any], dict[str, Any]]:
+        async with served(FAST) as s:
+            status, body = await _set(s, fault, lease=False)
+            async with s.get("/admin/faults") as r:
+                return status, body, await r.json()
+
+    status, body, view = asyncio.run(scenario())
+    assert status == 400
+    assert "900 s (15 minutes)" in body["error"]["message"]
+    assert view["active"] is False and view["fault"]["reject_fraction"] == 0
+
+
+@pytest.mark.parametrize("authorization", [None, "Bearer garbage", f"Basic {ADMIN_TOKEN}"])
+def test_the_admin_api_refuses_a_missing_or_wrong_token(authorization: str | None) -> None:
+    async def scenario() -> list[tuple[int, dict[str, Any]]]:
+        async with served(FAST) as s:
+            await _set(s, {"reject_fraction": 1})
+            headers = {"Authorization": authorization or ""}
+            answers = []
+            for method in ("GET", "POST", "DELETE"):
+                body = {"reject_fraction": 0, "expires_at": time.time() + 60}
+                async with s.request(method, "/admin/faults", json=body, headers=headers) as r:
+                    answers.append((r.status, await r.json()))
+            async with s.get("/admin/faults") as r:
+                answers.append((r.status, await r.json()))
+            return answers
+
+    *refused, (status, view) = asyncio.run(scenario())
+    assert [code for code, _ in refused] == [401, 401, 401]
+    for _, body in refused:
+        assert "LOADLAB_ADMIN_TOKEN" in body["error"]["message"]
+        assert ADMIN_TOKEN not in str(body)
+    assert status == 200 and view["active"] is True, "the fault is still set"
