@@ -46,7 +46,8 @@ RUN groupadd --system --gid 10001 loadlab \
 COPY --from=build /opt/loadlab /opt/loadlab
 COPY --from=build /opt/ministack /opt/ministack
 # The embedded stack finds ministack through LOADLAB_MINISTACK_BIN; its state
-# (.loadlab/) and the run directories (runs/) go under the working directory.
+# (.loadlab/) and the run directories (runs/) go under the working directory, and
+# matplotlib's cache under /tmp (so the root filesystem may be read-only).
 ENV PATH=/opt/loadlab/bin:$PATH \
     LOADLAB_MINISTACK_BIN=/opt/ministack/bin/ministack \
     PYTHONUNBUFFERED=1 \
@@ -54,8 +55,9 @@ ENV PATH=/opt/loadlab/bin:$PATH \
     MPLCONFIGDIR=/tmp/matplotlib
 WORKDIR /work
 USER 10001:10001
-# 8089: Locust's web UI (master); 5557: the master's port for its workers.
-EXPOSE 8089 5557
+# 8089: Locust's web UI (master); 5557: the master's port for its workers;
+# 9646: the run's Prometheus metrics (--metrics-port, as deploy/k8s sets it).
+EXPOSE 8089 5557 9646
 # The image runs batch commands (run, gameday: they exit with their verdict), so a
 # health probe belongs where a long-lived process is, e.g. the Locust master in
 # deploy/k8s (readiness and liveness probes on port 8089), not in the image.

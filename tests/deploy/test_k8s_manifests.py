@@ -261,6 +261,9 @@ def test_locust_command_lines_parse() -> None:
             if options.master:
                 assert options.web_host == "0.0.0.0"
                 assert options.scenario.startswith("/etc/loadlab/")
+                ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+                assert ports["metrics"] == options.metrics_port
+                assert options.metrics_host == "0.0.0.0"
     assert roles == {"master", "worker"}
 
 
