@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import importlib
 import json
 import logging
 import os
@@ -165,6 +166,33 @@ def validate_experiment(path: Path, experiment: dict[str, Any], env: dict[str, s
         ) from None
     finally:
         chaos_logger.setLevel(level)
+    _check_control_modules(path, experiment)
+
+
+def _check_control_modules(path: Path, experiment: dict[str, Any]) -> None:
+    """A control whose module does not import is an error, not chaoslib's warning.
+
+    ``chaos run`` carries on without it, which for ``loadlab.chaos.control``
+    means a game day without its fault timeline.
+    """
+    controls = experiment.get("controls") or []
+    if not isinstance(controls, list):
+        raise ConfigError(f"experiment {path}: 'controls' is {_short(controls)}, not a list")
+    for i, control in enumerate(controls):
+        provider = control.get("provider") if isinstance(control, dict) else None
+        if not isinstance(provider, dict) or provider.get("type", "python") != "python":
+            continue
+        module = provider.get("module")
+        try:
+            importlib.import_module(str(module))
+        except ImportError:
+            name = control.get("name", f"controls[{i}]")
+            raise ConfigError(
+                f"experiment {path}: control {name!r} names module {module!r}, "
+                "which cannot be imported",
+                hint="fix the module name (loadlab's timeline is loadlab.chaos.control), "
+                "or install the package that provides it",
+            ) from None
 
 
 @contextlib.contextmanager

@@ -79,6 +79,11 @@ def provider(experiment: dict[str, Any], **changes: object) -> None:
             edited(lambda e: e["configuration"].update(token={"type": "env", "key": "NO_SUCH"})),
             "NO_SUCH",
         ),
+        (
+            # chaos run only warns, and the game day would run without its timeline
+            edited(lambda e: e["controls"][0]["provider"].update(module="no.such.control")),
+            "control 'loadlab-timeline' names module 'no.such.control'",
+        ),
     ],
 )
 def test_a_malformed_experiment_is_refused_before_the_stack_starts(
