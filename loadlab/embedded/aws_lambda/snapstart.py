@@ -11,8 +11,8 @@ ministack (1.5.33) records ``SnapStart`` and runs the hooks, but every
 environment still imports and initialises from scratch, so the embedded stack
 does the restore itself, with ``fork``:
 
-* the **snapshot keeper** (``python -m loadlab.embedded.aws_lambda.snapstart
-  --socket PATH``, started by the stack with the function's environment)
+* the **snapshot keeper** (:mod:`~loadlab.embedded.aws_lambda.snapshot_keeper`,
+  started by the stack with the function's environment)
   imports the handler (the Init phase: imports, catalog, clients, the simulated
   init delay), runs the ``before_snapshot`` hooks (the agent closes its
   DynamoDB client, LLM pool, threads and event loop: a forked process must not
@@ -37,27 +37,21 @@ two functions, so a handler that registers hooks runs unchanged on both.
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import json
 import logging
 import os
-import signal
 import socket
-import sys
-import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
-from loadlab.errors import LoadLabError, StackError
+from loadlab.errors import StackError
 
 log = logging.getLogger("loadlab.embedded.aws_lambda")
 
 SOCKET_ENV = "LOADLAB_SNAPSTART_SOCKET"
 """Set in the function's environment: where the snapshot keeper listens."""
 READY_PREFIX = "SNAPSHOT READY"
-KILL_ORDERS_ENV = "LOADLAB_KILL_ORDERS"
 RESTORE_TIMEOUT_S = 30.0
 
 Hook = Callable[..., object]
@@ -99,7 +93,8 @@ __all__ = [
     "register_after_restore",
     "register_before_snapshot",
     "restore",
-    "serve",
+    "run_after_restore",
+    "run_before_snapshot",
 ]
 
 
@@ -176,113 +171,3 @@ def restore(path: str, *, timeout_s: float = RESTORE_TIMEOUT_S) -> RestoredEnvir
         instance_id=str(ready["instance_id"]),
         restore_ms=float(ready["restore_ms"]),
     )
-
-
-# -- the keeper's side ----------------------------------------------------------------
-
-
-class _Context:
-    """The part of Lambda's context object the handler reads."""
-
-    def __init__(self, remaining_ms: float | None) -> None:
-        self._deadline = None if remaining_ms is None else time.monotonic() + remaining_ms / 1000
-
-    def get_remaining_time_in_millis(self) -> int:
-        if self._deadline is None:
-            return 900_000
-        return max(int((self._deadline - time.monotonic()) * 1000), 0)
-
-
-def _serve_restored(connection: socket.socket) -> None:
-    """The forked child: take the environment's identity, restore, serve its invocations."""
-    from loadlab.embedded.aws_lambda import handler
-
-    stream = connection.makefile("rwb")
-    hello = json.loads(stream.readline() or b"{}")
-    os.environ["AWS_LAMBDA_LOG_STREAM_NAME"] = str(hello.get("log_stream", ""))
-    instance_id = handler.instance_name(os.environ, int(hello.get("pid", os.getpid())))
-    os.environ["LOADLAB_AGENT_INSTANCE_ID"] = instance_id
-    run_after_restore()
-    handler.kill_switch.cache_clear()  # this environment's own, keyed on its identity
-    orders = handler.kill_switch()
-    orders.prime()
-    agent = handler.environment()
-    agent.on_event = orders.on_event
-    began = hello.get("began")
-    restore_ms = (time.monotonic() - float(began)) * 1000 if began is not None else 0.0
-    agent.agent.init_ms = restore_ms
-    log.info("environment %s restored in %.1f ms", instance_id, restore_ms)
-    ready = {"instance_id": instance_id, "restore_ms": restore_ms}
-    stream.write(json.dumps(ready).encode() + b"\n")
-    stream.flush()
-    while line := stream.readline():
-        message = json.loads(line)
-        answer = handler.handler(message["event"], _Context(message.get("remaining_ms")))
-        stream.write(json.dumps(answer).encode() + b"\n")
-        stream.flush()
-
-
-def serve(path: str) -> int:
-    """Initialise once, snapshot, then fork a restored environment per connection on ``path``."""
-    began = time.perf_counter()
-    # Kill orders are read by each restored environment, not by the snapshot (no thread
-    # may run across the fork).
-    kill_orders = os.environ.get(KILL_ORDERS_ENV)
-    os.environ[KILL_ORDERS_ENV] = "off"
-    from loadlab.embedded.aws_lambda import handler
-
-    agent = handler.environment()  # the Init phase, once
-    if kill_orders is None:
-        os.environ.pop(KILL_ORDERS_ENV)
-    else:
-        os.environ[KILL_ORDERS_ENV] = kill_orders
-    init_ms = (time.perf_counter() - began) * 1000
-    run_before_snapshot()
-    if threading.active_count() > 1:
-        names = [t.name for t in threading.enumerate() if t is not threading.current_thread()]
-        log.warning("threads alive at the snapshot (a fork copies none of them): %s", names)
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # restored children are reaped by the kernel
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(path)
-    listener.listen(64)
-    print(f"{READY_PREFIX} init_ms={init_ms:.1f} instance={agent.instance_id}", flush=True)
-    while True:
-        connection, _ = listener.accept()
-        if os.fork() == 0:
-            listener.close()
-            code = 0
-            try:
-                _serve_restored(connection)
-            except BaseException:
-                log.exception("restored environment failed")
-                code = 1
-            finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os._exit(code)
-        connection.close()
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m loadlab.embedded.aws_lambda.snapstart --socket PATH``."""
-    parser = argparse.ArgumentParser(description="Keep the agent function's SnapStart snapshot.")
-    parser.add_argument("--socket", required=True, help="Unix socket to serve restores on")
-    args = parser.parse_args(argv)
-    # The keeper takes the snapshot; it must not try to restore from itself.
-    os.environ.pop(SOCKET_ENV, None)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    # Run as __main__, this file is a second copy of the module: the hooks the
-    # handler registers live in the imported one.
-    from loadlab.embedded.aws_lambda import snapstart
-
-    try:
-        return snapstart.serve(args.socket)
-    except LoadLabError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-
-
-if __name__ == "__main__":
-    sys.exit(main())
