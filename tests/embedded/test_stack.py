@@ -171,15 +171,26 @@ def test_embedded_stack_end_to_end(
             finally:
                 await intruder.stop()
             out["file_kept"] = stack.stack_file.exists()
+            out["kubeconfig_mode"] = stat.S_IMODE(stack.kubeconfig_file.stat().st_mode)
+            auth = {"Authorization": f"Bearer {stack.state.admin_token}"}
             async with aiohttp.ClientSession() as http:
                 async with http.get(f"{stack.endpoints.agent_url}/healthz") as resp:
                     out["healthz"] = resp.status
-                async with http.get(f"{stack.endpoints.fleet_url}/fleet/pods") as resp:
+                async with http.get(
+                    f"{stack.endpoints.fleet_url}/fleet/pods", headers=auth
+                ) as resp:
                     out["pods"] = await resp.json()
                 victim = out["pods"][0]["name"]
+                for headers in ({}, {"Authorization": "Bearer garbage"}):
+                    async with http.delete(
+                        f"{stack.endpoints.fleet_url}/api/v1/namespaces/default/pods/{victim}",
+                        headers=headers,
+                    ) as resp:
+                        out.setdefault("refused", []).append(resp.status)
                 async with http.delete(
                     f"{stack.endpoints.fleet_url}/fleet/pods/{victim}",
                     params={"gracePeriodSeconds": "0"},
+                    headers=auth,
                 ) as resp:
                     out["delete"] = resp.status
                 await stack.fleet.wait_until(
@@ -193,6 +204,7 @@ def test_embedded_stack_end_to_end(
             )
             out["pids"] += stack.child_pids()
         out["file_after_stop"] = stack.stack_file.exists()
+        out["kubeconfig_after_stop"] = stack.kubeconfig_file.exists()
         return out
 
     out = asyncio.run(scenario())
@@ -204,6 +216,7 @@ def test_embedded_stack_end_to_end(
     assert out["table"] is True
     assert len(out["pods"]) == 2 and all(p["ready"] for p in out["pods"])
     assert {p["instance_id"] for p in out["pods"]} == {p["name"] for p in out["pods"]}
+    assert out["refused"] == [401, 401], "no token, or a wrong one: the pod stays"
     assert out["delete"] == 200
     assert out["healthz_after_kill"] == 200
     # stack.json: owner-only, endpoints for the harness, the secret only there.
@@ -214,11 +227,19 @@ def test_embedded_stack_end_to_end(
     assert out["file"]["endpoints"]["fleet_url"] == endpoints.fleet_url
     assert out["file_kept"]
     assert not out["file_after_stop"]
+    # the admin token: in stack.json and the kubeconfig (both 0600), nowhere else
+    token = out["file"]["admin_token"]
+    assert len(token) >= 32 and token != secret
+    assert out["kubeconfig_mode"] == 0o600
+    assert out["file"]["kubeconfig"] == str(state / "kubeconfig")
+    assert not out["kubeconfig_after_stop"]
     captured = capfd.readouterr()
     assert secret not in captured.out + captured.err
+    assert token not in captured.out + captured.err
     for path in state.rglob("*"):
         if path.is_file():
             assert secret not in path.read_text(errors="replace"), path
+            assert token not in path.read_text(errors="replace"), path
     assert (state / "fleet-events.jsonl").read_text().count('"event": "terminated"') >= 3
     assert len(list((state / "pods").glob("*.log"))) == 3
     # No process of the stack survives stop().

@@ -53,18 +53,19 @@ def test_agents_checkpoint_through_the_gate_and_see_its_throttling(tmp_path: Pat
         out: dict[str, Any] = {}
         async with stack, aiohttp.ClientSession() as http:
             endpoints = stack.endpoints
+            auth = {"Authorization": f"Bearer {stack.state.admin_token}"}
             out["endpoints"] = endpoints
             out["file"] = json.loads(stack.stack_file.read_text())["endpoints"]
             secret = json.loads(stack.stack_file.read_text())["jwt_secret"]
             gate = endpoints.ddb_gate_url
             out["ok"] = await _turn(http, endpoints.agent_url, secret)
-            async with http.get(f"{gate}/admin/capacity") as resp:
+            async with http.get(f"{gate}/admin/capacity", headers=auth) as resp:
                 out["after_ok"] = await resp.json()
             lease = {"wcu": 0, "burst_s": 0, "expires_at": time.time() + 120}
-            async with http.post(f"{gate}/admin/capacity", json=lease) as resp:
+            async with http.post(f"{gate}/admin/capacity", json=lease, headers=auth) as resp:
                 assert resp.status == 200
             out["cut"] = await _turn(http, endpoints.agent_url, secret)
-            async with http.get(f"{gate}/admin/capacity") as resp:
+            async with http.get(f"{gate}/admin/capacity", headers=auth) as resp:
                 out["after_cut"] = await resp.json()
         return out
 
