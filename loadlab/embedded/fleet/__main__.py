@@ -55,7 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
             + " ".join(_DEFAULT_COMMAND)
             + ". In COMMAND, {host}, {port} and {pod} are replaced per replica. "
             "The API also serves the Kubernetes core/v1 pods API: point chaostoolkit-kubernetes "
-            "at it with KUBERNETES_HOST=<api url> (and KUBECONFIG naming no file)."
+            "at it with KUBERNETES_HOST=<api url> and KUBERNETES_API_KEY=<token> (and "
+            "KUBECONFIG naming no file). Every /fleet/ and /api request needs the token given "
+            "in LOADLAB_ADMIN_TOKEN (as a bearer token); without it the API answers 401."
         ),
     )
     parser.add_argument("--replicas", type=int, default=4, help="live pods to keep (default 4)")
