@@ -52,6 +52,7 @@ from loadlab.embedded.ddb_gate import DEFAULT_BURST_S, DynamoDBGate
 from loadlab.embedded.fleet import Fleet, FleetAPI, ReplicaLaunch
 from loadlab.embedded.fleet.process import ChildProcess, log_tail
 from loadlab.embedded.ministack import Ministack
+from loadlab.embedded.prom_targets import TARGETS_FILE, ScrapeTargets, target_group
 from loadlab.embedded.state import (
     KUBECONFIG_FILE,
     STACK_FILE,
@@ -175,6 +176,7 @@ class EmbeddedStack:
         self._llm: ChildProcess | None = None
         self._fleet: Fleet | None = None
         self._api: FleetAPI | None = None
+        self._targets: ScrapeTargets | None = None
         self._endpoints: StackEndpoints | None = None
         self._jwt_secret: str | None = None
         self._state_now: StackState | None = None
@@ -208,6 +210,11 @@ class EmbeddedStack:
     def stack_file(self) -> Path:
         """``<state_dir>/stack.json``."""
         return self.state_dir / STACK_FILE
+
+    @property
+    def targets_file(self) -> Path:
+        """``<state_dir>/prometheus/targets.json``: every ``/metrics`` endpoint (file_sd)."""
+        return self.state_dir / TARGETS_FILE
 
     @property
     def kubeconfig_file(self) -> Path:
@@ -257,6 +264,10 @@ class EmbeddedStack:
                     self._lambda_options, aws_url=aws_url, llm_url=llm_url
                 )
             agent_url, fleet_url = await self._start_fleet(aws_url=aws_url, llm_url=llm_url)
+            servers = [target_group(f"{llm_url}/metrics", component="llm")]
+            if gate_url:
+                servers.append(target_group(f"{gate_url}/metrics", component="dynamodb"))
+            self._targets = ScrapeTargets(self.targets_file, servers=servers).follow(self.fleet)
         except BaseException:
             await self.stop()
             raise
@@ -288,6 +299,9 @@ class EmbeddedStack:
             with contextlib.suppress(FileNotFoundError):
                 self.kubeconfig_file.unlink()
             self._wrote_stack_file = False
+        targets, self._targets = self._targets, None
+        if targets is not None:
+            await targets.stop()
         api, self._api = self._api, None
         if api is not None:
             await api.stop()
@@ -590,6 +604,8 @@ class EmbeddedStack:
                 "--port",
                 "{port}",
                 "--reuse-port",
+                "--metrics-port",
+                "0",
             ],
             env=pod_env,
             inherit_env=False,
@@ -700,6 +716,7 @@ def _print_endpoints(stack: EmbeddedStack, endpoints: StackEndpoints, out: TextI
         f"  llm        {endpoints.llm_url}",
         f"  dynamodb   {endpoints.ddb_gate_url}  (capacity gate: /admin/capacity, /metrics)",
         f"  fleet      {endpoints.fleet_url}/fleet/pods",
+        f"  prometheus {stack.targets_file}  (file_sd: every /metrics endpoint, a pod each)",
         *(
             [f"  lambda     {endpoints.lambda_function}  (url {endpoints.lambda_url})"]
             if endpoints.lambda_function

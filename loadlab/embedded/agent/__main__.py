@@ -33,6 +33,13 @@ def _parser() -> argparse.ArgumentParser:
         help="set SO_REUSEPORT so several instances share the port",
     )
     parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="also serve this instance's own /metrics on this port (0 = any; default: only "
+        "on --port, which replicas sharing it answer in turn)",
+    )
+    parser.add_argument(
         "--allow-non-loopback",
         action="store_true",
         help="allow a --host outside 127.0.0.0/8 and ::1 (never needed for the embedded stack)",
@@ -65,15 +72,24 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"--host {args.host} is not a loopback address",
                 hint="use 127.0.0.1, or pass --allow-non-loopback to listen there on purpose",
             )
-        if not 0 <= args.port <= 65535:
-            raise ConfigError(f"--port {args.port} is out of range", hint="use 0-65535")
+        for flag, port in (("--port", args.port), ("--metrics-port", args.metrics_port)):
+            if port is not None and not 0 <= port <= 65535:
+                raise ConfigError(f"{flag} {port} is out of range", hint="use 0-65535")
         config = AgentConfig.from_env()
         logging.basicConfig(
             level=args.log_level,
             stream=sys.stderr,
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
-        asyncio.run(serve(config, host=args.host, port=args.port, reuse_port=args.reuse_port))
+        asyncio.run(
+            serve(
+                config,
+                host=args.host,
+                port=args.port,
+                reuse_port=args.reuse_port,
+                metrics_port=args.metrics_port,
+            )
+        )
     except LoadLabError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

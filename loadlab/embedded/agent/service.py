@@ -223,12 +223,18 @@ class AgentServer:
         host: str = "127.0.0.1",
         port: int = 0,
         reuse_port: bool = False,
+        metrics_port: int | None = None,
         dynamodb_client: DynamoDBClient | None = None,
     ) -> None:
         self.config = config
         self.host = host
         self.port = port
         self.reuse_port = reuse_port
+        # Replicas share `port`, so a scrape there reaches any one of them: each also
+        # serves its own /metrics on a private port (0 picks one) for Prometheus.
+        self.metrics_port = metrics_port
+        self.metrics_url: str | None = None
+        self._metrics_runner: web.AppRunner | None = None
         self.agent = ShoppingAgent(config=config, dynamodb_client=dynamodb_client)
         self.metrics = AgentMetrics()
         self._runner: web.AppRunner | None = None
@@ -254,6 +260,25 @@ class AgentServer:
         await runner.setup()
         self._runner = runner
         await web.SockSite(runner, sock, backlog=LISTEN_BACKLOG).start()
+        if self.metrics_port is not None:
+            await self._serve_metrics(self.metrics_port)
+
+    async def _serve_metrics(self, port: int) -> None:
+        async def metrics_text(_request: web.Request) -> web.Response:
+            return web.Response(
+                body=self.metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST}
+            )
+
+        app = web.Application()
+        app.router.add_get("/metrics", metrics_text)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        self._metrics_runner = runner
+        site = web.TCPSite(runner, self.host, port)
+        await site.start()
+        bound = runner.addresses[0][1]
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        self.metrics_url = f"http://{host}:{bound}/metrics"
 
     async def stop(self) -> None:
         """Stop accepting, let in-flight turns finish (up to the grace period), close."""
@@ -261,6 +286,9 @@ class AgentServer:
         if runner is not None:
             runner.app[ROUTES_KEY].draining = True
             await runner.cleanup()
+        metrics_runner, self._metrics_runner = self._metrics_runner, None
+        if metrics_runner is not None:
+            await metrics_runner.cleanup()
         await self.agent.close()
 
     async def __aenter__(self) -> AgentServer:
@@ -282,6 +310,7 @@ def ready_line(server: AgentServer) -> str:
     return (
         f"READY pid={os.getpid()} instance={server.agent.instance_id} "
         f"init_ms={init_ms:.1f} url={server.url}"
+        + (f" metrics={server.metrics_url}" if server.metrics_url else "")
     )
 
 
@@ -291,6 +320,7 @@ async def serve(
     host: str,
     port: int,
     reuse_port: bool = True,
+    metrics_port: int | None = None,
     out: TextIO | None = None,
 ) -> None:
     """Run one agent instance until SIGTERM or SIGINT, then drain and return.
@@ -302,7 +332,9 @@ async def serve(
     signals = (signal.SIGTERM, signal.SIGINT)
     for sig in signals:
         loop.add_signal_handler(sig, stopping.set)
-    server = AgentServer(config=config, host=host, port=port, reuse_port=reuse_port)
+    server = AgentServer(
+        config=config, host=host, port=port, reuse_port=reuse_port, metrics_port=metrics_port
+    )
     try:
         await server.start()
         if not stopping.is_set():

@@ -71,6 +71,7 @@ class Pod:
     reason: str | None = None
     restart_reason: str | None = None
     replaces: str | None = None
+    metrics_url: str | None = None  # the replica's own /metrics (the shared port's is any one's)
 
     @property
     def terminating(self) -> bool:
@@ -129,12 +130,13 @@ class EventLog:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReadyLine:
-    """The parsed ``READY pid=<pid> instance=<id> init_ms=<float> url=<url>`` line."""
+    """The parsed ``READY pid=<pid> instance=<id> init_ms=<float> url=<url> [metrics=<url>]``."""
 
     pid: int | None
     instance_id: str | None
     init_ms: float | None
     url: str | None
+    metrics_url: str | None = None
 
 
 def parse_ready_line(line: str) -> ReadyLine:
@@ -151,7 +153,11 @@ def parse_ready_line(line: str) -> ReadyLine:
     with contextlib.suppress(KeyError, ValueError):
         init_ms = float(fields["init_ms"])
     return ReadyLine(
-        pid=pid, instance_id=fields.get("instance"), init_ms=init_ms, url=fields.get("url")
+        pid=pid,
+        instance_id=fields.get("instance"),
+        init_ms=init_ms,
+        url=fields.get("url"),
+        metrics_url=fields.get("metrics"),
     )
 
 

@@ -448,6 +448,7 @@ class Fleet:
             ready_at=now(),
             instance_id=ready.instance_id,
             init_ms=ready.init_ms,
+            metrics_url=ready.metrics_url,
         )
 
     async def _kill_on_delete(self, slot: _PodSlot, child: ChildProcess) -> None:
