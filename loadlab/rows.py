@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from loadlab.redact import Redactor
+
 ErrorKind = Literal[
     "connect",  # could not open a connection (refused, unreachable)
     "timeout",  # no answer, or no next event, within the deadline
@@ -179,8 +181,13 @@ def column_names(row_type: type[Any]) -> list[str]:
 
 
 def event_line(event: TimelineEvent) -> str:
-    """One ``events.jsonl`` line for ``event`` (compact JSON, no trailing newline)."""
-    return json.dumps(dataclasses.asdict(event), default=str, separators=(",", ":"))
+    """One ``events.jsonl`` line for ``event`` (compact JSON, no trailing newline).
+
+    Credentials in its values (an action's output quoting a URL with a password)
+    are redacted (:mod:`loadlab.redact`).
+    """
+    data = Redactor.from_env().tree(dataclasses.asdict(event))
+    return json.dumps(data, default=str, separators=(",", ":"))
 
 
 def append_lines(path: Path, lines: list[str]) -> None:

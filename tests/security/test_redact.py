@@ -16,7 +16,7 @@ from loadlab.load.transport import StreamingResponse
 from loadlab.measure.recorder import RunRecorder
 from loadlab.measure.rundir import RunDirectory
 from loadlab.redact import REDACTED, RedactingFilter, Redactor, redact
-from loadlab.rows import RequestSample, SessionRecord, TimelineEvent
+from loadlab.rows import RequestSample, SessionRecord, TimelineEvent, event_line
 
 JWT = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJzZXNzaW9uLTEifQ.c2lnbmF0dXJlLWNhbmFyeQ"
 SK = "sk-proj-canaryKEY0123456789abcdef"
@@ -143,3 +143,10 @@ def test_log_records_are_redacted() -> None:
     )
     assert RedactingFilter(Redactor()).filter(record)
     assert record.getMessage() == f"body: Bearer {REDACTED}"
+
+
+def test_timeline_events_written_by_the_chaos_control_are_redacted() -> None:
+    line = event_line(
+        TimelineEvent(t=1.0, kind="fault", name="x", attrs={"output": f"http://u:{SK}@h/"})
+    )
+    assert SK not in line and json.loads(line)["attrs"]["output"] == f"http://{REDACTED}@h/"
