@@ -1,6 +1,6 @@
-"""Packs the top-level ``scenarios/*.yaml`` and ``chaos/*.json`` into the wheel.
+"""Packs the scenarios (`scenarios/*.yaml`), experiments and plans (`chaos/`) into the wheel.
 
-Everything else about the package lives in pyproject.toml. The two folders stay
+Everything else about the package lives in pyproject.toml. The folders stay
 at the top of the repository (where users and docs point), and a built wheel
 carries a copy of them as ``loadlab/_data/scenarios`` and ``loadlab/_data/chaos``,
 which :mod:`loadlab.app.scenarios` falls back to when a name is not found on disk.
@@ -16,7 +16,7 @@ from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
 # (top-level folder, file pattern): what ships as loadlab/_data/<folder>/.
-SHIPPED = (("scenarios", "*.yaml"), ("chaos", "*.json"))
+SHIPPED = (("scenarios", "*.yaml"), ("chaos", "*.json"), ("chaos/plans", "*.yaml"))
 
 
 class BuildPyWithData(build_py):

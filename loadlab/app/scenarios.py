@@ -33,7 +33,11 @@ def _find(name: str, folders: Sequence[Path], suffix: str) -> Path | None:
     if path.is_file():
         return path
     for folder in folders:
-        for candidate in (folder / name, folder / f"{name}{suffix}", folder / path.name):
+        candidates = [folder / name, folder / f"{name}{suffix}", folder / path.name]
+        if len(path.parts) > 1 and path.parts[0] == folder.name:
+            # chaos/plans/nightly.yaml: the same place under the folder, wherever it is
+            candidates.append(folder.joinpath(*path.parts[1:]))
+        for candidate in candidates:
             if candidate.is_file():
                 return candidate
     return None
@@ -65,7 +69,8 @@ def resolve_experiment_path(
     """The experiment file ``experiment`` names: a path, else ``NAME[.json]`` in ``folders``.
 
     ``chaos/pod-kill-mid-session.json`` from another working directory, or
-    ``pod-kill-mid-session``, finds the shipped experiment. A name found nowhere
+    ``pod-kill-mid-session``, finds the shipped experiment (and
+    ``chaos/plans/nightly.yaml`` the shipped game-day plan). A name found nowhere
     is returned as given, so reading it reports the missing file.
     """
     return _find(str(experiment), folders, ".json") or experiment

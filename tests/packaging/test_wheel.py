@@ -21,6 +21,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -29,6 +30,7 @@ LOCK = REPO / "requirements" / "dev.lock"
 MINISTACK = REPO / ".venv-ministack" / "bin" / "ministack"
 SCENARIOS = sorted(p.name for p in (REPO / "scenarios").glob("*.yaml"))
 EXPERIMENTS = sorted(p.name for p in (REPO / "chaos").glob("*.json"))
+PLANS = sorted(p.name for p in (REPO / "chaos" / "plans").glob("*.yaml"))
 
 
 def _uv() -> list[str]:
@@ -110,6 +112,8 @@ def test_the_wheel_carries_every_scenario_and_experiment(installed: Installed) -
         assert f"loadlab/_data/scenarios/{name}" in names, name
     for name in EXPERIMENTS:
         assert f"loadlab/_data/chaos/{name}" in names, name
+    for name in PLANS:
+        assert f"loadlab/_data/chaos/plans/{name}" in names, name
     assert not any(n.startswith(("scenarios/", "chaos/")) for n in names), "top-level data"
 
 
@@ -148,6 +152,26 @@ def test_names_resolve_to_the_installed_package_data(installed: Installed) -> No
     data = installed.site_packages.resolve() / "loadlab" / "_data"
     for name, path in found.items():
         assert Path(path).is_relative_to(data), (name, path)
+
+
+def test_shipped_plans_find_their_experiments_inside_the_wheel(installed: Installed) -> None:
+    """A plan names its experiments relative to itself (../pod-kill-mid-session.json)."""
+    assert PLANS
+    out = installed.python(
+        "import json\n"
+        "from pathlib import Path\n"
+        "from loadlab.app.scenarios import resolve_experiment_path\n"
+        f"plans = {PLANS!r}\n"
+        "print(json.dumps([str(resolve_experiment_path(Path('chaos/plans', p)).resolve())"
+        " for p in plans]))\n"
+    )
+    data = installed.site_packages.resolve() / "loadlab" / "_data"
+    for path in map(Path, json.loads(out)):
+        assert path.is_relative_to(data / "chaos" / "plans"), path
+        plan = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for entry in plan["experiments"]:
+            relative = entry if isinstance(entry, str) else entry["path"]
+            assert (path.parent / relative).resolve().is_file(), (path.name, relative)
 
 
 def test_an_unknown_scenario_names_the_shipped_ones(installed: Installed) -> None:
