@@ -8,7 +8,7 @@ Each command's arguments become one frozen options object
     loadlab gameday EXPERIMENT        a Chaos Toolkit experiment with load, timeline, report
     loadlab up                        start the embedded stack in the foreground
     loadlab report RUN_DIR            re-derive summary.json, report.html, junit.xml
-    loadlab compare RUN_A RUN_B       two runs side by side
+    loadlab compare RUN_A RUN_B ...   runs side by side
     loadlab cost RUN_DIR [RUN_DIR]    what a run cost on Lambda, provisioned, pods
     loadlab history [PATH ...]        the trend across game days, regressions named
 
@@ -322,12 +322,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     compare = sub.add_parser(
         "compare",
-        help="put two runs side by side (e.g. the same flash sale on Lambda and on pods)",
+        help="put runs side by side (Lambda vs pods; on-demand vs provisioned vs snapstart)",
         description="Compare RUN_A and RUN_B: P50/P99, TTFT, cold starts, throttles, errors, "
-        "session verdicts and resume latency, plus a plot of P99 and users over time.",
+        "session verdicts and resume latency, plus a plot of P99 and users over time. Then "
+        "one column per run given (any number) and its cold-start mitigation "
+        "(on-demand, provisioned N, snapstart, in-handler init) with latency, "
+        "TTFT, cold starts, init P50/P99 and the cost per 1,000 sessions.",
     )
     compare.add_argument("run_a", type=Path, help="first run directory")
     compare.add_argument("run_b", type=Path, help="second run directory")
+    compare.add_argument(
+        "more_runs", type=Path, nargs="*", metavar="RUN_C", help="further run directories"
+    )
     compare.add_argument(
         "--out", type=Path, help="HTML file to write (default: compare.html in RUN_B's parent)"
     )
@@ -521,7 +527,9 @@ def _report_options(args: argparse.Namespace) -> ReportOptions:
 
 
 def _compare_options(args: argparse.Namespace) -> CompareOptions:
-    return CompareOptions(run_a=args.run_a, run_b=args.run_b, out=args.out)
+    return CompareOptions(
+        run_a=args.run_a, run_b=args.run_b, more_runs=tuple(args.more_runs), out=args.out
+    )
 
 
 def _history_options(args: argparse.Namespace) -> HistoryOptions:

@@ -185,7 +185,13 @@ class CompareOptions:
 
     run_a: Path
     run_b: Path
+    more_runs: tuple[Path, ...] = ()
     out: Path | None = None
+
+    @property
+    def runs(self) -> tuple[Path, ...]:
+        """Every run, in the order given."""
+        return (self.run_a, self.run_b, *self.more_runs)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

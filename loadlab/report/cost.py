@@ -10,7 +10,14 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
-from loadlab.analysis.cost import CostEstimate, PlatformCost, break_even_between, cost_estimate
+from loadlab.analysis.cost import (
+    CostEstimate,
+    PlatformCost,
+    break_even_between,
+    cost_estimate,
+    own_model,
+)
+from loadlab.analysis.cost.mitigations import MITIGATION_ROWS, MitigationColumn
 from loadlab.analysis.prices import PriceTable, load_prices
 from loadlab.analysis.rundata import RunData
 from loadlab.errors import LoadLabError
@@ -19,6 +26,7 @@ __all__ = [
     "CostSection",
     "cost_section",
     "cost_text",
+    "mitigation_text",
     "pair_text",
     "usd",
 ]
@@ -153,7 +161,7 @@ def cost_text(estimate: CostEstimate, name: str) -> str:
 def pair_text(lambda_run: CostEstimate, pods_run: CostEstimate) -> str:
     """The break-even between a measured Lambda run and a measured pods run."""
     value, note = break_even_between(lambda_run, pods_run)
-    lam, eks = lambda_run.model("lambda"), pods_run.model("eks")
+    lam, eks = lambda_run.model(own_model(lambda_run.usage)), pods_run.model("eks")
     out = [
         "both runs, each on its own platform:",
         f"  Lambda run: {usd(lam.total_usd)} ({usd(lam.per_1000_sessions_usd)} per 1,000 sessions)",
@@ -163,6 +171,36 @@ def pair_text(lambda_run: CostEstimate, pods_run: CostEstimate) -> str:
         out.append(f"  break-even: {note}")
     else:
         out += [f"  break-even: {value:,.0f} requests/day", f"    ({note})"]
+    return "\n".join(out)
+
+
+def _figure(value: float | None, unit: str) -> str:
+    if value is None:
+        return "—"
+    if unit == "usd":
+        return usd(value)
+    if unit == "n":
+        return f"{value:,.0f}"
+    return f"{value:,.0f} ms"
+
+
+def mitigation_text(columns: tuple[MitigationColumn, ...]) -> str:
+    """One column per run (its mitigation over its name), one row per figure."""
+    rows: list[tuple[str, ...]] = [
+        ("", *(c.mitigation for c in columns)),
+        ("run", *(c.name for c in columns)),
+    ]
+    rows += [
+        (label, *(_figure(c.figures.get(key), unit) for c in columns))
+        for label, key, unit in MITIGATION_ROWS
+    ]
+    out = ["cold-start mitigations, one run per column:", *_aligned(rows)]
+    out += [
+        f"  {c.name}: cost per 1,000 sessions is its {c.cost_model} model"
+        for c in columns
+        if c.cost_model
+    ]
+    out += [f"  {c.name}: {c.note}" for c in columns if c.note]
     return "\n".join(out)
 
 

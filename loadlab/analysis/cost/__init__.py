@@ -15,6 +15,9 @@ prices that usage with a :class:`~loadlab.analysis.prices.PriceTable` on:
   run's length at the provisioned rate, invocations on provisioned
   environments at the provisioned duration rate, and only the environments
   beyond N cold-start (and pay INIT);
+* ``lambda_snapstart`` — Lambda with SnapStart: requests + duration, and per
+  restored environment its restore time, the GB restored and the snapshot's
+  cache (only a run made with SnapStart measures it);
 * ``eks`` — pods on EKS nodes (node type, pods per node) for the run's length,
   plus the cluster fee;
 * ``fargate`` — the same pods on Fargate (vCPU and GB per pod);
@@ -29,7 +32,7 @@ missing a figure raises :class:`~loadlab.errors.RunDirectoryError`.
 """
 
 from loadlab.analysis.cost.aws_lambda import lambda_cost_per_million, provisioned_monthly
-from loadlab.analysis.cost.estimate import break_even_between, cost_estimate, dumps
+from loadlab.analysis.cost.estimate import break_even_between, cost_estimate, dumps, own_model
 from loadlab.analysis.cost.model import (
     HOURS_PER_MONTH,
     PLATFORMS,
@@ -39,6 +42,7 @@ from loadlab.analysis.cost.model import (
     PlatformCost,
     Usage,
 )
+from loadlab.analysis.cost.snapstart import snapstart_charges
 from loadlab.analysis.cost.usage import measured_usage, platform_of
 
 __all__ = [
@@ -54,6 +58,8 @@ __all__ = [
     "dumps",
     "lambda_cost_per_million",
     "measured_usage",
+    "own_model",
     "platform_of",
     "provisioned_monthly",
+    "snapstart_charges",
 ]

@@ -10,6 +10,7 @@ from loadlab.analysis.prices import PriceTable
 
 __all__ = [
     "NO_MEMORY",
+    "init_missing",
     "lambda_cold",
     "lambda_cost_per_million",
     "lambda_on_demand",
@@ -62,6 +63,9 @@ NO_MEMORY = (
 
 def lambda_cold(usage: Usage) -> tuple[int, float | None, str]:
     """Cold starts an on-demand Lambda would have for this run, and the INIT of each (s)."""
+    if usage.snapstart:
+        # Its cold starts were restores: their time says nothing of an INIT.
+        return usage.cold_starts, None, "measured (restored from a snapshot)"
     if usage.platform == "lambda":
         # Environments provisioned before the run would have cold-started on demand.
         extra = usage.prewarmed if usage.provisioned else 0
@@ -87,7 +91,7 @@ def lambda_on_demand(
             model="lambda",
             title=title,
             basis="missing",
-            missing="the INIT time of a cold start: the run recorded none (init_ms)",
+            missing=init_missing(usage),
         )
     init_s = cold * (init_each or 0.0)
     return PlatformCost(
@@ -152,7 +156,7 @@ def lambda_provisioned(
             model="lambda_pc",
             title=title,
             basis="missing",
-            missing="the INIT time of a cold start: the run recorded none (init_ms)",
+            missing=init_missing(usage),
         )
     share = min(n, environments) / environments
     return PlatformCost(
@@ -202,3 +206,13 @@ def lambda_provisioned(
             f"${provisioned_monthly(prices, environments=n, memory_mb=gb * 1024):,.2f}",
         ),
     )
+
+
+def init_missing(usage: Usage) -> str:
+    """Why the INIT of a cold start is unknown for this run."""
+    if usage.snapstart:
+        return (
+            "the INIT time of an on-demand cold start: this run restored its environments "
+            "from a snapshot (price a run of the same scenario without --snapstart)"
+        )
+    return "the INIT time of a cold start: the run recorded none (init_ms)"

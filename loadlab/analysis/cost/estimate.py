@@ -7,12 +7,20 @@ import json
 from loadlab.analysis.cost.aws_lambda import lambda_on_demand, lambda_provisioned
 from loadlab.analysis.cost.model import CostEstimate, CostLine, PlatformCost, Usage
 from loadlab.analysis.cost.pods import active_cpu, eks, fargate
+from loadlab.analysis.cost.snapstart import lambda_snapstart
 from loadlab.analysis.cost.usage import measured_usage
 from loadlab.analysis.prices import PriceTable
 from loadlab.analysis.rundata import RunData
 from loadlab.errors import RunDirectoryError
 
-__all__ = ["break_even_between", "cost_estimate", "dumps"]
+__all__ = ["break_even_between", "cost_estimate", "dumps", "own_model"]
+
+
+def own_model(usage: Usage) -> str:
+    """The model that prices the run as it ran: ``lambda``, ``lambda_snapstart`` or ``eks``."""
+    if usage.platform == "pods":
+        return "eks"
+    return "lambda_snapstart" if usage.snapstart else "lambda"
 
 
 def cost_estimate(run: RunData, prices: PriceTable, *, platform: str | None = None) -> CostEstimate:
@@ -22,13 +30,14 @@ def cost_estimate(run: RunData, prices: PriceTable, *, platform: str | None = No
     platforms = (
         lambda_on_demand(usage, prices, shared),
         lambda_provisioned(usage, prices, shared),
+        lambda_snapstart(usage, prices, shared),
         eks(usage, prices, shared),
         fargate(usage, prices, shared),
         active_cpu(usage, prices, shared),
     )
-    own = ("lambda", "lambda_pc") if usage.platform == "lambda" else ("eks", "fargate")
+    own = own_model(usage)
     for model in platforms:
-        if model.model in own[:1] and model.missing:
+        if model.model == own and model.missing:
             raise RunDirectoryError(
                 f"cannot price the run {run.path} on its own platform: {model.missing}",
                 hint="record the figure, or pass it with --set",
@@ -82,7 +91,7 @@ def _shared_lines(usage: Usage, prices: PriceTable) -> tuple[CostLine, ...]:
 
 def _break_even(usage: Usage, platforms: tuple[PlatformCost, ...]) -> tuple[float | None, str]:
     by = {p.model: p for p in platforms}
-    lam, eks = by["lambda"], by["eks"]
+    lam, eks = by[own_model(usage) if usage.platform == "lambda" else "lambda"], by["eks"]
     lam_usd, eks_usd = lam.compute_usd, eks.compute_usd
     if lam_usd is None or eks_usd is None:
         reason = lam.missing or eks.missing
@@ -104,7 +113,7 @@ def break_even_between(
 ) -> tuple[float | None, str]:
     """Requests/day below which Lambda (as ``lambda_run`` measured it) is cheaper than the
     pods fleet ``pods_run`` measured, each priced on its own platform."""
-    lam, eks = lambda_run.model("lambda"), pods_run.model("eks")
+    lam, eks = lambda_run.model(own_model(lambda_run.usage)), pods_run.model("eks")
     lam_usd, eks_usd = lam.compute_usd, eks.compute_usd
     if lam_usd is None or eks_usd is None:
         return None, f"not computed: needs {lam.missing or eks.missing}"

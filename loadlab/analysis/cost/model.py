@@ -36,6 +36,9 @@ class Usage:
     INIT. ``pods`` is the most pods alive at once (a pods run; None on Lambda).
     ``provisioned`` is the provisioned concurrency the run recorded (0: none),
     ``prewarmed`` the environments whose first invocation was warm.
+    ``snapstart``: the environments were restored from a snapshot (``init_s``
+    is then their restore time); ``init_in_handler``: the agent initialised in
+    every invocation (its initialisation is in ``compute_s``).
     """
 
     platform: Platform
@@ -55,6 +58,8 @@ class Usage:
     memory_source: str
     provisioned: int
     prewarmed: int
+    snapstart: bool
+    init_in_handler: bool
     ddb_rcu: float
     ddb_wcu: float
     tokens_in: float

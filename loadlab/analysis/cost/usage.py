@@ -89,6 +89,8 @@ def measured_usage(run: RunData, *, platform: str | None = None) -> Usage:
         memory_mb=memory,
         memory_source=memory_source,
         provisioned=_recorded_provisioned(run),
+        snapstart=_recorded_flag(run, "snapstart"),
+        init_in_handler=_recorded_flag(run, "agent_init_in_handler"),
         prewarmed=prewarmed,
         ddb_rcu=float(turns["ddb_rcu"].sum()) if len(turns) else 0.0,
         ddb_wcu=float(turns["ddb_wcu"].sum()) if len(turns) else 0.0,
@@ -147,3 +149,9 @@ def _prewarmed(served: pd.DataFrame) -> int:
         return 0
     first = with_id.sort_values("t_start", kind="stable").groupby("instance_id").head(1)
     return int(first["cold_start"].eq(False).sum())
+
+
+def _recorded_flag(run: RunData, key: str) -> bool:
+    target = run.manifest.get("target")
+    value = target.get(key) if isinstance(target, dict) else None
+    return bool(value) and value is not False
