@@ -1,7 +1,8 @@
 """A misbehaving agent: docs/protocol.md over real HTTP/SSE (aiohttp), broken on purpose.
 
 Runs on 127.0.0.1 (port 0) in a thread with its own event loop. The session id's
-prefix (up to the first ``-``) picks how it misbehaves:
+prefix (up to the first ``-``), or ``mode`` for every session, picks how it
+misbehaves:
 
 * ``overflow``: a well-formed turn whose ``done`` event carries a number loadlab
   cannot record; the attempt number picks which (``1e20`` beyond int64,
@@ -49,7 +50,14 @@ def _done(turn: int, ddb_calls: str = "1") -> bytes:
 class HostileAgent:
     """The misbehaving agent; ``url`` is set once it is started (use as a context manager)."""
 
-    def __init__(self, *, flood_bytes: int = 50 * 1024 * 1024, trickle_s: float = 8.0) -> None:
+    def __init__(
+        self,
+        *,
+        mode: str | None = None,
+        flood_bytes: int = 50 * 1024 * 1024,
+        trickle_s: float = 8.0,
+    ) -> None:
+        self.mode = mode
         self.flood_bytes = flood_bytes
         self.trickle_s = trickle_s
         self.url = ""
@@ -93,7 +101,7 @@ class HostileAgent:
         self.served += 1
         self.attempts[(sid, turn)] += 1
         attempt = self.attempts[(sid, turn)]
-        mode = sid.split("-", 1)[0]
+        mode = self.mode or sid.split("-", 1)[0]
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         try:
