@@ -4,11 +4,15 @@
 from this process or forwarded by workers) and keeps a rolling window of turn
 latencies and failures plus the verdict counts so far. ``ProgressReporter``
 writes its snapshot to ``live.json`` (format: :data:`loadlab.rows.LIVE_STATUS_FILE`)
-once a second.
+once a second. It also counts what the web UI's loadlab tab shows beside them:
+cold starts and the environments (pods, Lambda execution environments) that
+answered lately, from request rows, and the downstream counters of
+:class:`PressureTotals`.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
@@ -17,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from loadlab.rows import SessionRecord, TurnRecord
+from loadlab.rows import PressureSample, RequestSample, SessionRecord, TurnRecord
 
 _QUANTILES = {
     "p50_ms": 50.0,
@@ -50,9 +54,13 @@ class LiveWindow:
         self.turns_done = 0
         self.turns_failed = 0
         self.turns_refused = 0  # failed because the agent refused our credentials
+        # (answer time, instance id) of requests in the window: the environments alive
+        self._instances: deque[tuple[float, str]] = deque(maxlen=max_samples)
+        self.cold_starts = 0
+        self.pressure = PressureTotals()
 
     def observe(self, row: object) -> None:
-        """Take a turn or session row (other rows are ignored)."""
+        """Take a turn, session, request or pressure row (other rows are ignored)."""
         if isinstance(row, TurnRecord):
             self._turn(
                 row.t_end,
@@ -62,8 +70,13 @@ class LiveWindow:
                 ttft_ms=row.ttft_ms,
                 intent=row.intent,
             )
+            self.pressure.add_turn(row.llm_calls, row.llm_throttles)
         elif isinstance(row, SessionRecord):
             self._session(row.t_end, row.verdict)
+        elif isinstance(row, RequestSample):
+            self._request(row.t_start + row.latency_ms / 1000.0, row.instance_id, row.cold_start)
+        elif isinstance(row, PressureSample):
+            self.pressure.observe(row)
 
     def observe_dicts(self, table: str, rows: list[dict[str, Any]]) -> None:
         """Take rows forwarded by a worker as dicts."""
@@ -81,10 +94,27 @@ class LiveWindow:
                         ttft_ms=None if ttft is None else float(ttft),
                         intent=str(r.get("intent", "")),
                     )
+                    self.pressure.add_turn(
+                        int(r.get("llm_calls") or 0), int(r.get("llm_throttles") or 0)
+                    )
                 elif table == "sessions":
                     self._session(float(r["t_end"]), str(r["verdict"]))
+                elif table == "requests":
+                    instance = r.get("instance_id")
+                    self._request(
+                        float(r["t_start"]) + float(r["latency_ms"]) / 1000.0,
+                        None if instance is None else str(instance),
+                        r.get("cold_start") is True,
+                    )
             except (KeyError, TypeError, ValueError):
                 continue
+
+    def _request(self, t_end: float, instance_id: str | None, cold_start: bool | None) -> None:
+        with self._lock:
+            if instance_id:
+                self._instances.append((t_end, instance_id))
+            if cold_start:
+                self.cold_starts += 1
 
     def _turn(
         self,
@@ -187,6 +217,97 @@ class LiveWindow:
                 "error_rate": failures / len(recent) if recent else 0.0,
             },
         }
+
+    def environments_alive(self, *, now: float | None = None) -> int:
+        """How many distinct environments (pods, Lambda environments) answered in the window."""
+        now = time.time() if now is None else now
+        since = now - self.window_s
+        with self._lock:
+            while self._instances and self._instances[0][0] < since:
+                self._instances.popleft()
+            return len({instance for _, instance in self._instances})
+
+    def verdicts(self) -> dict[str, int]:
+        """Sessions ended so far, by verdict."""
+        with self._lock:
+            return dict(self._verdicts)
+
+
+# Prometheus counters and CloudWatch statistics that are totals over their period
+_PROMETHEUS_COUNTER = "_total"
+_CLOUDWATCH_SUMS = frozenset({"Sum", "SampleCount"})
+
+
+class PressureTotals:
+    """Downstream totals since the run started, by series key, as the report names them.
+
+    Keys are those of :class:`loadlab.analysis.resample.SeriesInfo`:
+    ``prometheus:<counter>`` (the increase of a counter summed over its label
+    sets; a drop is a restart from zero), ``cloudwatch:<Namespace/Metric>:<stat>``
+    for ``Sum``/``SampleCount`` (datapoints summed, a revised one counted once) and
+    ``turns:llm_calls`` / ``turns:llm_throttles`` (what the agent reported per turn).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        # (key, labels) -> (last value, increase so far)
+        self._counters: dict[tuple[str, str], tuple[float, float]] = {}
+        # (key, dimensions, period start) -> value
+        self._periods: dict[tuple[str, str, float], float] = {}
+        self._llm_calls = 0
+        self._llm_throttles = 0
+
+    def add_turn(self, llm_calls: int, llm_throttles: int) -> None:
+        """Count the LLM calls and 429s one turn reported."""
+        with self._lock:
+            self._llm_calls += llm_calls
+            self._llm_throttles += llm_throttles
+
+    def observe(self, row: PressureSample) -> None:
+        """Take one downstream sample (gauges and histogram buckets are ignored)."""
+        if row.source == "prometheus" and row.metric.endswith(_PROMETHEUS_COUNTER):
+            series = (f"prometheus:{row.metric}", _labels(row.dimensions_json))
+            with self._lock:
+                seen = self._counters.get(series)
+                if seen is None:
+                    self._counters[series] = (row.value, 0.0)
+                else:
+                    last, increase = seen
+                    step = row.value - last if row.value >= last else row.value
+                    self._counters[series] = (row.value, increase + step)
+        elif row.source == "cloudwatch":
+            dims = _dimensions(row.dimensions_json)
+            stat = str(dims.pop("stat", "") or "Value")
+            if stat in _CLOUDWATCH_SUMS:
+                dims.pop("period_s", None)
+                key = (f"cloudwatch:{row.metric}:{stat}", repr(sorted(dims.items())), row.t)
+                with self._lock:
+                    self._periods[key] = row.value
+
+    def totals(self) -> dict[str, float]:
+        """Every total so far, by series key (a series absent until its first sample)."""
+        out: dict[str, float] = {}
+        with self._lock:
+            for (key, _), (_, increase) in self._counters.items():
+                out[key] = out.get(key, 0.0) + increase
+            for (key, _, _), value in self._periods.items():
+                out[key] = out.get(key, 0.0) + value
+            out["turns:llm_calls"] = float(self._llm_calls)
+            out["turns:llm_throttles"] = float(self._llm_throttles)
+        return out
+
+
+def _labels(dimensions_json: str) -> str:
+    """A label set as a stable key (the Prometheus ``instance`` kept: one series per target)."""
+    return repr(sorted(_dimensions(dimensions_json).items()))
+
+
+def _dimensions(dimensions_json: str) -> dict[str, Any]:
+    try:
+        value = json.loads(dimensions_json)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 class ObservedSink:

@@ -25,6 +25,7 @@ from loadlab.app.locust_plugin.manifest import run_manifest
 from loadlab.app.locust_plugin.metrics import ServedMetrics, start_metrics
 from loadlab.app.locust_plugin.options import add_arguments
 from loadlab.app.locust_plugin.stopping import RunStopper
+from loadlab.app.locust_plugin.web_tab import install_tab
 from loadlab.errors import LoadLabError
 from loadlab.load.in_flight import InFlightCounters, total_in_flight
 from loadlab.measure.live_status import LiveWindow, ObservedSink
@@ -63,6 +64,8 @@ def register(events: Any) -> None:
         _or_exit(lambda: _init(environment, state))
         if environment.parsed_options is not None and _role(environment) != "worker":
             state.stopper = RunStopper(environment, web_ui=web_ui).install()
+        if web_ui is not None and state.run_dir is not None:
+            install_tab(environment, web_ui, state.window, state.run_dir)
 
     def on_test_start(environment: Any, **_: Any) -> None:
         if state.forwarder is not None:
@@ -132,10 +135,10 @@ def _init(environment: Any, state: PluginState) -> None:
     state.run_dir.path.mkdir(parents=True, exist_ok=True)
     recorder = RunRecorder(state.run_dir)
     sink: Any = ObservedSink(recorder, state.window)
-    pressure_sink: Any = recorder
+    pressure_sink: Any = ObservedSink(recorder, state.window)  # for the web UI's tab
     if state.metrics is not None:
         sink = MeteredSink(sink, state.metrics.metrics)
-        pressure_sink = MeteredSink(recorder, state.metrics.metrics)
+        pressure_sink = MeteredSink(pressure_sink, state.metrics.metrics)
     context = build_context(options, environment.host, sink, worker_id="local")
     state.run_dir.write_manifest(run_manifest(context, options, role))
     state.recorder = recorder.start()

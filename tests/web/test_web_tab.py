@@ -1,0 +1,279 @@
+"""The loadlab tab on Locust's real web UI (Flask test client), fed by real rows.
+
+A run directory whose numbers are known exactly (the ``fault_run`` fixture: a pod
+kill at 100 s, a Lambda throttle at 101 s still running) is played into a
+:class:`LiveWindow` as the recorder would, and the tab is read through the
+``/stats/requests`` answer the browser polls.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from locust import User, task
+from locust.env import Environment
+
+from loadlab.analysis.rundata import load_run
+from loadlab.app.locust_plugin.forwarding import receive_rows
+from loadlab.app.locust_plugin.web_tab import (
+    REPORT_PATH,
+    SESSIONS_CSV,
+    TAB_KEY,
+    FaultFeed,
+    LoadlabTab,
+)
+from loadlab.measure.live_status import LiveWindow
+from loadlab.measure.recorder import RunRecorder
+from loadlab.measure.rundir import RunDirectory
+from loadlab.rows import PressureSample, RequestSample, TimelineEvent, event_line, row_to_dict
+
+T0 = 1_700_000_000.0
+
+
+class _Idle(User):
+    @task
+    def nothing(self) -> None:  # pragma: no cover (never spawned)
+        pass
+
+
+@pytest.fixture
+def web_ui(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Locust's web UI on a local runner, not listening (the Flask test client calls it)."""
+    monkeypatch.setattr(sys, "argv", ["locust"])  # Locust's UI reads its own command line
+    environment = Environment(user_classes=[_Idle])
+    environment.create_local_runner()
+    return environment.create_web_ui("127.0.0.1", 0, delayed_start=True)
+
+
+def _played(run_dir: Path) -> LiveWindow:
+    """A window that saw the run's rows as they were emitted."""
+    run = load_run(run_dir)
+    window = LiveWindow(window_s=30.0)
+    for table, frame in (("requests", run.requests), ("turns", run.turns)):
+        window.observe_dicts(table, frame.to_dict("records"))
+    window.observe_dicts("sessions", run.sessions.to_dict("records"))
+    return window
+
+
+def _tab_rows(client: Any) -> list[dict[str, str]]:
+    answer = client.get("/stats/requests")
+    assert answer.status_code == 200
+    extended = answer.get_json()["extended_stats"]
+    assert [e["key"] for e in extended] == [TAB_KEY]
+    rows: list[dict[str, str]] = extended[0]["data"]
+    assert all(set(r) == {"section", "figure", "value"} for r in rows)
+    return rows
+
+
+def _value(rows: list[dict[str, str]], section: str, figure: str) -> str:
+    found = [r["value"] for r in rows if r["section"] == section and r["figure"] == figure]
+    assert len(found) == 1, (section, figure, rows)
+    return found[0]
+
+
+def test_the_tab_shows_verdicts_latency_faults_and_impact(
+    web_ui: Any,
+    fault_run: Callable[..., Path],
+) -> None:
+    path = fault_run()
+    now = T0 + 110.0
+    clock = [now]
+    LoadlabTab(
+        web_ui=web_ui,
+        window=_played(path),
+        run_dir=RunDirectory(path),
+        users=lambda: 7,
+        clock=lambda: clock[0],
+        off_loop=lambda work: work(),
+    ).install()
+    client = web_ui.app.test_client()
+
+    # the tab and its downloads are in the page's template arguments
+    page = client.get("/").get_data(as_text=True)
+    assert '"extended_tabs": [{"key": "loadlab", "title": "loadlab"}]' in page
+    assert SESSIONS_CSV in page and REPORT_PATH in page
+
+    rows = _tab_rows(client)
+    sessions = load_run(path).sessions
+    for verdict, count in sessions["verdict"].value_counts().items():
+        assert _value(rows, "sessions", str(verdict)) == str(count)
+    assert _value(rows, "sessions", "users now") == "7"
+    # the faults at 110 s: the pod kill ended at 102 (no lease), the throttle still runs
+    assert _value(rows, "faults", "throttle function → function_name=fn-agent") == (
+        "active for 9 s (its action still running)"
+    )
+    assert _value(rows, "impact", "terminate pods → pod-1") == "measuring: ready in 22 s"
+    assert _value(rows, "run", "as of (epoch s)") == f"{now:.3f}"
+
+    clock[0] = T0 + 200.0
+    rows = _tab_rows(client)
+    line = _value(rows, "impact", "terminate pods → pod-1")
+    # the numbers tests/analysis/test_impact.py knows for this fault
+    assert line.startswith("@100s: 4 sessions in flight")
+    assert "P99 190 ms →" in line and line.endswith("recovered after 15 s")
+
+
+def test_rolling_percentiles_are_loadlabs_exact_numbers(web_ui: Any, tmp_path: Path) -> None:
+    window = LiveWindow(window_s=30.0)
+    rows = [
+        {
+            "t_start": T0 + i / 10,
+            "t_end": T0 + i / 10 + i / 1000,  # latency i ms
+            "ok": True,
+            "ttft_ms": float(1000 + i),
+            "intent": "search",
+        }
+        for i in range(1, 101)
+    ]
+    window.observe_dicts("turns", rows)
+    (tmp_path / "run").mkdir()
+    LoadlabTab(
+        web_ui=web_ui,
+        window=window,
+        run_dir=RunDirectory(tmp_path / "run"),
+        clock=lambda: T0 + 20,
+    ).install()
+    got = _tab_rows(web_ui.app.test_client())
+    assert _value(got, "turns", "P50 (last 30 s, successful turns)") == "50 ms"
+    assert _value(got, "turns", "P99 (last 30 s, successful turns)") == "99 ms"
+    assert _value(got, "turns", "TTFT P99 (last 30 s, successful turns)") == "1,099 ms"
+    assert _value(got, "faults", "active") == "none"
+
+
+def _request(t: float, instance: str, *, cold: bool = False) -> RequestSample:
+    return RequestSample(
+        t_start=t,
+        name="turn:search",
+        session_id="s",
+        turn_index=0,
+        attempt=1,
+        latency_ms=500.0,
+        ttft_ms=None,
+        bytes=1,
+        status=200,
+        instance_id=instance,
+        cold_start=cold,
+    )
+
+
+def test_the_master_tab_counts_what_workers_forward(tmp_path: Path) -> None:
+    """On --master the window gets worker rows through receive_rows, as dicts."""
+    run_dir = RunDirectory(tmp_path / "run")
+    run_dir.path.mkdir()
+    window = LiveWindow(window_s=30.0)
+    with RunRecorder(run_dir) as recorder:
+        for worker, instances in (("w1", ("pod-a", "pod-b")), ("w2", ("pod-b", "pod-c"))):
+            batch = {
+                "requests": [
+                    row_to_dict(_request(T0 + 1, name, cold=name == "pod-a")) for name in instances
+                ],
+                "_live": {"worker": worker, "turns_in_flight": 1},
+            }
+            receive_rows(recorder, window, {}, batch)
+    assert window.cold_starts == 1
+    assert window.environments_alive(now=T0 + 10) == 3
+    assert window.environments_alive(now=T0 + 40) == 0  # none answered in the last 30 s
+
+
+def test_pressure_totals_count_counter_increases_and_revised_periods_once() -> None:
+    window = LiveWindow()
+
+    def prom(t: float, value: float, instance: str = "llm") -> PressureSample:
+        labels = json.dumps({"instance": instance})
+        return PressureSample(t, "prometheus", "loadlab_llm_rate_limited_total", value, labels)
+
+    # 10 -> 25 on one target, then a restart from zero and 5 more; 7 on a second target
+    for row in (prom(1, 10), prom(2, 25), prom(3, 5), prom(1, 100, "b"), prom(2, 107, "b")):
+        window.observe(row)
+    cw = json.dumps({"TableName": "t", "stat": "Sum", "period_s": 60})
+    for value in (3.0, 4.0):  # the same period read twice: CloudWatch revised it
+        window.observe(
+            PressureSample(T0, "cloudwatch", "AWS/DynamoDB/ThrottledRequests", value, cw)
+        )
+    window.observe(PressureSample(T0 + 60, "cloudwatch", "AWS/DynamoDB/ThrottledRequests", 2.0, cw))
+    totals = window.pressure.totals()
+    assert totals["prometheus:loadlab_llm_rate_limited_total"] == 15 + 5 + 7
+    assert totals["cloudwatch:AWS/DynamoDB/ThrottledRequests:Sum"] == 6.0
+
+
+def test_faults_are_read_incrementally_with_their_lease(tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+
+    def line(event: TimelineEvent) -> bytes:
+        return (event_line(event) + "\n").encode()
+
+    start = TimelineEvent(
+        t=T0, kind="fault", name="llm_429_storm", target="llm", attrs={"fault_id": "x"}
+    )
+    end = TimelineEvent(
+        t=T0 + 0.2,
+        kind="fault",
+        name="llm_429_storm",
+        target="llm",
+        lease_expires=T0 + 20,
+        attrs={"fault_id": "x", "phase": "end", "status": "succeeded"},
+    )
+    feed = FaultFeed(events)
+    assert feed.faults() == []  # no file yet
+    whole = line(start) + line(end)
+    events.write_bytes(whole[: len(line(start)) + 10])  # the end event half written
+    [fault] = feed.faults()
+    assert fault.t_end is None and fault.active(T0 + 30)
+    events.write_bytes(whole)
+    [fault] = feed.faults()
+    assert (fault.t_start, fault.t_end, fault.lease_expires) == (T0, T0 + 0.2, T0 + 20)
+    assert fault.active(T0 + 19.9) and not fault.active(T0 + 20)
+
+
+def test_an_unkeyed_end_closes_the_open_fault_of_its_name_and_target(tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    lines = [
+        TimelineEvent(t=T0, kind="fault", name="delete pod", target="pod-1"),
+        TimelineEvent(
+            t=T0 + 1, kind="fault", name="delete pod", target="pod-1", attrs={"phase": "end"}
+        ),
+    ]
+    events.write_text("".join(event_line(e) + "\n" for e in lines))
+    [fault] = FaultFeed(events).faults()
+    assert fault.t_end == T0 + 1 and not fault.active(T0 + 2)
+
+
+def test_session_csv_and_report_link(web_ui: Any, fault_run: Callable[..., Path]) -> None:
+    path = fault_run()
+    LoadlabTab(web_ui=web_ui, window=LiveWindow(), run_dir=RunDirectory(path)).install()
+    client = web_ui.app.test_client()
+
+    answer = client.get(SESSIONS_CSV)
+    assert answer.status_code == 200 and answer.mimetype == "text/csv"
+    assert "attachment" in answer.headers["Content-Disposition"]
+    table = list(csv.DictReader(io.StringIO(answer.get_data(as_text=True))))
+    sessions = load_run(path).sessions
+    assert sorted(r["session_id"] for r in table) == sorted(sessions["session_id"])
+    assert {r["verdict"] for r in table} == set(sessions["verdict"])
+
+    missing = client.get(REPORT_PATH)
+    assert missing.status_code == 404
+    assert "report.html does not exist yet" in missing.get_data(as_text=True)
+    assert _value(_tab_rows(client), "run", "report").endswith("(written when the run ends)")
+    (path / "report.html").write_text("<html>the report</html>")
+    assert client.get(REPORT_PATH).get_data(as_text=True) == "<html>the report</html>"
+
+
+@pytest.mark.parametrize("status", [404, 500])
+def test_other_answers_are_left_alone(web_ui: Any, tmp_path: Path, status: int) -> None:
+    (tmp_path / "run").mkdir()
+    LoadlabTab(web_ui=web_ui, window=LiveWindow(), run_dir=RunDirectory(tmp_path / "run")).install()
+
+    @web_ui.app.route("/elsewhere")
+    def elsewhere() -> Any:
+        return "plain", status
+
+    answer = web_ui.app.test_client().get("/elsewhere")
+    assert answer.status_code == status and answer.get_data(as_text=True) == "plain"
