@@ -21,6 +21,9 @@ variable                             meaning (default)
                                      (simulated init, retry waits), > 0 (``1.0``)
 ``LOADLAB_AGENT_INIT_MS``            simulated expensive initialisation in ms, before scaling
                                      (``800``)
+``LOADLAB_AGENT_INIT``               Lambda only: where the agent initialises, ``module``
+                                     (once per environment) or ``handler`` (in every
+                                     invocation; read by the Lambda handler) (``module``)
 ``LOADLAB_AGENT_INSTANCE_ID``        name reported in every ``meta`` event
                                      (``agent-<pid>-<random hex>``)
 ``LOADLAB_AGENT_MODE``               ``correct``, or a deliberate breakage for oracle tests:

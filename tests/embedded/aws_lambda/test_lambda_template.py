@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 
 from loadlab.embedded.agent import config
+from loadlab.embedded.aws_lambda.deploy import SNAPSTART_RUNTIME
 from loadlab.embedded.aws_lambda.package import HANDLER, RUNTIME
 
 TEMPLATE = Path(__file__).resolve().parents[3] / "deploy" / "lambda" / "template.yaml"
@@ -40,8 +41,21 @@ def test_the_function_runs_the_packaged_handler() -> None:
     assert function["Type"] == "AWS::Serverless::Function"
     properties = function["Properties"]
     assert properties["Handler"] == HANDLER
-    assert properties["Runtime"] == RUNTIME
+    # The packaged runtime, or the first one SnapStart supports when it is switched on.
+    assert properties["Runtime"] == {"If": ["HasSnapStart", SNAPSTART_RUNTIME, RUNTIME]}
     assert properties["CodeUri"] == "build/agent.zip"
+
+
+def test_snapstart_is_the_real_property_on_published_versions() -> None:
+    loaded = template()
+    properties = loaded["Resources"]["AgentFunction"]["Properties"]
+    assert properties["SnapStart"] == {
+        "ApplyOn": {"If": ["HasSnapStart", "PublishedVersions", "None"]}
+    }
+    assert properties["AutoPublishAlias"] == "live"
+    assert loaded["Conditions"]["HasSnapStart"] == {"Equals": [{"Ref": "SnapStart"}, "true"]}
+    assert loaded["Parameters"]["SnapStart"]["Default"] == "false"
+    assert loaded["Parameters"]["AgentInit"]["AllowedValues"] == ["module", "handler"]
 
 
 def test_every_variable_is_one_the_agent_reads() -> None:
