@@ -35,6 +35,7 @@ import functools
 import json
 import logging
 import os
+import secrets
 import sys
 import time
 from collections.abc import Mapping
@@ -138,7 +139,18 @@ def restored_environment() -> RestoredEnvironment | None:
 
 
 def _after_restore(agent: LambdaAgent) -> None:
-    agent.after_restore(os.environ.get("LOADLAB_AGENT_INSTANCE_ID"))
+    """SnapStart: a restored environment is a copy of the snapshot, so it takes a name of
+    its own (the embedded keeper gives one; on AWS a random suffix tells copies apart),
+    a kill-order hook keyed on that name, and new connections."""
+    name = os.environ.get("LOADLAB_AGENT_INSTANCE_ID") or (
+        f"{instance_name(os.environ, os.getpid())}-{secrets.token_hex(2)}"
+    )
+    os.environ["LOADLAB_AGENT_INSTANCE_ID"] = name
+    kill_switch.cache_clear()
+    orders = kill_switch()
+    orders.prime()
+    agent.on_event = orders.on_event
+    agent.after_restore(name)
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:

@@ -135,11 +135,7 @@ def _serve_restored(connection: socket.socket) -> None:
     instance_id = handler.instance_name(os.environ, int(hello.get("pid", os.getpid())))
     os.environ["LOADLAB_AGENT_INSTANCE_ID"] = instance_id
     run_after_restore()
-    handler.kill_switch.cache_clear()  # this environment's own, keyed on its identity
-    orders = handler.kill_switch()
-    orders.prime()
     agent = handler.environment()
-    agent.on_event = orders.on_event
     began = hello.get("began")
     restore_ms = (time.monotonic() - float(began)) * 1000 if began is not None else 0.0
     agent.agent.init_ms = restore_ms

@@ -196,3 +196,73 @@ def test_the_module_handler_reports_configuration_errors(
         handler_module.environment.cache_clear()
     meta = one(sse_events(reply["body"]), "meta")
     assert meta["instance_id"] == f"lambda-{os.getpid()}-89abcdef" and meta["cold"] is True
+
+
+def _function_env(
+    monkeypatch: pytest.MonkeyPatch, llm_url: str, ministack: str, table: str
+) -> None:
+    monkeypatch.setenv("LOADLAB_JWT_SECRET", SECRET)
+    monkeypatch.setenv("LOADLAB_AGENT_LLM_URL", llm_url)
+    monkeypatch.setenv("LOADLAB_AGENT_DYNAMODB_ENDPOINT", ministack)
+    monkeypatch.setenv("LOADLAB_AGENT_TABLE", table)
+    monkeypatch.setenv("LOADLAB_TIME_SCALE", "0.01")
+    monkeypatch.delenv("LOADLAB_AGENT_INSTANCE_ID", raising=False)
+
+
+def test_snapshot_hooks_close_the_connections_and_a_restore_reopens_them(
+    monkeypatch: pytest.MonkeyPatch, llm_url: str, ministack: str, table: str
+) -> None:
+    from loadlab.embedded.aws_lambda import snapstart
+
+    if hasattr(snapstart, "_before"):  # loadlab's registry (AWS's runtime brings its own)
+        monkeypatch.setattr(snapstart, "_before", [])
+        monkeypatch.setattr(snapstart, "_after", [])
+    _function_env(monkeypatch, llm_url, ministack, table)
+    handler_module.environment.cache_clear()
+    try:
+        agent = handler_module.environment()
+        snapshot_name = agent.instance_id
+        snapstart.run_before_snapshot()
+        assert not agent.agent.ready  # no socket, thread or loop is left in the snapshot
+        snapstart.run_after_restore()
+        assert agent.agent.ready
+        # A copy of the snapshot names itself apart from it (and from other copies).
+        assert agent.instance_id.startswith(snapshot_name + "-")
+        reply = handler_module.handler(turn_event(new_session_id(), 1, "Add P-0042"), None)
+        meta = one(sse_events(reply["body"]), "meta")
+        assert meta["instance_id"] == agent.instance_id and meta["cold"] is True
+    finally:
+        handler_module.environment().close()
+        handler_module.environment.cache_clear()
+
+
+def test_in_handler_init_runs_in_every_invocation_and_bad_scopes_are_named(
+    monkeypatch: pytest.MonkeyPatch, llm_url: str, ministack: str, table: str
+) -> None:
+    _function_env(monkeypatch, llm_url, ministack, table)
+    monkeypatch.setenv("LOADLAB_AGENT_INIT", "everywhere")
+    handler_module.environment.cache_clear()
+    refused = handler_module.handler(turn_event("s-1", 1, "hi"), None)
+    assert refused["statusCode"] == 503
+    message = json.loads(refused["body"])["error"]["message"]
+    assert "LOADLAB_AGENT_INIT='everywhere'" in message
+
+    monkeypatch.setenv("LOADLAB_AGENT_INIT", "handler")
+    monkeypatch.setenv("LOADLAB_AGENT_INIT_MS", "2000")  # 20 ms at this time scale
+    try:
+        agent = handler_module.environment()
+        assert not agent.agent.ready  # nothing at module scope
+        session = new_session_id()
+        metas = [
+            one(
+                sse_events(handler_module.handler(turn_event(session, n, "hi"), None)["body"]),
+                "meta",
+            )
+            for n in (1, 2, 3)
+        ]
+    finally:
+        handler_module.environment().close()
+        handler_module.environment.cache_clear()
+    assert [m["cold"] for m in metas] == [True, False, False]
+    assert all(m["init_ms"] >= 20 for m in metas)
+    assert len({m["init_ms"] for m in metas}) == 3  # each invocation measured its own
