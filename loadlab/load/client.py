@@ -46,6 +46,7 @@ from loadlab.load.transport import (
     TransportTimeout,
 )
 from loadlab.redact import Redactor
+from loadlab.scenario.model import DEADLINE_TIMEOUTS
 
 _MAX_ERROR_BODY = 64 * 1024
 DEFAULT_MAX_ANSWER_BYTES = 64 * 1024
@@ -138,7 +139,7 @@ class AgentClient:
         live: InFlightCounters | None = None,
         redactor: Redactor | None = None,
     ) -> None:
-        deadline = 3.0 * timeout_s if turn_deadline_s is None else turn_deadline_s
+        deadline = DEADLINE_TIMEOUTS * timeout_s if turn_deadline_s is None else turn_deadline_s
         for name, value in (
             ("timeout_s", timeout_s),
             ("turn_deadline_s", deadline),

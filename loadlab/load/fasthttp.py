@@ -10,8 +10,9 @@ The body is handed on as it arrives: whatever the response has buffered, else
 what the next socket read brings, never waiting for a buffer to fill up, so the
 client stamps each token with the time its bytes came in. ``timeout`` bounds
 each wait for more bytes (an idle timeout: a stream that keeps sending is never
-cut, one that goes quiet for ``timeout`` seconds is). Importing this module
-imports gevent.
+cut, one that goes quiet for ``timeout`` seconds is); the client's turn deadline
+bounds the whole stream, and never passes a ``timeout`` longer than it. Importing
+this module imports gevent.
 """
 
 from __future__ import annotations
