@@ -169,12 +169,11 @@ def _post(url: str, data: bytes = b"") -> int:
         return status
 
 
-def test_stop_in_the_web_ui_finishes_the_run_with_its_report(start_run) -> None:  # type: ignore[no-untyped-def]
-    port = _free_port()
-    run = start_run("--web", "--web-port", str(port))
+def _start_in_the_web_ui(run: Run, port: int) -> None:
+    """Wait for the web UI (it comes up once the stack has started) and press Start."""
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
-    while True:  # the web UI comes up once the stack has started
+    while True:
         try:
             with urllib.request.urlopen(base + "/", timeout=2):
                 break
@@ -182,16 +181,49 @@ def test_stop_in_the_web_ui_finishes_the_run_with_its_report(start_run) -> None:
             assert time.monotonic() < deadline, run.output()[-3000:]
             assert run.proc.poll() is None, run.output()[-3000:]
             time.sleep(0.3)
-    # Start: with a load shape the users and spawn rate come from the shape
+    # with a load shape, the users and spawn rate come from the shape
     assert _post(base + "/swarm", b"user_count=1&spawn_rate=1") == 200
+
+
+def test_stop_in_the_web_ui_finishes_the_run_with_its_report(start_run) -> None:  # type: ignore[no-untyped-def]
+    port = _free_port()
+    run = start_run("--web", "--web-port", str(port))
+    _start_in_the_web_ui(run, port)
     run.wait_for_turns(10)
     t_stop = time.time()
-    assert _post(base + "/stop") == 200
+    assert _post(f"http://127.0.0.1:{port}/stop") == 200
     rc = run.wait(timeout=90)
     assert rc in (0, 6), run.output()[-3000:]
     manifest = json.loads((run.run_dir / "manifest.json").read_text())
     assert manifest["stopped_by"] == "web_ui"
     assert _last_request_start(run.run_dir) - t_stop <= STOP_WITHIN_S
+    _assert_report_written(run.run_dir)
+
+
+def test_one_ctrl_c_during_a_web_ui_run_finishes_it_with_its_report(start_run) -> None:  # type: ignore[no-untyped-def]
+    port = _free_port()
+    run = start_run("--web", "--web-port", str(port))
+    _start_in_the_web_ui(run, port)
+    run.wait_for_turns(10)
+    t_signal = time.time()
+    os.killpg(run.proc.pid, signal.SIGINT)
+    rc = run.wait(timeout=90)
+    assert rc in (0, 6), run.output()[-3000:]
+    assert "Traceback" not in run.output()
+    manifest = json.loads((run.run_dir / "manifest.json").read_text())
+    assert manifest["stopped_by"] == "interrupt"
+    assert _last_request_start(run.run_dir) - t_signal <= STOP_WITHIN_S
+    _assert_report_written(run.run_dir)
+
+
+def test_a_web_ui_run_closes_out_when_its_shape_ends(start_run) -> None:  # type: ignore[no-untyped-def]
+    port = _free_port()
+    run = start_run("--web", "--web-port", str(port), "--time-scale", "0.01")  # a ~5 s shape
+    _start_in_the_web_ui(run, port)
+    rc = run.wait(timeout=90)  # nobody presses Stop or Ctrl-C
+    assert rc in (0, 6), run.output()[-3000:]
+    manifest = json.loads((run.run_dir / "manifest.json").read_text())
+    assert manifest["stopped_by"] == "shape"
     _assert_report_written(run.run_dir)
 
 
