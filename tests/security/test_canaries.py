@@ -9,11 +9,14 @@ hold none of them.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import secrets
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -98,3 +101,40 @@ def test_no_canary_reaches_the_run_directory_or_the_terminal(tmp_path: Path) -> 
             assert _leaks(cells, canaries) == [], f"{path.relative_to(run_dir)} (cells)"
         checked += 1
     assert checked >= 8
+
+
+@pytest.mark.integration
+def test_the_stack_token_and_secret_never_reach_the_run_directory_or_the_terminal(
+    tmp_path: Path,
+) -> None:
+    scenario = tmp_path / "short.yaml"
+    scenario.write_text(textwrap.dedent(SCENARIO))
+    state_dir, run_dir = tmp_path / "state", tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "loadlab", "run", str(scenario), "--embedded", "--replicas", "1",
+         "--stack-time-scale", "0.05", "--state-dir", str(state_dir), "--run-dir", str(run_dir)],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=os.environ | {"LOADLAB_STATE_DIR": str(state_dir)},
+    )  # fmt: skip
+    stack: dict[str, str] = {}
+    try:
+        deadline = time.monotonic() + 90
+        while not stack and time.monotonic() < deadline and proc.poll() is None:
+            with contextlib.suppress(FileNotFoundError, ValueError):
+                stack = json.loads((state_dir / "stack.json").read_text())
+                kubeconfig = (state_dir / "kubeconfig").read_text()
+            time.sleep(0.2)
+        out, err = proc.communicate(timeout=150)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert stack, out[-2000:] + err[-2000:]
+    token, secret = stack["admin_token"], stack["jwt_secret"]
+    assert token in kubeconfig
+    assert (run_dir / "summary.json").exists(), out[-2000:] + err[-2000:]
+    assert _leaks(out + err, [token, secret]) == []
+    for path in sorted(p for p in run_dir.rglob("*") if p.is_file()):
+        raw = path.read_bytes()
+        assert token.encode() not in raw and secret.encode() not in raw, path
+    assert not (state_dir / "kubeconfig").exists() and not (state_dir / "stack.json").exists()
