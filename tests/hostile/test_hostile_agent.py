@@ -86,3 +86,21 @@ def test_a_trickling_stream_is_cut_at_the_turn_deadline(agent: HostileAgent) -> 
     assert result["error_kind"] == "deadline", result
     assert "1.5 s" in result["error"]
     assert 1.5 <= result["wall_s"] < 3.0
+
+
+def test_locust_users_stay_flat_in_memory_with_50_mb_answers() -> None:
+    # The whole user: ShoppingSessionUser, its session player (which keeps each
+    # session's answers) and the recorder's rows, under a Locust runner.
+    with HostileAgent(mode="flood", flood_bytes=FLOOD_BYTES) as agent:
+        proc = subprocess.run(
+            [sys.executable, str(ROOT / "tests/hostile/locust_flood.py"), agent.url,
+             "flood-secret-0123456789abcdef0123456789", "5", "10"],
+            capture_output=True, text=True, timeout=150, cwd=ROOT, check=False,
+        )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    out = json.loads(proc.stdout)
+    assert len(out["turns"]) >= 10
+    assert all(t["ok"] and t["truncated"] and t["answer_bytes"] > 48 * 2**20 for t in out["turns"])
+    assert out["peak_rss"] < 2 * out["baseline_rss"], (
+        f"RSS {out['peak_rss'] >> 20} MiB from a baseline of {out['baseline_rss'] >> 20} MiB"
+    )
