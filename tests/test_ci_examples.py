@@ -325,7 +325,10 @@ def test_examples_call_loadlab() -> None:
 def test_loadlab_command_parses(source: str, argv: list[str]) -> None:
     args = parse(argv, source)
     assert args.command == argv[0]
-    args.options(args)  # the command's options object builds from them
+    # the command's options object builds from them, once the shell has expanded the URL
+    url = "https://agent.example.com"
+    expanded = parse([a.replace("$LOADLAB_TARGET_URL", url) for a in argv], source)
+    expanded.options(expanded)
     assert args.run_dir is not None, f"{source}: give --run-dir so the uploads find the files"
     if args.command == "run":
         assert args.target == "$LOADLAB_TARGET_URL", "the smoke load targets the secret URL"
