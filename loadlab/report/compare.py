@@ -20,7 +20,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from loadlab.analysis.cost import CostEstimate, break_even_between, platform_of
+from loadlab.analysis.cost import CostEstimate, break_even_between, own_model, platform_of
 from loadlab.analysis.fidelity import FidelityRow, fidelity_table
 from loadlab.analysis.rundata import RunData, load_run
 from loadlab.analysis.summary import summarize
@@ -108,6 +108,7 @@ def compare_runs(run_a: Path | str, run_b: Path | str, *, out: Path | None = Non
 _COST_MODELS = (
     ("lambda", "Lambda on-demand"),
     ("lambda_pc", "Lambda with provisioned concurrency"),
+    ("lambda_snapstart", "Lambda with SnapStart"),
     ("eks", "EKS pods (EC2 nodes)"),
     ("fargate", "EKS pods (Fargate)"),
     ("active_cpu", "active-CPU billing"),
@@ -120,8 +121,7 @@ def _cost_rows(
     def own(e: CostEstimate | None) -> float | None:
         if e is None:
             return None
-        model = e.model("lambda" if e.usage.platform == "lambda" else "eks")
-        return model.total_usd
+        return e.model(own_model(e.usage)).total_usd
 
     def per_1000(e: CostEstimate | None, name: str) -> float | None:
         return None if e is None else e.model(name).per_1000_sessions_usd

@@ -134,3 +134,13 @@ def test_columns_hold_the_figures_by_hand(tmp_path: Path) -> None:
     assert snap.figures["usd_per_1000_sessions"] == pytest.approx((total or 0) / 10 * 1000)
     text = mitigation_text((lam, snap))
     assert "snapstart" in text and "on-demand" in text
+
+
+def test_the_pair_comparison_prices_a_snapstart_run_on_snapstart(tmp_path: Path) -> None:
+    from loadlab.report.compare import compare_runs
+
+    comparison = compare_runs(snapstart_run(tmp_path / "snap"), pods_run(tmp_path / "pods"))
+    rows = {label: (a, b) for label, a, b, _ in comparison.rows}
+    snap_total = cost_estimate(load_run(tmp_path / "snap"), load_prices()).model("lambda_snapstart")
+    assert rows["cost of the run (its own platform)"][0] == snap_total.total_usd
+    assert rows["$ per 1,000 sessions: Lambda with SnapStart"][0] is not None
