@@ -16,7 +16,10 @@ objects say what the docs promise.
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -229,41 +232,61 @@ def expand(container: dict[str, Any]) -> list[str]:
     return [re.sub(r"\$\((\w+)\)", lambda m: values[m.group(1)], arg) for arg in container["args"]]
 
 
-def _locust_parser() -> Any:
-    from locust.argument_parser import get_parser
+# Locust's parser, with loadlab's plugin options, in a child process: importing locust
+# here would monkey-patch ssl after other tests imported it (gevent's RecursionError).
+LOCUST_PARSE = """
+import json, sys
+from locust.argument_parser import get_parser
+from loadlab.app.locust_plugin.options import add_arguments
+parser = get_parser(default_config_files=[])
+add_arguments(parser)
+out = {"known": sorted(parser._option_string_actions), "parsed": []}
+for argv in json.loads(sys.stdin.read()):
+    out["parsed"].append(vars(parser.parse_args(argv)))
+print(json.dumps(out, default=str))
+"""
 
-    from loadlab.app.locust_plugin.options import add_arguments
 
-    parser = get_parser(default_config_files=[])
-    add_arguments(parser)
-    return parser
+def locust_parse(argvs: list[list[str]]) -> tuple[set[str], list[dict[str, Any]]]:
+    """The flags Locust (with loadlab's plugin) knows, and each argv as it parses it."""
+    result = subprocess.run(
+        [sys.executable, "-c", LOCUST_PARSE],
+        input=json.dumps(argvs),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, f"locust refused {argvs}:\n{result.stderr[-2000:]}"
+    out = json.loads(result.stdout)
+    return set(out["known"]), out["parsed"]
 
 
 def test_locust_command_lines_parse() -> None:
     objects = render(K8S / "overlays" / "staging")
-    parser = _locust_parser()
-    known = set(parser._option_string_actions)
+    found = [
+        (obj, container)
+        for obj in objects
+        for container in containers(obj)
+        if container.get("command") == ["locust"]
+    ]
+    known, parsed = locust_parse([expand(container) for _, container in found])
     roles = set()
-    for obj in objects:
-        for container in containers(obj):
-            if container.get("command") != ["locust"]:
-                continue
-            argv = container["args"]
-            for token in argv:
-                if token.startswith("-"):
-                    assert token in known, f"{object_id(obj)}: {token} is not a locust flag"
-            options = parser.parse_args(expand(container))
-            assert options.locustfile == LOCUSTFILE
-            roles.add("master" if options.master else "worker" if options.worker else "local")
-            _check_paths(obj, container, objects)
-            if options.worker:
-                assert options.master_host == "loadlab-master"
-            if options.master:
-                assert options.web_host == "0.0.0.0"
-                assert options.scenario.startswith("/etc/loadlab/")
-                ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-                assert ports["metrics"] == options.metrics_port
-                assert options.metrics_host == "0.0.0.0"
+    for (obj, container), options in zip(found, parsed, strict=True):
+        for token in container["args"]:
+            if token.startswith("-"):
+                assert token in known, f"{object_id(obj)}: {token} is not a locust flag"
+        assert options["locustfile"] == LOCUSTFILE
+        roles.add("master" if options["master"] else "worker" if options["worker"] else "local")
+        _check_paths(obj, container, objects)
+        if options["worker"]:
+            assert options["master_host"] == "loadlab-master"
+        if options["master"]:
+            assert options["web_host"] == "0.0.0.0"
+            assert options["scenario"].startswith("/etc/loadlab/")
+            ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+            assert ports["metrics"] == options["metrics_port"]
+            assert options["metrics_host"] == "0.0.0.0"
     assert roles == {"master", "worker"}
 
 
