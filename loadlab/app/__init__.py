@@ -14,13 +14,15 @@ analysis, report) takes what it needs as arguments.
     targets.py                choosing and checking the endpoint under test
     embedded.py               the embedded stack for a command: start, hand-off, audit
     children.py               waiting for a child process, passing Ctrl-C on
-    locust_process.py         a load run in the foreground (Locust started and waited for)
+    locust_process.py         a load run in the foreground (Locust started and waited for;
+                              one Ctrl-C stops the load, a second exits 130)
     closing.py                the closing lines (the verdict first) and the exit verdict
     locustfile.py             the locustfiles Locust runs (HTTP users / Lambda users)
     lambda_locustfile.py
     locust_plugin/            loadlab inside the Locust process: options, events, the
                               run's LoadContext, the manifest, worker forwarding, and
-                              stop conditions (abort gates)
+                              stop conditions (abort gates), and how the load stops
+                              (Ctrl-C, the web UI's Stop, the shape's end)
 
 See docs/architecture.md for the map of the whole package.
 """
