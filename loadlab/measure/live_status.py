@@ -243,7 +243,8 @@ class PressureTotals:
 
     Keys are those of :class:`loadlab.analysis.resample.SeriesInfo`:
     ``prometheus:<counter>`` (the increase of a counter summed over its label
-    sets; a drop is a restart from zero), ``cloudwatch:<Namespace/Metric>:<stat>``
+    sets; a drop is a restart from zero, and a label set first seen after its
+    target's first scrape counts from zero), ``cloudwatch:<Namespace/Metric>:<stat>``
     for ``Sum``/``SampleCount`` (datapoints summed, a revised one counted once) and
     ``turns:llm_calls`` / ``turns:llm_throttles`` (what the agent reported per turn).
     """
@@ -252,6 +253,8 @@ class PressureTotals:
         self._lock = threading.Lock()
         # (key, labels) -> (last value, increase so far)
         self._counters: dict[tuple[str, str], tuple[float, float]] = {}
+        # Prometheus target (its instance label) -> time of its first scrape
+        self._first_scrape: dict[str, float] = {}
         # (key, dimensions, period start) -> value
         self._periods: dict[tuple[str, str, float], float] = {}
         self._llm_calls = 0
@@ -264,13 +267,21 @@ class PressureTotals:
             self._llm_throttles += llm_throttles
 
     def observe(self, row: PressureSample) -> None:
-        """Take one downstream sample (gauges and histogram buckets are ignored)."""
-        if row.source == "prometheus" and row.metric.endswith(_PROMETHEUS_COUNTER):
-            series = (f"prometheus:{row.metric}", _labels(row.dimensions_json))
+        """Take one downstream sample (gauges and histogram buckets only date a scrape)."""
+        if row.source == "prometheus":
+            labels = _dimensions(row.dimensions_json)
+            instance = str(labels.get("instance", ""))
+            with self._lock:
+                first = self._first_scrape.setdefault(instance, row.t)
+            if not row.metric.endswith(_PROMETHEUS_COUNTER):
+                return
+            series = (f"prometheus:{row.metric}", repr(sorted(labels.items())))
             with self._lock:
                 seen = self._counters.get(series)
                 if seen is None:
-                    self._counters[series] = (row.value, 0.0)
+                    # A label set that appears after its target's first scrape (the first
+                    # 429 of the run, a new status) was 0 before: all of it is this run's.
+                    self._counters[series] = (row.value, row.value if row.t > first else 0.0)
                 else:
                     last, increase = seen
                     step = row.value - last if row.value >= last else row.value
@@ -295,11 +306,6 @@ class PressureTotals:
             out["turns:llm_calls"] = float(self._llm_calls)
             out["turns:llm_throttles"] = float(self._llm_throttles)
         return out
-
-
-def _labels(dimensions_json: str) -> str:
-    """A label set as a stable key (the Prometheus ``instance`` kept: one series per target)."""
-    return repr(sorted(_dimensions(dimensions_json).items()))
 
 
 def _dimensions(dimensions_json: str) -> dict[str, Any]:

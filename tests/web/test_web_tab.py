@@ -185,12 +185,20 @@ def test_the_master_tab_counts_what_workers_forward(tmp_path: Path) -> None:
 def test_pressure_totals_count_counter_increases_and_revised_periods_once() -> None:
     window = LiveWindow()
 
-    def prom(t: float, value: float, instance: str = "llm") -> PressureSample:
-        labels = json.dumps({"instance": instance})
+    def prom(t: float, value: float, instance: str = "llm", **more: str) -> PressureSample:
+        labels = json.dumps({"instance": instance, **more})
         return PressureSample(t, "prometheus", "loadlab_llm_rate_limited_total", value, labels)
 
-    # 10 -> 25 on one target, then a restart from zero and 5 more; 7 on a second target
-    for row in (prom(1, 10), prom(2, 25), prom(3, 5), prom(1, 100, "b"), prom(2, 107, "b")):
+    # 10 -> 25 on one target, then a restart from zero and 5 more; 7 on a second target;
+    # a label set that first appears at the second scrape: its 3 all happened in the run
+    for row in (
+        prom(1, 10),
+        prom(2, 25),
+        prom(3, 5),
+        prom(1, 100, "b"),
+        prom(2, 107, "b"),
+        prom(2, 3, reason="rpm"),
+    ):
         window.observe(row)
     cw = json.dumps({"TableName": "t", "stat": "Sum", "period_s": 60})
     for value in (3.0, 4.0):  # the same period read twice: CloudWatch revised it
@@ -199,7 +207,7 @@ def test_pressure_totals_count_counter_increases_and_revised_periods_once() -> N
         )
     window.observe(PressureSample(T0 + 60, "cloudwatch", "AWS/DynamoDB/ThrottledRequests", 2.0, cw))
     totals = window.pressure.totals()
-    assert totals["prometheus:loadlab_llm_rate_limited_total"] == 15 + 5 + 7
+    assert totals["prometheus:loadlab_llm_rate_limited_total"] == 15 + 5 + 7 + 3
     assert totals["cloudwatch:AWS/DynamoDB/ThrottledRequests:Sum"] == 6.0
 
 
@@ -277,3 +285,29 @@ def test_other_answers_are_left_alone(web_ui: Any, tmp_path: Path, status: int) 
 
     answer = web_ui.app.test_client().get("/elsewhere")
     assert answer.status_code == status and answer.get_data(as_text=True) == "plain"
+
+
+def test_downstream_rows_give_the_turns_count_then_the_sampled_one(
+    web_ui: Any, tmp_path: Path
+) -> None:
+    window = LiveWindow()
+    window.observe_dicts(
+        "turns",
+        [
+            {"t_start": T0, "t_end": T0 + 1, "ok": True, "llm_calls": 2, "llm_throttles": 1},
+            {"t_start": T0, "t_end": T0 + 2, "ok": True, "llm_calls": 3, "llm_throttles": 0},
+        ],
+    )
+    labels = json.dumps({"instance": "llm"})
+    for t, value in ((T0, 40.0), (T0 + 5, 44.0)):
+        window.observe(PressureSample(t, "prometheus", "loadlab_llm_requests_total", value, labels))
+    (tmp_path / "run").mkdir()
+    LoadlabTab(web_ui=web_ui, window=window, run_dir=RunDirectory(tmp_path / "run")).install()
+    rows = _tab_rows(web_ui.app.test_client())
+    assert _value(rows, "downstream", "LLM calls") == (
+        "5 reported by the turns; 4 by prometheus (as last sampled)"
+    )
+    assert _value(rows, "downstream", "LLM 429s") == "1 reported by the turns"
+    assert _value(rows, "downstream", "DynamoDB throttles") == (
+        "none recorded yet (no sample of it)"
+    )

@@ -411,16 +411,22 @@ def _impact_text(f: FaultImpact) -> str:
 
 
 def _pressure_total(name: str, totals: dict[str, float]) -> str:
-    """The quantity from the first source that has it, as the report chooses."""
+    """The total the turns reported (live), then the first sampled source that has it.
+
+    Sources are tried in the report's order of preference; a sampled counter lags
+    by its scrape or CloudWatch period, the turns' own count does not.
+    """
     quantity = next(q for q in QUANTITIES if q.name == name)
+    reported: str | None = None
+    sampled: str | None = None
     for keys in quantity.candidates:
-        if all(k in totals for k in keys):
-            value = sum(totals[k] for k in keys)
-            source = keys[0].split(":", 1)[0]
-            text = f"{value:,.0f} ({source})"
-            # a scraped counter lags by its scrape interval; the turns' own count does not
-            own = [k for c in quantity.candidates for k in c if k.startswith("turns:")]
-            if source != "turns" and own and own[0] in totals:
-                text += f"; the turns reported {totals[own[0]]:,.0f}"
-            return text
-    return "none recorded (no sample of it yet)"
+        if not all(k in totals for k in keys):
+            continue
+        value = sum(totals[k] for k in keys)
+        source = keys[0].split(":", 1)[0]
+        if source == "turns":
+            reported = reported or f"{value:,.0f} reported by the turns"
+        else:
+            sampled = sampled or f"{value:,.0f} by {source} (as last sampled)"
+    parts = [p for p in (reported, sampled) if p]
+    return "; ".join(parts) if parts else "none recorded yet (no sample of it)"

@@ -1,0 +1,78 @@
+"""Locust's web UI in real headless Chromium (Debian's ``chromium``) through Playwright.
+
+Run as a script by ``test_browser_tab.py``, in a process of its own: Playwright's
+sync API must not share a process with gevent's monkey-patching, which importing
+locust (as other test modules do) applies to the whole pytest process.
+
+    python browser.py start BASE_URL
+        press Start (the scenario's shape sets users and spawn rate)
+    python browser.py read BASE_URL SCREENSHOT [FAULT_TEXT]
+        open the loadlab tab, wait until it shows FAULT_TEXT, print its table as
+        JSON, take a screenshot of the tab, then press Stop
+
+Playwright's own browser download does not work here and is never used: the
+browser is the system's (``CHROMIUM``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from playwright.sync_api import Page, sync_playwright
+
+CHROMIUM = "/usr/bin/chromium"
+TIMEOUT_MS = 30_000
+
+
+def _table(page: Page) -> list[list[str]]:
+    return [
+        [cell.inner_text() for cell in row.locator("td").all()]
+        for row in page.locator("table tbody tr").all()
+    ]
+
+
+def start(page: Page) -> None:
+    """Press Start on the start form."""
+    page.get_by_role("button", name="Start").click()
+    page.get_by_role("button", name="Stop").wait_for(timeout=TIMEOUT_MS)
+
+
+def read(page: Page, screenshot: str, fault_text: str) -> list[list[str]]:
+    """The loadlab tab's table once it shows ``fault_text``; a screenshot; then Stop."""
+    page.get_by_role("tab", name="loadlab").click()
+    page.locator("table tbody tr", has_text=fault_text).first.wait_for(timeout=TIMEOUT_MS)
+    # sessions have ended by now: the verdict rows carry counts, not zeros only
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('table tbody tr')].some(
+            r => r.cells[1]?.innerText === 'clean' && r.cells[2]?.innerText !== '0')""",
+        timeout=TIMEOUT_MS,
+    )
+    rows = _table(page)
+    page.screenshot(path=screenshot, full_page=True)
+    page.get_by_role("button", name="Stop").click()
+    return rows
+
+
+def main(argv: list[str]) -> int:
+    """``start`` or ``read`` (see the module's docstring)."""
+    command, base = argv[0], argv[1]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox"],  # root in a container
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(base + "/")
+        if command == "start":
+            start(page)
+        else:
+            rows = read(page, argv[2], argv[3] if len(argv) > 3 else "")
+            print(json.dumps(rows))
+        browser.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
