@@ -25,6 +25,7 @@ from loadlab.analysis.fidelity import FidelityRow, fidelity_table
 from loadlab.analysis.rundata import RunData, load_run
 from loadlab.analysis.summary import summarize
 from loadlab.analysis.timeseries import timeseries
+from loadlab.redact import Redactor
 from loadlab.report.cost import cost_section, usd
 
 # (label, path in summary.json, unit)
@@ -100,7 +101,7 @@ def compare_runs(run_a: Path | str, run_b: Path | str, *, out: Path | None = Non
     comparison = Comparison((names[0], names[1]), rows, out, tuple(warnings), fidelity)
     if out is not None:
         tmp = out.with_name(f".{out.name}.tmp")
-        tmp.write_text(_html(comparison, runs), encoding="utf-8")
+        tmp.write_text(Redactor.from_env()(_html(comparison, runs)), encoding="utf-8")
         os.replace(tmp, out)
     return comparison
 

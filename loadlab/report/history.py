@@ -14,6 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from loadlab.analysis.history import FIGURES, History, HistoryRun
+from loadlab.redact import Redactor
 
 __all__ = ["history_html", "history_table", "write_history_html"]
 
@@ -167,5 +168,5 @@ def history_html(history: History) -> str:
 def write_history_html(history: History, out: Path) -> Path:
     """Write :func:`history_html` to ``out`` (its folder is created) and return it."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(history_html(history), encoding="utf-8")
+    out.write_text(Redactor.from_env()(history_html(history)), encoding="utf-8")
     return out
