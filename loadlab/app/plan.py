@@ -208,16 +208,16 @@ def _run_one(
 ) -> dict[str, Any]:
     """One experiment as ``loadlab gameday EXPERIMENT``; what it gave, never raising."""
     print(f"\n== {run_dir.name}: {entry.path.name}", flush=True)
-    chosen = replace(
-        options,
-        experiment=entry.path,
-        run_dir=run_dir,
-        scenario=options.scenario or entry.scenario or plan.scenario,
-        target=options.target or plan.target,
-        chaos=replace(options.chaos, variables=(*options.chaos.variables, *entry.variables)),
-    )
     started = time.time()
     try:
+        chosen = replace(
+            options,
+            experiment=entry.path,
+            run_dir=run_dir,
+            scenario=options.scenario or entry.scenario or plan.scenario,
+            target=options.target or plan.target,
+            chaos=replace(options.chaos, variables=(*options.chaos.variables, *entry.variables)),
+        )
         code = gameday.execute(chosen)
         message = "passed"
     except LoadLabError as exc:
