@@ -10,6 +10,10 @@ misbehaves:
 * ``flood``: a valid answer of ``flood_bytes`` of tokens, then a valid ``done``;
 * ``datalines``: ``flood_bytes`` of ``data:`` lines with no blank line to end the event;
 * ``trickle``: one comment byte every ``trickle_s`` seconds, never an event;
+* ``never``: no response at all; ``stall``: headers and ``meta``, then silence;
+* ``reset``: the connection aborted after the first token;
+* ``status5xx``: 503 with a JSON error; ``html``: 200 with an HTML page;
+* ``garbage``: an event that is not UTF-8; ``headers``: 256 KiB of response headers;
 * anything else: a healthy turn.
 
 ``/healthz`` answers 200, so loadlab's target check passes. ``served`` counts
@@ -68,6 +72,7 @@ class HostileAgent:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._runner: web.AppRunner | None = None
+        self._closing: asyncio.Event | None = None
 
     def __enter__(self) -> HostileAgent:
         self._thread.start()
@@ -75,6 +80,8 @@ class HostileAgent:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._closing is not None:
+            self._loop.call_soon_threadsafe(self._closing.set)  # ends every held stream
         if self._runner is not None:
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=20)
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -82,6 +89,7 @@ class HostileAgent:
         self._loop.close()
 
     async def _start(self) -> None:
+        self._closing = asyncio.Event()
         app = web.Application()
         app.router.add_get("/healthz", self._health)
         app.router.add_post("/v1/sessions/{sid}/turns", self._turn)
@@ -102,21 +110,48 @@ class HostileAgent:
         self.attempts[(sid, turn)] += 1
         attempt = self.attempts[(sid, turn)]
         mode = self.mode or sid.split("-", 1)[0]
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        if mode == "never":
+            await self._hold()
+            return web.Response(status=503)
+        if mode == "status5xx":
+            error = {"error": {"kind": "not_ready", "message": "warming up"}}
+            return web.json_response(error, status=503)
+        if mode == "html":
+            return web.Response(
+                text="<html><body>Bad gateway</body></html>", content_type="text/html"
+            )
+        headers = {"Content-Type": "text/event-stream"}
+        if mode == "headers":
+            headers |= {f"X-Pad-{i}": "p" * 1000 for i in range(256)}
+        response = web.StreamResponse(headers=headers)
         await response.prepare(request)
         try:
-            await self._play(response, sid, mode, attempt)
+            await self._play(request, response, sid, mode, attempt)
         except (ConnectionError, OSError):
             self.cut += 1  # the client hung up: what it is meant to do with most of these
         return response
 
-    async def _play(self, response: web.StreamResponse, sid: str, mode: str, attempt: int) -> None:
+    async def _play(
+        self,
+        request: web.Request,
+        response: web.StreamResponse,
+        sid: str,
+        mode: str,
+        attempt: int,
+    ) -> None:
         if mode == "trickle":
             await response.write(b":")
-            while True:
-                await asyncio.sleep(self.trickle_s)
+            while not await self._hold(self.trickle_s):
                 await response.write(b":")
+            return
         await response.write(_meta())
+        if mode == "stall":
+            await self._hold()
+            return
+        if mode == "garbage":
+            await response.write(b"event: token\ndata: \xff\xfe not utf-8\n\n")
+            await response.write_eof()
+            return
         if mode == "datalines":
             line = b"data: " + b"x" * 1017 + b"\n"
             await self._flood(response, line * (_CHUNK // len(line)))
@@ -126,6 +161,10 @@ class HostileAgent:
             await self._flood(response, event("token", {"text": text}) * 60)
         else:
             await response.write(event("token", {"text": "Sure."}))
+        if mode == "reset":
+            assert request.transport is not None
+            request.transport.abort()  # the pod dies mid-stream
+            return
         turn = self.turns_done[sid] + 1
         if mode == "overflow":
             await response.write(_done(turn, OVERFLOWS[(attempt - 1) % len(OVERFLOWS)]))
@@ -133,6 +172,15 @@ class HostileAgent:
             self.turns_done[sid] = turn
             await response.write(_done(turn))
         await response.write_eof()
+
+    async def _hold(self, seconds: float | None = None) -> bool:
+        """Wait ``seconds`` (None: until the server closes); True once it is closing."""
+        assert self._closing is not None
+        try:
+            await asyncio.wait_for(self._closing.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
 
     async def _flood(self, response: web.StreamResponse, chunk: bytes) -> None:
         sent = 0

@@ -60,6 +60,30 @@ def test_numbers_the_run_cannot_hold_make_malformed_turns_not_resets(agent: Host
     assert all("ddb_calls" in r["error"] for r in out["results"])
 
 
+@pytest.mark.parametrize(
+    ("mode", "kind", "says"),
+    [
+        ("healthy", None, None),
+        ("never", "timeout", "no response within 0.5 s"),
+        ("stall", "timeout", "no data for 0.5 s"),
+        ("reset", "reset", "connection closed"),
+        ("status5xx", "http_status", "HTTP 503: not_ready"),
+        ("html", "malformed", "expected text/event-stream"),
+        ("garbage", "malformed", "invalid UTF-8"),
+        ("headers", None, None),  # 256 KiB of headers: read, not a crash
+        ("trickle", "deadline", "deadline of 1.5 s"),
+    ],
+)
+def test_each_misbehaviour_is_a_turn_with_its_error_kind(
+    agent: HostileAgent, mode: str, kind: str | None, says: str | None
+) -> None:
+    out = _client(agent, mode, timeout_s=0.5, deadline_s=1.5)
+    (result,) = out["results"]
+    assert result["error_kind"] == kind, result
+    assert says is None or says in result["error"]
+    assert result["wall_s"] < 3.0
+
+
 def test_memory_stays_flat_with_50_mb_answers(agent: HostileAgent) -> None:
     # 5 users each read 50 MB of valid tokens, then 5 read 50 MB of data lines with
     # no blank line: kept text and held event data are bounded, so memory is too.
