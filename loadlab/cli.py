@@ -211,7 +211,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--users", type=_positive_int, help="override the peak concurrent sessions")
     run.add_argument("--time-scale", type=_positive_float, help="override the scenario time_scale")
-    run.add_argument("--web", action="store_true", help="open Locust's web UI instead of headless")
+    run.add_argument(
+        "--web",
+        action="store_true",
+        help="open Locust's web UI instead of headless, with a loadlab tab: session verdicts, "
+        "turn P50/P99 and TTFT P99, cold starts, active faults and their leases, downstream "
+        "pressure, each fault's impact; the session table as CSV under Download Data",
+    )
     run.add_argument("--web-port", type=_port, default=8089, help="web UI port (8089)")
     run.add_argument("--embedded", action="store_true", help="start the embedded stack for the run")
     run.add_argument("--run-dir", type=Path, help="exact run directory (default: a new one)")
