@@ -21,6 +21,7 @@ import os
 import re
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -259,7 +260,18 @@ def capacity_warning(scenario: Scenario, state: StackState | None) -> str | None
     )
 
 
-async def _gameday(options: GamedayOptions) -> int:
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A game day checked and ready to start: nothing has started yet."""
+
+    experiment_path: Path
+    scenario: Scenario
+    env: dict[str, str]
+
+
+def prepare(options: GamedayOptions) -> Prepared:
+    """Check everything a game day needs before anything starts (experiment, activities,
+    controls, variables, scenario); raise :class:`ConfigError` naming what is wrong."""
     experiment_path = resolve_experiment_path(options.experiment).resolve()
     experiment = load_experiment(experiment_path)
     check_chaos_options(options.chaos)
@@ -280,6 +292,12 @@ async def _gameday(options: GamedayOptions) -> int:
     # stack, no run directory and no chaostoolkit.log behind.
     later = _SET_WHEN_STARTED if options.target else _SET_WHEN_STARTED | _SET_BY_THE_STACK
     validate_experiment(experiment_path, experiment, env | dict.fromkeys(later, _NOT_YET))
+    return Prepared(experiment_path=experiment_path, scenario=scenario, env=env)
+
+
+async def _gameday(options: GamedayOptions) -> int:
+    prepared = prepare(options)
+    experiment_path, scenario, env = prepared.experiment_path, prepared.scenario, prepared.env
     if options.target:
         check_target(options.target, scenario.target.protocol)
         run_dir = _start_run_dir(options, experiment_path, env)

@@ -66,6 +66,8 @@ def execute(options: GamedayOptions) -> int:
                 "blast_radius in the plan if that target is meant to be hit",
             )
     _check_account_and_context(plan.blast_radius, options.target or plan.target)
+    for entry in plan.experiments:  # every experiment as it will run, before the first starts
+        gameday.prepare(_options_for(plan, entry, options, run_dir=None))
     day_dir = (options.run_dir or new_run_dir(options.runs_root, f"gameday-{plan.name}")).resolve()
     if day_dir.exists() and any(day_dir.iterdir()):
         raise ConfigError(
@@ -210,15 +212,7 @@ def _run_one(
     print(f"\n== {run_dir.name}: {entry.path.name}", flush=True)
     started = time.time()
     try:
-        chosen = replace(
-            options,
-            experiment=entry.path,
-            run_dir=run_dir,
-            scenario=options.scenario or entry.scenario or plan.scenario,
-            target=options.target or plan.target,
-            chaos=replace(options.chaos, variables=(*options.chaos.variables, *entry.variables)),
-        )
-        code = gameday.execute(chosen)
+        code = gameday.execute(_options_for(plan, entry, options, run_dir=run_dir))
         message = "passed"
     except LoadLabError as exc:
         code, message = exc.exit_code, exc.message
@@ -231,6 +225,20 @@ def _run_one(
         "started_at": started,
         "ended_at": time.time(),
     }
+
+
+def _options_for(
+    plan: Plan, entry: PlanExperiment, options: GamedayOptions, *, run_dir: Path | None
+) -> GamedayOptions:
+    """The ``loadlab gameday EXPERIMENT`` options of one experiment of the plan."""
+    return replace(
+        options,
+        experiment=entry.path,
+        run_dir=run_dir,
+        scenario=options.scenario or entry.scenario or plan.scenario,
+        target=options.target or plan.target,
+        chaos=replace(options.chaos, variables=(*options.chaos.variables, *entry.variables)),
+    )
 
 
 def _stop_reason(result: dict[str, Any], plan: Plan, run_dir: Path) -> str | None:

@@ -206,3 +206,17 @@ def test_notifications_post_json_to_subscribed_webhooks_and_never_fail_the_day(
     err = capsys.readouterr().err
     assert "notification gameday-started to 127.0.0.1 failed" in err
     assert "hookpw" not in err
+
+
+def test_every_experiment_is_validated_before_the_first_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "broken.json"
+    experiment = json.loads(STORM.read_text())
+    experiment["method"][2]["provider"]["module"] = "loadlab.chaos.no_such_module"
+    broken.write_text(json.dumps(experiment))
+    plan = write_plan(tmp_path, f"experiments: [{POD_KILL}, {broken}]\n")
+    runs = tmp_path / "runs"
+    assert main(["gameday", str(plan), "--runs-root", str(runs)]) == 2
+    assert "no_such_module" in capsys.readouterr().err
+    assert not runs.exists()
