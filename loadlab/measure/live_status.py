@@ -218,6 +218,30 @@ class LiveWindow:
             },
         }
 
+    def window_percentiles(self, *, now: float | None = None) -> dict[str, float | None]:
+        """``p50_ms``, ``p99_ms`` and ``ttft_p99_ms`` of the successful turns of the window.
+
+        The same numbers as :meth:`figure` over ``window_s`` (None without a turn), read
+        from the newest turns back, so the cost follows the window, not the run's length.
+        """
+        now = time.time() if now is None else now
+        since = now - self.window_s
+        latencies: list[float] = []
+        ttfts: list[float] = []
+        with self._lock:
+            for t_end, latency, ok, ttft, _ in reversed(self._history):
+                if t_end < since - _OUT_OF_ORDER_S:
+                    break  # older still (a worker's rows arrive up to a batch late)
+                if ok and t_end >= since:
+                    latencies.append(latency)
+                    if ttft is not None:
+                        ttfts.append(ttft)
+        return {
+            "p50_ms": _percentile(latencies, 50.0),
+            "p99_ms": _percentile(latencies, 99.0),
+            "ttft_p99_ms": _percentile(ttfts, 99.0),
+        }
+
     def environments_alive(self, *, now: float | None = None) -> int:
         """How many distinct environments (pods, Lambda environments) answered in the window."""
         now = time.time() if now is None else now
@@ -231,6 +255,16 @@ class LiveWindow:
         """Sessions ended so far, by verdict."""
         with self._lock:
             return dict(self._verdicts)
+
+
+# how far back past the window's start to look for rows that arrived late
+_OUT_OF_ORDER_S = 10.0
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    return float(np.percentile(np.asarray(values, dtype="float64"), q, method="inverted_cdf"))
 
 
 # Prometheus counters and CloudWatch statistics that are totals over their period

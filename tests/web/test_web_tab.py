@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import random
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -311,3 +312,26 @@ def test_downstream_rows_give_the_turns_count_then_the_sampled_one(
     assert _value(rows, "downstream", "DynamoDB throttles") == (
         "none recorded yet (no sample of it)"
     )
+
+
+def test_window_percentiles_agree_with_the_gate_figures_and_skip_old_turns() -> None:
+    """The tab reads the newest turns only, yet gives what LiveWindow.figure gives."""
+    window = LiveWindow(window_s=30.0)
+    rng = random.Random(7)
+    rows = []
+    for i in range(5000):  # an hour of turns, then rows a worker forwards 0.5 s late
+        t_end = T0 + i * 0.75 - (0.5 if i % 7 == 0 else 0.0)
+        rows.append(
+            {
+                "t_start": t_end - rng.uniform(0.1, 3.0),
+                "t_end": t_end,
+                "ok": i % 11 != 0,
+                "ttft_ms": None if i % 13 == 0 else rng.uniform(50, 900),
+            }
+        )
+    window.observe_dicts("turns", rows)
+    now = T0 + 4999 * 0.75
+    got = window.window_percentiles(now=now)
+    for key in ("p50_ms", "p99_ms", "ttft_p99_ms"):
+        assert got[key] == window.figure(key, window_s=30.0, now=now, min_turns=1), key
+    assert window.window_percentiles(now=now + 3600) == dict.fromkeys(got)

@@ -256,9 +256,9 @@ class LoadlabTab:
         for verdict in VERDICTS:
             add("sessions", verdict, verdicts.get(verdict, 0))
         add("sessions", "users now", self._users())
+        figures = w.window_percentiles(now=now)
         for key, label in (("p50_ms", "P50"), ("p99_ms", "P99"), ("ttft_p99_ms", "TTFT P99")):
-            figure = w.figure(key, window_s=w.window_s, now=now, min_turns=1)
-            add("turns", f"{label} ({window}, successful turns)", _ms(figure))
+            add("turns", f"{label} ({window}, successful turns)", _ms(figures[key]))
         add("turns", "done / failed", f"{w.turns_done} / {w.turns_failed}")
         add("environments", "cold starts", w.cold_starts)
         add("environments", f"alive (answered in the {window})", w.environments_alive(now=now))
