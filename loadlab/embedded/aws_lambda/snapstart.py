@@ -26,6 +26,12 @@ does the restore itself, with ``fork``:
   until the environment goes. The restore duration (request to ready, as the
   environment waits for it) is the first turn's ``init_ms``.
 
+What the restore does not remove: ministack still spawns a process and unzips
+the code for each new environment (in its own process, under its GIL), so a
+caller's cold wait keeps that part; the restore replaces the imports and the
+agent's initialisation, which is what ``init_ms`` reports. A wave of cold
+starts on a busy machine can still outlast a short ``target.timeout_s``.
+
 Both ends die together: an environment killed by pid closes the socket and
 its child exits; a child that ends itself (a kill order) closes the socket
 and the environment exits, which ministack reports as ``Worker process died``.

@@ -23,9 +23,9 @@ from loadlab.embedded.aws_lambda.snapstart import SOCKET_ENV
 from loadlab.embedded.stack import EmbeddedStack
 
 pytestmark = pytest.mark.integration
-INIT_MS = 4000.0
+INIT_MS = 10000.0
 TIME_SCALE = 0.1
-"""The simulated init delay: 400 ms, beside the real imports and clients."""
+"""The simulated init delay: 1 s, beside the real imports and clients."""
 ENVIRONMENTS = 3
 
 
