@@ -50,6 +50,12 @@ async def run_load(
                 if proc.returncode is None:
                     proc.kill()
                     await proc.wait()
+                print(
+                    f"loadlab: aborted; the run in {launch.run_dir} has no end "
+                    f"(`loadlab report {launch.run_dir}` judges it incomplete)",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 raise KeyboardInterrupt
             return waiting.result()
     finally:
