@@ -1,0 +1,349 @@
+"""What the web UI's loadlab tab costs: harness CPU per turn with the tab watched vs headless.
+
+Issue 10's budget: the tab adds no more than 2 % to the harness's CPU per turn at
+1,000 sessions. Two variants drive the same canned SSE server
+(bench/_sse_server.py, fixed ``--latency-ms``) with the same soak of
+``--sessions`` shoppers thinking ~``--think-s`` between turns, through loadlab's
+Locust process as ``loadlab run`` starts it
+(:class:`loadlab.load.launch.LocustLaunch`, the real recorder), one after the
+other, their order alternated round by round:
+
+* ``off``: headless (no web UI, no tab);
+* ``on``: ``--web``, started with Locust's own ``POST /swarm``, and watched as a
+  browser watches it: ``GET /stats/requests`` (which carries the tab's
+  ``extended_stats``) every ``--poll-s`` seconds from each of ``--viewers``
+  pollers, the whole run long.
+
+In both, one fault with a lease is written to ``events.jsonl`` at the start of the
+hold (as the chaos control writes it), so the ``on`` run also pays for reading
+the faults and, 30 s after the lease ends, computing its impact line once.
+
+CPU per turn = CPU seconds of the Locust process (user + system, /proc) over the
+hold after one think time of settling / turns that started in that window. The
+headline is ``on / off - 1`` per round and its median over the rounds. The tab
+needs Locust's web UI, so ``on`` also pays for the UI serving Locust's own
+figures: the ratio is an upper bound on the tab's own cost.
+
+Run it on a quiet machine, alone (see bench/README.md); ``--quick`` is a smoke run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import socket
+import statistics
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from _launch import CannedServer, bench_secret, log_tail, raise_fd_limit, run_loadlab
+from _procstat import between, bracket
+from _report import markdown_table, print_header, progress
+from _runwindow import test_start, turns_started
+
+from loadlab.analysis.rundata import load_run
+from loadlab.load.launch import LocustLaunch
+from loadlab.rows import TimelineEvent, append_lines, event_line
+
+GOAL_OVERHEAD = 0.02
+OFF, ON = "off", "on"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line (see --help)."""
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="Example: .venv/bin/python bench/web_tab_overhead.py --quick",
+    )
+    parser.add_argument("--sessions", type=int, default=1000, help="concurrent sessions (1000)")
+    parser.add_argument(
+        "--latency-ms", type=float, default=200.0, help="server latency per turn (200)"
+    )
+    parser.add_argument(
+        "--think-s", type=float, default=5.0, help="mean think time, uniform +-1 s (5)"
+    )
+    parser.add_argument("--spawn-rate", type=float, default=200.0, help="sessions/s ramp (200)")
+    parser.add_argument("--hold", type=float, default=75.0, help="seconds held at peak (75)")
+    parser.add_argument("--rounds", type=int, default=3, help="off/on pairs, alternated (3)")
+    parser.add_argument("--poll-s", type=float, default=2.0, help="browser poll interval (2)")
+    parser.add_argument("--viewers", type=int, default=1, help="browsers watching the tab (1)")
+    parser.add_argument("--lease-s", type=float, default=15.0, help="the fault's lease (15)")
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke mode (~2 min): 200 sessions, 1 round"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.sessions, args.hold, args.rounds = 200, 45.0, 1
+    if (
+        args.sessions < 1
+        or args.rounds < 1
+        or args.viewers < 1
+        or args.poll_s <= 0
+        or args.think_s < 1
+        or args.spawn_rate <= 0
+    ):
+        parser.error(
+            "need --sessions, --rounds, --viewers >= 1, --poll-s > 0, --think-s >= 1, "
+            "--spawn-rate > 0"
+        )
+    args.ramp = max(1.0, args.sessions / args.spawn_rate)
+    args.settle = args.think_s + 1.0 + 2 * args.latency_ms / 1000.0
+    if args.hold <= args.settle + 5:
+        parser.error(f"--hold must exceed the settling time ({args.settle:g} s) by 5 s")
+    return args
+
+
+def soak_scenario(args: argparse.Namespace) -> dict[str, object]:
+    """``--sessions`` shoppers ramped at ``--spawn-rate`` and held, thinking ~``--think-s``."""
+    return {
+        "name": "bench_web_tab",
+        "description": "bench/web_tab_overhead.py: the loadlab tab watched vs headless",
+        "seed": 1000,
+        "time_scale": 1.0,
+        "target": {"protocol": "reference", "timeout_s": 30},
+        "shape": {
+            "kind": "soak",
+            "users": args.sessions,
+            "ramp_s": args.ramp,
+            "duration_s": args.ramp + args.hold,
+        },
+        "session": {
+            "turns": {"min": 4, "max": 10},
+            "think_time": {
+                "distribution": "uniform",
+                "min_s": args.think_s - 1.0,
+                "max_s": args.think_s + 1.0,
+            },
+        },
+        "retry": {"max_attempts": 2, "backoff_s": 0.5, "backoff_max_s": 2},
+    }
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _http(url: str, data: bytes | None = None) -> bytes:
+    with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=10) as answer:
+        body: bytes = answer.read()
+        return body
+
+
+async def _watch(base: str, stop: asyncio.Event, poll_s: float, polls: list[int]) -> None:
+    """Start the test from the UI, then poll /stats/requests as a browser does."""
+    deadline = time.monotonic() + 60
+    while not stop.is_set():  # the UI comes up once Locust has started
+        try:
+            await asyncio.to_thread(_http, base + "/")
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Locust's web UI at {base} did not come up") from None
+            await asyncio.sleep(0.2)
+    await asyncio.to_thread(_http, base + "/swarm", b"user_count=1&spawn_rate=1")
+    while not stop.is_set():
+        with contextlib.suppress(OSError, ValueError):
+            stats = json.loads(await asyncio.to_thread(_http, base + "/stats/requests"))
+            if stats.get("extended_stats"):
+                polls[0] += 1
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=poll_s)
+
+
+async def _fault_at_hold(run_dir: Path, args: argparse.Namespace, stop: asyncio.Event) -> None:
+    """Write one leased fault to events.jsonl when the hold begins (as the chaos control does)."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=args.ramp + args.settle + 5)
+        return
+    fault_id = uuid.uuid4().hex[:12]
+    now = time.time()
+    events = run_dir / "events.jsonl"
+    for phase, lease in (("start", None), ("end", now + args.lease_s)):
+        event = TimelineEvent(
+            t=time.time(),
+            kind="fault",
+            name="bench fault",
+            target="llm",
+            lease_expires=lease,
+            attrs={"fault_id": fault_id, "phase": phase, "status": None},
+        )
+        append_lines(events, [event_line(event)])
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    """One variant in one round."""
+
+    variant: str
+    round: int
+    turns: int
+    cpu_s: float
+    window_s: float
+    polls: int
+
+    @property
+    def cpu_ms_per_turn(self) -> float:
+        """Locust CPU milliseconds per turn started in the window."""
+        return 1000.0 * self.cpu_s / self.turns if self.turns else float("nan")
+
+
+async def measure_one(
+    args: argparse.Namespace, work: Path, server: CannedServer, variant: str, round_: int
+) -> Measurement:
+    """One run of ``variant``; its CPU per turn over the hold."""
+    run_dir = work / f"run-{round_}-{variant}"
+    port = _free_port()
+    plan = LocustLaunch(
+        scenario_path=work / "soak.yaml",
+        target_url=server.url,
+        run_dir=run_dir,
+        web=variant == ON,
+        web_port=port,
+        jwt_secret=bench_secret(),
+        progress_interval_s=30,
+    )
+    stop = asyncio.Event()
+    polls = [0]
+    side = [asyncio.create_task(_fault_at_hold(run_dir, args, stop))]
+    if variant == ON:
+        side += [
+            asyncio.create_task(_watch(f"http://127.0.0.1:{port}", stop, args.poll_s, polls))
+            for _ in range(args.viewers)
+        ]
+    total = args.ramp + args.hold
+    progress(f"round {round_} {variant}: {args.sessions} sessions, {total:g} s")
+    try:
+        run = await run_loadlab(
+            plan,
+            log_path=work / f"locust-{round_}-{variant}.log",
+            other_groups=lambda: {"server": server.pids},
+            timeout_s=total + 120,
+            interval_s=1.0,
+        )
+    finally:
+        stop.set()
+        results = await asyncio.gather(*side, return_exceptions=True)
+    errors = [r for r in results if isinstance(r, BaseException)]
+    if errors:
+        raise RuntimeError(f"round {round_} {variant}: {errors[0]}")
+    if run.returncode not in (0, 1) or not (run_dir / "manifest.json").exists():
+        raise RuntimeError(
+            f"Locust failed (exit {run.returncode}); last lines of {run.log_path}:\n"
+            + log_tail(run.log_path)
+        )
+    data = load_run(run_dir)
+    t0 = test_start(data)
+    w_from, w_to = t0 + args.ramp + args.settle, t0 + args.ramp + args.hold - 1.0
+    pair = bracket(run.samples, w_from, w_to)
+    turns = turns_started(data, w_from, w_to)
+    if pair is None or len(turns) == 0:
+        raise RuntimeError(f"round {round_} {variant}: no turns or CPU samples in the window")
+    use = between(*pair)
+    return Measurement(
+        variant=variant,
+        round=round_,
+        turns=len(turns),
+        cpu_s=use.groups_s.get("load", 0.0),
+        window_s=use.wall_s,
+        polls=polls[0],
+    )
+
+
+def report(args: argparse.Namespace, results: list[Measurement]) -> None:
+    """The table per run, the overhead per round and overall."""
+    print(
+        f"## The loadlab tab: {args.sessions:,} sessions, think {args.think_s:g}+-1 s, "
+        f"server latency {args.latency_ms:g} ms, {args.viewers} viewer(s) polling every "
+        f"{args.poll_s:g} s\n"
+    )
+    rows = [
+        [m.round, m.variant, m.turns, m.window_s, m.cpu_s, m.cpu_ms_per_turn, m.polls]
+        for m in results
+    ]
+    print(
+        markdown_table(
+            [
+                "round",
+                "tab",
+                "turns in window",
+                "window (s)",
+                "Locust CPU (s)",
+                "CPU ms / turn",
+                "tab polls",
+            ],
+            rows,
+        )
+    )
+    ratios = []
+    for round_ in sorted({m.round for m in results}):
+        pair = {m.variant: m for m in results if m.round == round_}
+        if OFF in pair and ON in pair:
+            ratios.append(pair[ON].cpu_ms_per_turn / pair[OFF].cpu_ms_per_turn - 1.0)
+    if not ratios:
+        return
+    per_round = ", ".join(f"{r * 100:+.1f} %" for r in ratios)
+    overall = statistics.median(ratios)
+    verdict = "meets" if overall <= GOAL_OVERHEAD else "MISSES"
+    print(
+        f"\nCPU per turn, tab on vs off: {per_round} per round; median {overall * 100:+.1f} % "
+        f"-- {verdict} the budget of +{GOAL_OVERHEAD * 100:g} %"
+    )
+
+
+async def amain(args: argparse.Namespace) -> int:
+    """Run the rounds in a work directory; keep it with --keep."""
+    limit = raise_fd_limit(args.sessions * 3 + 1024)
+    print_header(
+        "bench/web_tab_overhead.py",
+        {
+            "sessions": args.sessions,
+            "latency_ms": args.latency_ms,
+            "think_s": f"uniform {args.think_s - 1:g}-{args.think_s + 1:g}",
+            "ramp_s": args.ramp,
+            "hold_s": args.hold,
+            "settle_s": args.settle,
+            "rounds": args.rounds,
+            "viewers": args.viewers,
+            "poll_s": args.poll_s,
+            "open files limit": limit,
+        },
+    )
+    work = Path(tempfile.mkdtemp(prefix="loadlab-bench-web-tab-"))
+    (work / "soak.yaml").write_text(json.dumps(soak_scenario(args)))  # JSON is YAML
+    results: list[Measurement] = []
+    try:
+        async with CannedServer(stats_dir=work / "server", latency_ms=args.latency_ms) as server:
+            for round_ in range(1, args.rounds + 1):
+                order = (OFF, ON) if round_ % 2 else (ON, OFF)
+                for variant in order:
+                    results.append(await measure_one(args, work, server, variant, round_))
+        report(args, results)
+    finally:
+        if args.keep:
+            print(f"\nwork directory kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point."""
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    return asyncio.run(amain(parse_args(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
