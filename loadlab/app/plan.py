@@ -33,6 +33,7 @@ from chaoslib import substitute
 from loadlab.analysis.history import GAMEDAY_INDEX
 from loadlab.app import gameday
 from loadlab.app.options import GamedayOptions
+from loadlab.app.scenarios import resolve_experiment_path
 from loadlab.chaos.blast_radius import ENV as RADIUS_ENV
 from loadlab.chaos.blast_radius import violations
 from loadlab.chaos.control import BLAST_RADIUS_REFUSED
@@ -52,7 +53,7 @@ def is_plan(path: Path) -> bool:
 
 def execute(options: GamedayOptions) -> int:
     """Run the plan's experiments in order; 0, or raise (exit 2 refused, 6 failed)."""
-    plan = load_plan(options.experiment)
+    plan = load_plan(resolve_experiment_path(options.experiment), find=_shipped_experiment)
     experiments = {e.path: gameday.load_experiment(e.path) for e in plan.experiments}
     for entry in plan.experiments:
         found = plan_violations(
@@ -128,6 +129,11 @@ def execute(options: GamedayOptions) -> int:
             hint=f"see {day_dir / GAMEDAY_INDEX} and each run's report.html",
         )
     return 0
+
+
+def _shipped_experiment(name: str) -> Path | None:
+    found = resolve_experiment_path(Path(name))
+    return found if found.is_file() else None
 
 
 def plan_violations(

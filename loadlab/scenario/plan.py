@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,8 +122,12 @@ class Plan:
     notifications: tuple[Notification, ...] = ()
 
 
-def load_plan(path: Path) -> Plan:
-    """Read and validate a plan file; :class:`ScenarioError` (exit 2) names what is wrong."""
+def load_plan(path: Path, *, find: Callable[[str], Path | None] | None = None) -> Plan:
+    """Read and validate a plan file; :class:`ScenarioError` (exit 2) names what is wrong.
+
+    ``find`` looks up an experiment that is neither beside the plan nor under the
+    working directory (e.g. a shipped experiment named by file name).
+    """
     source = str(path)
     if path.is_dir():
         raise ScenarioError(
@@ -149,10 +154,12 @@ def load_plan(path: Path) -> Plan:
         problem = getattr(exc, "problem", None) or type(exc).__name__
         hint = exc.hint if isinstance(exc, YAMLLimitExceeded) else "fix the YAML at that position"
         raise ScenarioError(f"{source}: malformed YAML{where}: {problem}", hint=hint) from None
-    return parse_plan(data, path)
+    return parse_plan(data, path, find=find)
 
 
-def parse_plan(data: object, path: Path) -> Plan:
+def parse_plan(
+    data: object, path: Path, *, find: Callable[[str], Path | None] | None = None
+) -> Plan:
     """Validate a plan given as parsed YAML; relative paths are taken from ``path``'s folder."""
     source = str(path)
 
@@ -182,7 +189,7 @@ def parse_plan(data: object, path: Path) -> Plan:
         raise fail("name", f"{name!r} is not a name", "letters, digits, '.', '_' or '-'")
     target = _target(data.get("target", "embedded"), fail)
     scenario = _optional_text(data, "scenario", fail)
-    experiments = _experiments(data.get("experiments"), path, fail)
+    experiments = _experiments(data.get("experiments"), path, fail, find)
     max_failed, stop_on_failure = _pass(data.get("pass", {}), fail)
     radius = _blast_radius(data.get("blast_radius", {}), fail)
     notifications = _notifications(data.get("notifications", []), fail)
@@ -227,7 +234,9 @@ def _target(value: object, fail: Any) -> str | None:
     return value
 
 
-def _experiments(value: object, plan_path: Path, fail: Any) -> tuple[PlanExperiment, ...]:
+def _experiments(
+    value: object, plan_path: Path, fail: Any, find: Callable[[str], Path | None] | None
+) -> tuple[PlanExperiment, ...]:
     if not isinstance(value, list) or not value:
         raise fail(
             "experiments",
@@ -250,7 +259,7 @@ def _experiments(value: object, plan_path: Path, fail: Any) -> tuple[PlanExperim
             raise fail(f"{key}.{extra[0]}", "unknown key", "an experiment has path, vars, scenario")
         out.append(
             PlanExperiment(
-                path=_experiment_path(entry["path"], plan_path, f"{key}.path", fail),
+                path=_experiment_path(entry["path"], plan_path, f"{key}.path", fail, find),
                 variables=_variables(entry.get("vars", {}), f"{key}.vars", fail),
                 scenario=_optional_text(entry, "scenario", fail),
             )
@@ -258,12 +267,17 @@ def _experiments(value: object, plan_path: Path, fail: Any) -> tuple[PlanExperim
     return tuple(out)
 
 
-def _experiment_path(text: str, plan_path: Path, key: str, fail: Any) -> Path:
+def _experiment_path(
+    text: str, plan_path: Path, key: str, fail: Any, find: Callable[[str], Path | None] | None
+) -> Path:
     given = Path(text)
     candidates = [given] if given.is_absolute() else [plan_path.parent / given, Path.cwd() / given]
     for candidate in candidates:
         if candidate.is_file():
             return candidate.resolve()
+    found = find(text) if find is not None else None
+    if found is not None and found.is_file():
+        return found.resolve()
     raise fail(
         key,
         f"experiment file {text!r} not found (looked in {plan_path.parent} and {Path.cwd()})",

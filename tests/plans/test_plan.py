@@ -220,3 +220,17 @@ def test_every_experiment_is_validated_before_the_first_starts(
     assert main(["gameday", str(plan), "--runs-root", str(runs)]) == 2
     assert "no_such_module" in capsys.readouterr().err
     assert not runs.exists()
+
+
+def test_a_plan_outside_the_checkout_names_shipped_experiments(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # e.g. a plan mounted from a ConfigMap: experiments by file name, found where loadlab is.
+    monkeypatch.chdir(tmp_path)
+    plan = write_plan(
+        tmp_path,
+        "experiments: [pod-kill-mid-session.json, llm-429-storm]\n"
+        "blast_radius: {label_selectors: ['app=canary']}\n",
+    )
+    assert main(["gameday", str(plan)]) == 2  # refused by the radius: both were found
+    assert "pod-kill-mid-session.json would act outside" in capsys.readouterr().err
