@@ -20,6 +20,7 @@ import json
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ from test_ci_examples import parse  # tests/test_ci_examples.py: strict loadlab 
 
 from loadlab.app.scenarios import resolve_experiment_path
 from loadlab.scenario import load_scenario
+from loadlab.scenario.plan import load_plan
 
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "deploy" / "k8s"
@@ -211,8 +213,11 @@ def test_loadlab_command_lines_parse(overlay: list[dict[str, Any]]) -> None:
             calls += 1
             _check_paths(obj, container, overlay)
             if args.command == "gameday":
-                experiment = resolve_experiment_path(args.experiment)
-                assert experiment.is_file(), f"{args.experiment} is not a shipped experiment"
+                if str(args.experiment).startswith("/etc/loadlab/"):
+                    _check_plan(overlay, args.experiment)
+                else:
+                    experiment = resolve_experiment_path(args.experiment)
+                    assert experiment.is_file(), f"{args.experiment} is not a shipped experiment"
                 assert str(args.runs_root).startswith("/runs")
     assert calls >= 1
 
@@ -303,8 +308,30 @@ def test_the_master_service_exposes_the_web_ui_workers_and_metrics() -> None:
     assert {"web", "workers", "metrics"} <= named
 
 
+def _check_plan(objects: list[dict[str, Any]], path: Path) -> None:
+    """A plan from a ConfigMap loads, finds its experiments among the shipped ones, and its
+    blast radius is the namespace the Role lets the game day delete pods in."""
+    config_maps = {o["metadata"]["name"]: o for o in objects if o["kind"] == "ConfigMap"}
+    text = config_maps["loadlab-plans"]["data"][path.name]
+    with tempfile.TemporaryDirectory() as folder:
+        local = Path(folder) / path.name
+        local.write_text(text, encoding="utf-8")
+        plan = load_plan(local, find=_shipped)
+    assert all(e.path.is_file() for e in plan.experiments)
+    roles = [o for o in objects if o["kind"] == "Role"]
+    assert plan.blast_radius.namespaces == tuple(r["metadata"]["namespace"] for r in roles)
+    assert plan.scenario is not None and plan.scenario.startswith("/etc/loadlab/scenarios/")
+
+
+def _shipped(name: str) -> Path | None:
+    found = resolve_experiment_path(Path(name))
+    return found if found.is_file() else None
+
+
 def test_the_scenarios_in_the_configmap_load(tmp_path: Path) -> None:
-    config_map = _one(render(K8S / "base"), "ConfigMap")
+    config_map = next(
+        o for o in render(K8S / "base") if o["metadata"]["name"] == "loadlab-scenarios"
+    )
     assert config_map["data"]
     for key, text in config_map["data"].items():
         path = tmp_path / key
