@@ -1,9 +1,10 @@
-"""The loadlab tab on Locust's real web UI (Flask test client), fed by real rows.
+"""The loadlab tab: its figures, fault feed and pressure totals; on Locust's real web UI.
 
-A run directory whose numbers are known exactly (the ``fault_run`` fixture: a pod
-kill at 100 s, a Lambda throttle at 101 s still running) is played into a
-:class:`LiveWindow` as the recorder would, and the tab is read through the
-``/stats/requests`` answer the browser polls.
+The parts that need Locust's web UI run in a process of their own
+(``ui_runs/tab_cases.py``: importing locust patches gevent into the process) and
+print what the UI served as JSON; the rest runs here. The run whose numbers are
+known exactly is tests/conftest.py's ``fault_run`` (a pod kill at 100 s, a Lambda
+throttle from 101 s with no end).
 """
 
 from __future__ import annotations
@@ -12,61 +13,44 @@ import csv
 import io
 import json
 import random
+import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from locust import User, task
-from locust.env import Environment
 
-from loadlab.analysis.rundata import load_run
 from loadlab.app.locust_plugin.forwarding import receive_rows
-from loadlab.app.locust_plugin.web_tab import (
-    REPORT_PATH,
-    SESSIONS_CSV,
-    TAB_KEY,
-    FaultFeed,
-    LoadlabTab,
-)
+from loadlab.app.locust_plugin.web_tab import REPORT_PATH, SESSIONS_CSV, TAB_KEY, FaultFeed
 from loadlab.measure.live_status import LiveWindow
 from loadlab.measure.recorder import RunRecorder
 from loadlab.measure.rundir import RunDirectory
 from loadlab.rows import PressureSample, RequestSample, TimelineEvent, event_line, row_to_dict
 
+CASES = Path(__file__).resolve().parent / "ui_runs" / "tab_cases.py"
 T0 = 1_700_000_000.0
 
 
-class _Idle(User):
-    @task
-    def nothing(self) -> None:  # pragma: no cover (never spawned)
-        pass
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """What Locust's web UI with the tab served in every case of ui_runs/tab_cases.py."""
+    work = tmp_path_factory.mktemp("tab_cases")
+    done = subprocess.run(
+        [sys.executable, str(CASES), str(work)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    out: dict[str, Any] = json.loads(done.stdout)
+    return out
 
 
-@pytest.fixture
-def web_ui(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Locust's web UI on a local runner, not listening (the Flask test client calls it)."""
-    monkeypatch.setattr(sys, "argv", ["locust"])  # Locust's UI reads its own command line
-    environment = Environment(user_classes=[_Idle])
-    environment.create_local_runner()
-    return environment.create_web_ui("127.0.0.1", 0, delayed_start=True)
-
-
-def _played(run_dir: Path) -> LiveWindow:
-    """A window that saw the run's rows as they were emitted."""
-    run = load_run(run_dir)
-    window = LiveWindow(window_s=30.0)
-    for table, frame in (("requests", run.requests), ("turns", run.turns)):
-        window.observe_dicts(table, frame.to_dict("records"))
-    window.observe_dicts("sessions", run.sessions.to_dict("records"))
-    return window
-
-
-def _tab_rows(client: Any) -> list[dict[str, str]]:
-    answer = client.get("/stats/requests")
-    assert answer.status_code == 200
-    extended = answer.get_json()["extended_stats"]
+def _tab_rows(answer: dict[str, Any]) -> list[dict[str, str]]:
+    """The tab's rows out of one ``/stats/requests`` answer."""
+    assert answer["status"] == 200
+    extended = answer["extended_stats"]
     assert [e["key"] for e in extended] == [TAB_KEY]
     rows: list[dict[str, str]] = extended[0]["data"]
     assert all(set(r) == {"section", "figure", "value"} for r in rows)
@@ -79,69 +63,31 @@ def _value(rows: list[dict[str, str]], section: str, figure: str) -> str:
     return found[0]
 
 
-def test_the_tab_shows_verdicts_latency_faults_and_impact(
-    web_ui: Any,
-    fault_run: Callable[..., Path],
-) -> None:
-    path = fault_run()
-    now = T0 + 110.0
-    clock = [now]
-    LoadlabTab(
-        web_ui=web_ui,
-        window=_played(path),
-        run_dir=RunDirectory(path),
-        users=lambda: 7,
-        clock=lambda: clock[0],
-        off_loop=lambda work: work(),
-    ).install()
-    client = web_ui.app.test_client()
-
+def test_the_tab_shows_verdicts_latency_faults_and_impact(served: dict[str, Any]) -> None:
+    case = served["fault_run"]
     # the tab and its downloads are in the page's template arguments
-    page = client.get("/").get_data(as_text=True)
-    assert '"extended_tabs": [{"key": "loadlab", "title": "loadlab"}]' in page
-    assert SESSIONS_CSV in page and REPORT_PATH in page
+    assert '"extended_tabs": [{"key": "loadlab", "title": "loadlab"}]' in case["page"]
+    assert SESSIONS_CSV in case["page"] and REPORT_PATH in case["page"]
 
-    rows = _tab_rows(client)
-    sessions = load_run(path).sessions
-    for verdict, count in sessions["verdict"].value_counts().items():
-        assert _value(rows, "sessions", str(verdict)) == str(count)
+    rows = _tab_rows(case["at_110"])
+    for verdict, count in case["verdicts"].items():
+        assert _value(rows, "sessions", verdict) == str(count)
     assert _value(rows, "sessions", "users now") == "7"
-    # the faults at 110 s: the pod kill ended at 102 (no lease), the throttle still runs
+    # at 110 s: the pod kill ended at 102 (no lease), the throttle still runs
     assert _value(rows, "faults", "throttle function → function_name=fn-agent") == (
         "active for 9 s (its action still running)"
     )
     assert _value(rows, "impact", "terminate pods → pod-1") == "measuring: ready in 22 s"
-    assert _value(rows, "run", "as of (epoch s)") == f"{now:.3f}"
+    assert _value(rows, "run", "as of (epoch s)") == f"{T0 + 110:.3f}"
 
-    clock[0] = T0 + 200.0
-    rows = _tab_rows(client)
-    line = _value(rows, "impact", "terminate pods → pod-1")
+    line = _value(_tab_rows(case["at_200"]), "impact", "terminate pods → pod-1")
     # the numbers tests/analysis/test_impact.py knows for this fault
     assert line.startswith("@100s: 4 sessions in flight")
     assert "P99 190 ms →" in line and line.endswith("recovered after 15 s")
 
 
-def test_rolling_percentiles_are_loadlabs_exact_numbers(web_ui: Any, tmp_path: Path) -> None:
-    window = LiveWindow(window_s=30.0)
-    rows = [
-        {
-            "t_start": T0 + i / 10,
-            "t_end": T0 + i / 10 + i / 1000,  # latency i ms
-            "ok": True,
-            "ttft_ms": float(1000 + i),
-            "intent": "search",
-        }
-        for i in range(1, 101)
-    ]
-    window.observe_dicts("turns", rows)
-    (tmp_path / "run").mkdir()
-    LoadlabTab(
-        web_ui=web_ui,
-        window=window,
-        run_dir=RunDirectory(tmp_path / "run"),
-        clock=lambda: T0 + 20,
-    ).install()
-    got = _tab_rows(web_ui.app.test_client())
+def test_rolling_percentiles_are_loadlabs_exact_numbers(served: dict[str, Any]) -> None:
+    got = _tab_rows(served["percentiles"])
     assert _value(got, "turns", "P50 (last 30 s, successful turns)") == "50 ms"
     assert _value(got, "turns", "P99 (last 30 s, successful turns)") == "99 ms"
     assert _value(got, "turns", "TTFT P99 (last 30 s, successful turns)") == "1,099 ms"
@@ -254,57 +200,30 @@ def test_an_unkeyed_end_closes_the_open_fault_of_its_name_and_target(tmp_path: P
     assert fault.t_end == T0 + 1 and not fault.active(T0 + 2)
 
 
-def test_session_csv_and_report_link(web_ui: Any, fault_run: Callable[..., Path]) -> None:
-    path = fault_run()
-    LoadlabTab(web_ui=web_ui, window=LiveWindow(), run_dir=RunDirectory(path)).install()
-    client = web_ui.app.test_client()
-
-    answer = client.get(SESSIONS_CSV)
-    assert answer.status_code == 200 and answer.mimetype == "text/csv"
-    assert "attachment" in answer.headers["Content-Disposition"]
-    table = list(csv.DictReader(io.StringIO(answer.get_data(as_text=True))))
-    sessions = load_run(path).sessions
-    assert sorted(r["session_id"] for r in table) == sorted(sessions["session_id"])
-    assert {r["verdict"] for r in table} == set(sessions["verdict"])
-
-    missing = client.get(REPORT_PATH)
-    assert missing.status_code == 404
-    assert "report.html does not exist yet" in missing.get_data(as_text=True)
-    assert _value(_tab_rows(client), "run", "report").endswith("(written when the run ends)")
-    (path / "report.html").write_text("<html>the report</html>")
-    assert client.get(REPORT_PATH).get_data(as_text=True) == "<html>the report</html>"
+def test_session_csv_and_report_link(served: dict[str, Any]) -> None:
+    case = served["downloads"]
+    answer = case["csv"]
+    assert answer["status"] == 200 and answer["mimetype"] == "text/csv"
+    assert "attachment" in answer["disposition"]
+    table = list(csv.DictReader(io.StringIO(answer["text"])))
+    assert sorted(r["session_id"] for r in table) == case["session_ids"]
+    assert case["missing"]["status"] == 404
+    assert "report.html does not exist yet" in case["missing"]["text"]
+    assert _value(_tab_rows(case["before"]), "run", "report").endswith(
+        "(written when the run ends)"
+    )
+    assert case["found"] == {"status": 200, "text": "<html>the report</html>"}
 
 
 @pytest.mark.parametrize("status", [404, 500])
-def test_other_answers_are_left_alone(web_ui: Any, tmp_path: Path, status: int) -> None:
-    (tmp_path / "run").mkdir()
-    LoadlabTab(web_ui=web_ui, window=LiveWindow(), run_dir=RunDirectory(tmp_path / "run")).install()
-
-    @web_ui.app.route("/elsewhere")
-    def elsewhere() -> Any:
-        return "plain", status
-
-    answer = web_ui.app.test_client().get("/elsewhere")
-    assert answer.status_code == status and answer.get_data(as_text=True) == "plain"
+def test_other_answers_are_left_alone(served: dict[str, Any], status: int) -> None:
+    assert served["left_alone"][str(status)] == {"status": status, "text": "plain"}
 
 
 def test_downstream_rows_give_the_turns_count_then_the_sampled_one(
-    web_ui: Any, tmp_path: Path
+    served: dict[str, Any],
 ) -> None:
-    window = LiveWindow()
-    window.observe_dicts(
-        "turns",
-        [
-            {"t_start": T0, "t_end": T0 + 1, "ok": True, "llm_calls": 2, "llm_throttles": 1},
-            {"t_start": T0, "t_end": T0 + 2, "ok": True, "llm_calls": 3, "llm_throttles": 0},
-        ],
-    )
-    labels = json.dumps({"instance": "llm"})
-    for t, value in ((T0, 40.0), (T0 + 5, 44.0)):
-        window.observe(PressureSample(t, "prometheus", "loadlab_llm_requests_total", value, labels))
-    (tmp_path / "run").mkdir()
-    LoadlabTab(web_ui=web_ui, window=window, run_dir=RunDirectory(tmp_path / "run")).install()
-    rows = _tab_rows(web_ui.app.test_client())
+    rows = _tab_rows(served["downstream"])
     assert _value(rows, "downstream", "LLM calls") == (
         "5 reported by the turns; 4 by prometheus (as last sampled)"
     )
