@@ -103,6 +103,47 @@ def test_no_canary_reaches_the_run_directory_or_the_terminal(tmp_path: Path) -> 
     assert checked >= 8
 
 
+def _run_capturing_the_stack(
+    argv: list[str], *, cwd: Path, state_dir: Path, env: dict[str, str] | None = None
+) -> tuple[dict[str, str], str, str, str]:
+    """Run ``python -m loadlab ARGV``; read stack.json and the kubeconfig while it runs."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "loadlab", *argv],
+        cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=os.environ | {"LOADLAB_STATE_DIR": str(state_dir)} | (env or {}),
+    )  # fmt: skip
+    stack: dict[str, str] = {}
+    kubeconfig = ""
+    try:
+        deadline = time.monotonic() + 120
+        while not stack and time.monotonic() < deadline and proc.poll() is None:
+            with contextlib.suppress(FileNotFoundError, ValueError):
+                kubeconfig = (state_dir / "kubeconfig").read_text()
+                stack = json.loads((state_dir / "stack.json").read_text())
+            time.sleep(0.2)
+        out, err = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert stack, out[-2000:] + err[-2000:]
+    return stack, kubeconfig, out, err
+
+
+def _assert_no_stack_credential(
+    stack: dict[str, str], kubeconfig: str, output: str, run_dir: Path, state_dir: Path
+) -> None:
+    token, secret = stack["admin_token"], stack["jwt_secret"]
+    assert token in kubeconfig
+    assert _leaks(output, [token, secret]) == []
+    files = sorted(p for p in run_dir.rglob("*") if p.is_file())
+    assert len(files) >= 8
+    for path in files:
+        raw = path.read_bytes()
+        assert token.encode() not in raw and secret.encode() not in raw, path
+    assert not (state_dir / "kubeconfig").exists() and not (state_dir / "stack.json").exists()
+
+
 @pytest.mark.integration
 def test_the_stack_token_and_secret_never_reach_the_run_directory_or_the_terminal(
     tmp_path: Path,
@@ -110,31 +151,31 @@ def test_the_stack_token_and_secret_never_reach_the_run_directory_or_the_termina
     scenario = tmp_path / "short.yaml"
     scenario.write_text(textwrap.dedent(SCENARIO))
     state_dir, run_dir = tmp_path / "state", tmp_path / "run"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "loadlab", "run", str(scenario), "--embedded", "--replicas", "1",
-         "--stack-time-scale", "0.05", "--state-dir", str(state_dir), "--run-dir", str(run_dir)],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=os.environ | {"LOADLAB_STATE_DIR": str(state_dir)},
+    stack, kubeconfig, out, err = _run_capturing_the_stack(
+        ["run", str(scenario), "--embedded", "--replicas", "1", "--stack-time-scale", "0.05",
+         "--state-dir", str(state_dir), "--run-dir", str(run_dir)],
+        cwd=tmp_path, state_dir=state_dir,
     )  # fmt: skip
-    stack: dict[str, str] = {}
-    try:
-        deadline = time.monotonic() + 90
-        while not stack and time.monotonic() < deadline and proc.poll() is None:
-            with contextlib.suppress(FileNotFoundError, ValueError):
-                stack = json.loads((state_dir / "stack.json").read_text())
-                kubeconfig = (state_dir / "kubeconfig").read_text()
-            time.sleep(0.2)
-        out, err = proc.communicate(timeout=150)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert stack, out[-2000:] + err[-2000:]
-    token, secret = stack["admin_token"], stack["jwt_secret"]
-    assert token in kubeconfig
     assert (run_dir / "summary.json").exists(), out[-2000:] + err[-2000:]
-    assert _leaks(out + err, [token, secret]) == []
-    for path in sorted(p for p in run_dir.rglob("*") if p.is_file()):
-        raw = path.read_bytes()
-        assert token.encode() not in raw and secret.encode() not in raw, path
-    assert not (state_dir / "kubeconfig").exists() and not (state_dir / "stack.json").exists()
+    _assert_no_stack_credential(stack, kubeconfig, out + err, run_dir, state_dir)
+
+
+@pytest.mark.integration
+def test_a_game_day_with_an_llm_fault_keeps_the_stack_token_out_of_its_run_directory(
+    tmp_path: Path,
+) -> None:
+    state_dir = tmp_path / "state"
+    stack, kubeconfig, out, err = _run_capturing_the_stack(
+        ["gameday", str(REPO / "chaos" / "llm-429-storm.json"), "--scenario", "ci_smoke.yaml",
+         "--replicas", "2", "--stack-time-scale", "0.05", "--runs-root", str(tmp_path / "runs"),
+         "--state-dir", str(state_dir)],
+        cwd=tmp_path, state_dir=state_dir,
+        env={"LOADLAB_STRIKE_IN_FLIGHT": "3", "LOADLAB_FAULT_DURATION_S": "5"},
+    )  # fmt: skip
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    journal = json.loads((run_dir / "journal.json").read_text())
+    assert journal["status"] == "completed", out[-2000:] + err[-2000:]
+    storm = [r for r in journal["run"] if r["activity"]["name"] == "llm-429-storm"]
+    assert [r["status"] for r in storm] == ["succeeded"], "the fault went in with the token"
+    assert (run_dir / "chaostoolkit.log").exists()
+    _assert_no_stack_credential(stack, kubeconfig, out + err, run_dir, state_dir)
