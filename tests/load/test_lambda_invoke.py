@@ -290,3 +290,21 @@ def test_unreachable_and_silent_endpoints(monkeypatch: pytest.MonkeyPatch) -> No
             assert send(client).error_kind == "timeout"
         finally:
             client.close()
+
+
+def test_a_memory_figure_beyond_a_float_is_dropped_not_raised() -> None:
+    from loadlab.load.aws_lambda.invoke import LambdaInvocation
+
+    invocation = LambdaInvocation(
+        t_start=1.0,
+        function="f",
+        session_id="s",
+        turn_index=0,
+        latency_ms=5.0,
+        status=200,
+        memory_size_mb=10**400,
+        max_memory_used_mb=64,
+    )
+    metrics = {sample.metric: sample.value for sample in invocation.pressure_samples()}
+    assert "memory_size_mb" not in metrics
+    assert metrics["max_memory_used_mb"] == 64.0

@@ -148,7 +148,13 @@ class LambdaInvocation:
 
 
 def _float(value: int | None) -> float | None:
-    return None if value is None else float(value)
+    """The figure as a float; None when absent or beyond a float (a REPORT line gone wrong)."""
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except OverflowError:
+        return None
 
 
 def invoke_client(
