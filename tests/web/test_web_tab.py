@@ -233,6 +233,13 @@ def test_downstream_rows_give_the_turns_count_then_the_sampled_one(
     )
 
 
+def test_no_secret_reaches_the_browser(served: dict[str, Any]) -> None:
+    case = served["redaction"]
+    rows = _tab_rows(case["answer"])
+    assert next(r["figure"] for r in rows if r["section"] == "faults").startswith("proxy cut")
+    assert case["canary"] not in json.dumps(rows)
+
+
 def test_window_percentiles_agree_with_the_gate_figures_and_skip_old_turns() -> None:
     """The tab reads the newest turns only, yet gives what LiveWindow.figure gives."""
     window = LiveWindow(window_s=30.0)

@@ -45,6 +45,7 @@ from loadlab.analysis.rundata import load_run
 from loadlab.measure.live_status import LiveWindow
 from loadlab.measure.readback import RunDirectoryReader
 from loadlab.measure.rundir import RunDirectory
+from loadlab.redact import Redactor
 from loadlab.rows import VERDICTS
 
 __all__ = [
@@ -207,6 +208,8 @@ class LoadlabTab:
         self._clock = clock
         self._off_loop = off_loop or _off_loop
         self._faults = FaultFeed(run_dir.events)
+        # the last line before the browser, as before every file loadlab writes
+        self._redactor = Redactor.from_env()
         self._lock = threading.Lock()
         self._rows: list[dict[str, str]] = []
         self._rows_at = -math.inf
@@ -239,7 +242,7 @@ class LoadlabTab:
         with self._lock:
             if now - self._rows_at < _REFRESH_S:
                 return self._rows
-        rows = self._compute(now)
+        rows = self._redactor.tree(self._compute(now))
         with self._lock:
             self._rows, self._rows_at = rows, now
         return rows

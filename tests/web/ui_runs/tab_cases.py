@@ -7,6 +7,7 @@ tests/web/test_web_tab.py): ``python tab_cases.py WORK_DIR``.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -172,6 +173,31 @@ def downstream_case() -> dict[str, Any]:
     return extended(ui.app.test_client())
 
 
+CANARY = "canary-secret-4f1d9a7c2b"
+
+
+def redaction_case() -> dict[str, Any]:
+    """A fault whose target quotes the JWT secret, written by a writer that did not redact."""
+    os.environ["LOADLAB_JWT_SECRET"] = CANARY
+    (WORK / "redaction").mkdir()
+    event = {
+        "t": T0,
+        "kind": "fault",
+        "name": "proxy cut",
+        "target": f"url=http://agent:{CANARY}@127.0.0.1:9",
+        "attrs": {"fault_id": "r1", "phase": "start"},
+    }
+    (WORK / "redaction" / "events.jsonl").write_text(json.dumps(event) + "\n")
+    ui = web_ui()
+    LoadlabTab(
+        web_ui=ui,
+        window=LiveWindow(),
+        run_dir=RunDirectory(WORK / "redaction"),
+        clock=lambda: T0 + 1,
+    ).install()
+    return {"canary": CANARY, "answer": extended(ui.app.test_client())}
+
+
 def main() -> None:
     """Every case, one JSON document on stdout."""
     out = {
@@ -180,6 +206,7 @@ def main() -> None:
         "downloads": downloads_case(),
         "left_alone": left_alone_case(),
         "downstream": downstream_case(),
+        "redaction": redaction_case(),
     }
     print(json.dumps(out, default=str))
 
