@@ -193,7 +193,8 @@ class Errors:
 class Sessions:
     """Sessions and their verdicts (every known verdict present).
 
-    ``stopped_by_shape`` sessions were still running when the load shape ended them.
+    ``stopped_by_shape`` sessions were still running when the load stopped (the
+    shape's end, or what ``RunInfo.stopped_by`` names) and ended them.
     """
 
     count: int
