@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import json
 import os
+import platform
 import statistics
 import tempfile
 import time
@@ -133,8 +134,12 @@ def main() -> int:
         "--time-scale", type=float, default=1.0, help="the stack's time scale (agent init 800 ms x)"
     )
     args = parser.parse_args()
-    load = os.getloadavg()[0]
-    print(f"load average at start: {load:.2f}", flush=True)
+    print(
+        f"command: bench/snapstart.py --rounds {args.rounds} --burst {args.burst} "
+        f"--time-scale {args.time_scale:g}; nproc {os.cpu_count()}, Python "
+        f"{platform.python_version()}, load average at start {os.getloadavg()[0]:.2f}",
+        flush=True,
+    )
     results = asyncio.run(run(args.rounds, args.burst, args.time_scale))
     restore, init = statistics.median(results["restore"]), statistics.median(results["init"])
     print(f"median init (from scratch): {init:,.0f} ms over {len(results['init'])} environments")
