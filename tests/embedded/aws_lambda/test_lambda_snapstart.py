@@ -69,6 +69,22 @@ def reconfigure(client: Any, function: str, **changes: str | None) -> None:
     wait_until_ready(client, function)
 
 
+def keeper_processes(socket_path: str) -> list[int]:
+    """Live processes started with this socket (the keeper and the children it forked)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if socket_path.encode() in cmdline and state not in ("Z", "X"):
+            found.append(int(entry.name))
+    return found
+
+
 def test_restores_beat_inits_and_handler_init_is_paid_every_turn(tmp_path: Path) -> None:
     stack = EmbeddedStack(
         replicas=1,
@@ -91,6 +107,8 @@ def test_restores_beat_inits_and_handler_init_is_paid_every_turn(tmp_path: Path)
         try:
             config = client.get_function_configuration(FunctionName=function)
             assert config["SnapStart"]["ApplyOn"] == "PublishedVersions"
+            socket_path = config["Environment"]["Variables"][SOCKET_ENV]
+            assert keeper_processes(socket_path), "the snapshot keeper is not running"
             restored = burst(client, function, state.jwt_secret)
 
             reconfigure(client, function, **{SOCKET_ENV: None})
@@ -101,6 +119,10 @@ def test_restores_beat_inits_and_handler_init_is_paid_every_turn(tmp_path: Path)
             per_turn = [turn(client, function, state.jwt_secret, session, n) for n in (1, 2, 3)]
         finally:
             client.close()
+
+    # The keeper and every environment it forked stop with the stack.
+    assert keeper_processes(socket_path) == []
+    assert not Path(socket_path).parent.exists()
 
     restore_ms = [m["init_ms"] for m in restored]
     init_ms = [m["init_ms"] for m in initialised]
