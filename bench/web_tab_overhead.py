@@ -9,10 +9,11 @@ Locust process as ``loadlab run`` starts it
 other, their order alternated round by round:
 
 * ``off``: headless (no web UI, no tab);
-* ``on``: ``--web``, started with Locust's own ``POST /swarm``, and watched as a
-  browser watches it: ``GET /stats/requests`` (which carries the tab's
-  ``extended_stats``) every ``--poll-s`` seconds from each of ``--viewers``
-  pollers, the whole run long.
+* ``on``: ``--web`` and ``--metrics-port``, started with Locust's own
+  ``POST /swarm``, watched as a browser watches it: ``GET /stats/requests``
+  (which carries the tab's ``extended_stats``) every ``--poll-s`` seconds from
+  each of ``--viewers`` pollers, and scraped as Prometheus scrapes it
+  (``GET /metrics`` every ``--scrape-s`` seconds), the whole run long.
 
 In both, one fault with a lease is written to ``events.jsonl`` at the start of the
 hold (as the chaos control writes it), so the ``on`` run also pays for reading
@@ -76,6 +77,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3, help="off/on pairs, alternated (3)")
     parser.add_argument("--poll-s", type=float, default=2.0, help="browser poll interval (2)")
     parser.add_argument("--viewers", type=int, default=1, help="browsers watching the tab (1)")
+    parser.add_argument("--scrape-s", type=float, default=1.0, help="metrics scrape interval (1 s)")
     parser.add_argument("--lease-s", type=float, default=15.0, help="the fault's lease (15)")
     parser.add_argument(
         "--quick", action="store_true", help="smoke mode (~2 min): 200 sessions, 1 round"
@@ -89,6 +91,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         or args.rounds < 1
         or args.viewers < 1
         or args.poll_s <= 0
+        or args.scrape_s <= 0
         or args.think_s < 1
         or args.spawn_rate <= 0
     ):
@@ -163,6 +166,16 @@ async def _watch(base: str, stop: asyncio.Event, poll_s: float, polls: list[int]
             await asyncio.wait_for(stop.wait(), timeout=poll_s)
 
 
+async def _scrape(base: str, stop: asyncio.Event, every_s: float, scrapes: list[int]) -> None:
+    """GET /metrics every ``every_s`` seconds, as a Prometheus scraping the harness does."""
+    while not stop.is_set():
+        with contextlib.suppress(OSError, ValueError):
+            if b"loadlab_run_" in await asyncio.to_thread(_http, base + "/metrics"):
+                scrapes[0] += 1
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=every_s)
+
+
 async def _fault_at_hold(run_dir: Path, args: argparse.Namespace, stop: asyncio.Event) -> None:
     """Write one leased fault to events.jsonl when the hold begins (as the chaos control does)."""
     with contextlib.suppress(TimeoutError):
@@ -193,6 +206,7 @@ class Measurement:
     cpu_s: float
     window_s: float
     polls: int
+    scrapes: int = 0
 
     @property
     def cpu_ms_per_turn(self) -> float:
@@ -206,23 +220,31 @@ async def measure_one(
     """One run of ``variant``; its CPU per turn over the hold."""
     run_dir = work / f"run-{round_}-{variant}"
     port = _free_port()
+    metrics_port = _free_port() if variant == ON else 0
     plan = LocustLaunch(
         scenario_path=work / "soak.yaml",
         target_url=server.url,
         run_dir=run_dir,
         web=variant == ON,
         web_port=port,
+        metrics_port=metrics_port,
         jwt_secret=bench_secret(),
         progress_interval_s=30,
     )
     stop = asyncio.Event()
     polls = [0]
+    scrapes = [0]
     side = [asyncio.create_task(_fault_at_hold(run_dir, args, stop))]
     if variant == ON:
         side += [
             asyncio.create_task(_watch(f"http://127.0.0.1:{port}", stop, args.poll_s, polls))
             for _ in range(args.viewers)
         ]
+        side.append(
+            asyncio.create_task(
+                _scrape(f"http://127.0.0.1:{metrics_port}", stop, args.scrape_s, scrapes)
+            )
+        )
     total = args.ramp + args.hold
     progress(f"round {round_} {variant}: {args.sessions} sessions, {total:g} s")
     try:
@@ -259,6 +281,7 @@ async def measure_one(
         cpu_s=use.groups_s.get("load", 0.0),
         window_s=use.wall_s,
         polls=polls[0],
+        scrapes=scrapes[0],
     )
 
 
@@ -270,7 +293,7 @@ def report(args: argparse.Namespace, results: list[Measurement]) -> None:
         f"{args.poll_s:g} s\n"
     )
     rows = [
-        [m.round, m.variant, m.turns, m.window_s, m.cpu_s, m.cpu_ms_per_turn, m.polls]
+        [m.round, m.variant, m.turns, m.window_s, m.cpu_s, m.cpu_ms_per_turn, m.polls, m.scrapes]
         for m in results
     ]
     print(
@@ -283,6 +306,7 @@ def report(args: argparse.Namespace, results: list[Measurement]) -> None:
                 "Locust CPU (s)",
                 "CPU ms / turn",
                 "tab polls",
+                "metrics scrapes",
             ],
             rows,
         )
