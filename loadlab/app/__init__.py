@@ -9,7 +9,10 @@ analysis, report) takes what it needs as arguments.
     options.py                those options objects
     run.py, demo.py, up.py,   one module per command; each exposes ``execute(options) -> int``
     gameday.py, report.py,    and raises a LoadLabError (which carries the exit code)
-    compare.py, cost.py       for anything but success
+    compare.py, cost.py,      for anything but success
+    history.py
+    plan.py                   ``loadlab gameday PLAN.yaml``: a game-day plan's experiments
+                              in order, the blast radius checked first, one index
     scenarios.py              finding a scenario file by path or name
     targets.py                choosing and checking the endpoint under test
     embedded.py               the embedded stack for a command: start, hand-off, audit
