@@ -97,6 +97,12 @@ class TurnRecord:
     # kept less than that (target.max_answer_kib); None in runs recorded before.
     answer_bytes: int | None = None
     answer_truncated: bool | None = None
+    # How late the harness sent the turn: from the moment the shopper's think time
+    # was over to the first attempt's send (monotonic clock). A stall of the load
+    # generator delays the turns due during it; their latency does not show it
+    # (coordinated omission), this does. None when no think time was scheduled
+    # (a player driven outside Locust) and in runs recorded before.
+    lateness_ms: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from loadlab.analysis.coldstarts import ColdStartAnalysis
 from loadlab.analysis.continuity import Continuity, ResumeLatency
 from loadlab.analysis.impact import FaultImpact
 from loadlab.analysis.journal import ExperimentOutcome
+from loadlab.analysis.lateness import HarnessLateness
 from loadlab.analysis.locust_agreement import LocustAgreement
 from loadlab.analysis.stats import Distribution
 
@@ -297,6 +298,7 @@ class RunSummary:
     turn_latency_ms: IntentLatencies
     request_latency_ms: NameLatencies
     ttft_ms: IntentLatencies
+    harness_lateness_ms: HarnessLateness
     errors: Errors
     sessions: Sessions
     cold_starts: ColdStarts
@@ -319,6 +321,7 @@ class RunSummary:
                 "turn_latency_ms": self.turn_latency_ms.to_json(),
                 "request_latency_ms": self.request_latency_ms.to_json(),
                 "ttft_ms": self.ttft_ms.to_json(),
+                "harness_lateness_ms": self.harness_lateness_ms.to_json(),
                 "errors": self.errors.to_json(),
                 "sessions": self.sessions.to_json(),
                 "cold_starts": self.cold_starts.to_json(),

@@ -20,6 +20,7 @@ from loadlab.analysis.continuity import (
 )
 from loadlab.analysis.impact import fault_impact, fault_spans
 from loadlab.analysis.journal import JOURNAL, read_journal
+from loadlab.analysis.lateness import harness_lateness
 from loadlab.analysis.locust_agreement import locust_agreement
 from loadlab.analysis.pressure import pressure_summary
 from loadlab.analysis.run_summary import (
@@ -69,13 +70,15 @@ def summarize(run: RunData) -> RunSummary:
     # continuity and experiment add to problems: computed before the summary takes the list
     continuity_section = _continuity(run, problems)
     experiment = _experiment(run, problems)
+    turn_latency = _by_intent(turns, user_latency)
     return RunSummary(
         version=SUMMARY_VERSION,
         run=_run_info(run, duration),
         totals=_totals(run, series, duration),
-        turn_latency_ms=_by_intent(turns, user_latency),
+        turn_latency_ms=turn_latency,
         request_latency_ms=_by_name(req, "latency_ms"),
         ttft_ms=_by_intent(turns, turns["ttft_ms"] if len(turns) else pd.Series()),
+        harness_lateness_ms=harness_lateness(turns, turn_latency.all.p99),
         errors=_errors(req, turns),
         sessions=_sessions(run.sessions),
         cold_starts=_cold_starts(run),

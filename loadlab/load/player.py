@@ -57,6 +57,7 @@ class SessionPlayer:
         time_scale: float = 1.0,
         worker_id: str = "local",
         wall: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.perf_counter,
         rng: random.Random | None = None,
         on_attempt: Callable[[Attempt], None] | None = None,
     ) -> None:
@@ -69,6 +70,7 @@ class SessionPlayer:
         self._time_scale = time_scale
         self._worker = worker_id
         self._wall = wall
+        self._clock = clock
         self._rng = rng if rng is not None else random.Random(spec.seed)
         self._on_attempt = on_attempt
         self.ledger = SessionLedger(
@@ -92,8 +94,13 @@ class SessionPlayer:
             return 0.0
         return self.spec.turns[self._next].think_time_s * self._time_scale
 
-    def play_next_turn(self) -> TurnRecord:
-        """Play the next turn with its retries, emit its rows, and return its record."""
+    def play_next_turn(self, *, due: float | None = None) -> TurnRecord:
+        """Play the next turn with its retries, emit its rows, and return its record.
+
+        ``due`` is when the turn should have started, on the player's ``clock``
+        (the end of the think time the caller waited); the turn's ``lateness_ms``
+        is how much later its first attempt was sent (None without ``due``).
+        """
         if self.done:
             raise RuntimeError("the session has no turn left to play")
         turn = self.spec.turns[self._next]
@@ -104,19 +111,21 @@ class SessionPlayer:
         check: TurnCheck | None = None
         at_stake = self.ledger.turns_done > 0
         with_cart = at_stake and bool(self.ledger.expected_cart)
+        lateness_ms: float | None = None
         for attempt in range(1, self._retry.max_attempts + 1):
-            result = self._client.send_turn(
-                TurnRequest(
-                    session_id=self.spec.session_id,
-                    turn_index=turn.index,
-                    message=turn.message,
-                    idempotency_key=key,
-                    token=self._credentials.token(self._wall()),
-                    history=tuple(self._history),
-                ),
-                at_stake=at_stake,
-                with_cart=with_cart,
+            request = TurnRequest(
+                session_id=self.spec.session_id,
+                turn_index=turn.index,
+                message=turn.message,
+                idempotency_key=key,
+                token=self._credentials.token(self._wall()),
+                history=tuple(self._history),
             )
+            if due is not None and attempt == 1:
+                # Taken at the last moment before the send: whatever delayed the
+                # send after the think time (a blocked loop, a slow greenlet) counts.
+                lateness_ms = max(0.0, (self._clock() - due) * 1000.0)
+            result = self._client.send_turn(request, at_stake=at_stake, with_cart=with_cart)
             results.append(result)
             self._emit_attempt(turn, attempt, result)
             if result.ok:
@@ -138,7 +147,9 @@ class SessionPlayer:
                 break
             self._sleep(self._backoff(attempt, result.retry_after_s))
         self._next += 1
-        record = _turn_record(turn, results, check, self.spec.session_id, self._worker)
+        record = _turn_record(
+            turn, results, check, self.spec.session_id, self._worker, lateness_ms=lateness_ms
+        )
         self._sink.emit(record)
         return record
 
@@ -227,6 +238,8 @@ def _turn_record(
     check: TurnCheck | None,
     session_id: str,
     worker: str,
+    *,
+    lateness_ms: float | None,
 ) -> TurnRecord:
     first, last = results[0], results[-1]
     ok = last.ok
@@ -269,4 +282,5 @@ def _turn_record(
         worker=worker,
         answer_bytes=last.answer_bytes,
         answer_truncated=last.truncated,
+        lateness_ms=lateness_ms,
     )

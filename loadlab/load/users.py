@@ -16,6 +16,7 @@ through the Lambda Invoke API.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import gevent
@@ -58,18 +59,27 @@ class SessionUser(User):
         self.loadlab = LoadContext.of(environment)
         self.agent: AgentClient
         self.player: SessionPlayer | None = None
+        # When the next turn is due (perf_counter); None before the user's first wait.
+        self._due: float | None = None
 
     def wait_time(self) -> float:
-        """The shopper's think time before the next turn (scaled by the scenario)."""
-        return 0.0 if self.player is None else self.player.next_think_time_s
+        """The shopper's think time before the next turn (scaled by the scenario).
+
+        Locust sleeps this long right after asking, so the next turn is due at
+        now + the think time: how much later it is sent is its ``lateness_ms``.
+        """
+        think = 0.0 if self.player is None else self.player.next_think_time_s
+        self._due = time.perf_counter() + think
+        return think
 
     @task
     def play_turn(self) -> None:
         """Play the next turn of the current session; start a new shopper after the last."""
+        due, self._due = self._due, None
         if self.player is None or self.player.done:
             self.player = self._new_player()
         try:
-            self.player.play_next_turn()
+            self.player.play_next_turn(due=due)
         except Exception as exc:
             # A bug in the harness must not look like a healthy session: the session is
             # failed (with the error in its reason), Locust logs the traceback, and the

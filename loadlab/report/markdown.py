@@ -29,6 +29,8 @@ def summary_markdown(
     lines = [f"# loadlab: {summary.run.name or 'run'}: {state}", ""]
     if verdict.reasons:
         lines += [f"- **{reason}**" for reason in verdict.reasons] + [""]
+    if summary.harness_lateness_ms.warning is not None:
+        lines += [f"> Warning: {summary.harness_lateness_ms.warning}", ""]
     lines += ["| evidence | status | detail |", "|---|---|---|"]
     lines += [f"| {e.source} | {_status(e.status)} | {_cell(e.detail)} |" for e in verdict.evidence]
     lines += ["", "## SLO gates", "", "| gate | actual | limit | result |", "|---|---|---|---|"]

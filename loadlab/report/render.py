@@ -145,6 +145,7 @@ def _html(
         ),
         target=target.get("url", "?") if isinstance(target, dict) else target,
         ms=_ms,
+        lateness_warning=summary.harness_lateness_ms.warning,
         pct=_pct,
         num=_num,
         verdicts=_verdicts,
@@ -190,6 +191,7 @@ def headline(summary: RunSummary) -> str:
         ("turns/s mean / peak", f"{t.turns_per_s_mean:.1f} / {t.turns_per_s_peak:.1f}"),
         ("turn latency P50 / P99", f"{_ms(lat.p50)} / {_ms(lat.p99)}"),
         ("TTFT P50 / P99", f"{_ms(ttft.p50)} / {_ms(ttft.p99)}"),
+        *_lateness_rows(summary),
         ("failed turns", _pct(t.turn_error_rate)),
         ("peak users", _num(t.peak_users)),
         ("cold starts", str(summary.cold_starts.count)),
@@ -200,6 +202,22 @@ def headline(summary: RunSummary) -> str:
     rows += _pressure_rows(summary)
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"  {k.ljust(width)}  {val}" for k, val in rows)
+
+
+def _lateness_rows(summary: RunSummary) -> list[tuple[str, str]]:
+    """The harness lateness row (and its warning) when the run recorded lateness."""
+    late = summary.harness_lateness_ms
+    if not late.count:
+        return []
+    rows = [("harness lateness P99 / max", f"{_lateness_ms(late.p99)} / {_lateness_ms(late.max)}")]
+    if late.warning is not None:
+        rows.append(("WARNING", late.warning))
+    return rows
+
+
+def _lateness_ms(value: float | None) -> str:
+    # Lateness is usually a fraction of a millisecond: _ms would round it to 0.
+    return "—" if value is None else f"{value:.1f} ms"
 
 
 def _cold_start_rows(summary: RunSummary) -> list[tuple[str, str]]:

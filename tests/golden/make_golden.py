@@ -190,6 +190,8 @@ def _turn(
         llm_throttles=1 if throttled else 0,
         tokens_in=150 + 25 * i,
         tokens_out=40 + 10 * i,
+        # a user's first turn follows no think time: nothing was due, nothing is late
+        lateness_ms=None if i == 0 else 0.2 + 0.3 * i,
     )
 
 

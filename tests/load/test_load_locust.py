@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 from load_agent_server import AgentServer
 
+from loadlab.report.render import RenderedReport, headline, render_run
+
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -147,3 +149,46 @@ def test_locust_environment_rows_agree_with_stats_and_verdicts_with_the_truth(
     assert set(judged) == {"clean", "resumed", "duplicated", "restarted"}, judged
     # Shapes stop users mid-session: those sessions still have their row.
     assert any(s["verdict_reason"] == "stopped" for s in sessions)
+
+
+def _lateness_run(agent: AgentServer, tmp_path: Path, mode: str) -> RenderedReport:
+    run = tmp_path / mode
+    proc = subprocess.run(
+        [sys.executable, str(RUNS / "lateness_users.py"), agent.url, SECRET, str(run), mode],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        cwd=ROOT,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return render_run(run)
+
+
+def test_a_user_blocking_the_loop_makes_turns_late_and_the_report_warns(
+    agent: AgentServer, tmp_path: Path
+) -> None:
+    out = _lateness_run(agent, tmp_path, "blocked")
+    late = out.summary.harness_lateness_ms
+    # The blocker holds the loop 200 ms of every ~300 ms: turns due meanwhile wait for it.
+    assert late.count > 50
+    assert late.p99 is not None and late.p99 > 100
+    assert late.distorted and late.warning is not None
+    assert "harness lateness P99 = " in late.warning
+    assert "coordinated omission" in late.warning
+    html = out.html_path.read_text()
+    assert 'id="harness-lateness"' in html and "harness lateness P99" in html
+    assert "> Warning: harness lateness P99" in out.markdown_path.read_text()
+    assert "WARNING" in headline(out.summary)
+    # a warning, not a verdict: the run still passes on its own evidence
+    summary = json.loads(out.summary_path.read_text())
+    assert summary["harness_lateness_ms"]["distorted"] is True
+
+
+def test_a_normal_run_has_small_lateness(agent: AgentServer, tmp_path: Path) -> None:
+    out = _lateness_run(agent, tmp_path, "normal")
+    late = out.summary.harness_lateness_ms
+    assert late.count > 50
+    # 20 shoppers leave the loop idle almost all the time: turns go out on time
+    # (the bound is generous for a shared machine; the blocked run's P99 is > 100 ms)
+    assert late.p99 is not None and late.p99 < 50

@@ -110,6 +110,7 @@ class Rig:
             credentials=SessionCredentials(secret=SECRET, session_id=SESSION),
             sleep=self._sleep,
             wall=clock,
+            clock=clock,
             on_attempt=self.attempts.append,
             worker_id="w1",
         )
@@ -153,6 +154,23 @@ def test_healthy_session_is_clean_with_one_row_per_attempt_turn_and_session(
     assert len(set(agent.keys)) == 3
     assert [a.sample for a in rig.attempts] == requests
     assert rig.sleeps == []
+
+
+def test_lateness_is_the_delay_from_the_due_time_to_the_first_send(clock: ManualClock) -> None:
+    rig = Rig(AgentTransport(AgentModel(), cut={(2, 1)}), clock)
+    due = clock() + rig.player.next_think_time_s
+    clock.advance(rig.player.next_think_time_s + 0.25)  # the loop was busy 250 ms past due
+    assert rig.player.play_next_turn(due=due).lateness_ms == pytest.approx(250.0)
+    # turn 2 is cut and retried: the backoff is the session's, not the harness's lateness
+    due = clock() + rig.player.next_think_time_s
+    clock.advance(rig.player.next_think_time_s + 0.1)
+    retried = rig.player.play_next_turn(due=due)
+    assert retried.attempts == 2 and rig.sleeps
+    assert retried.lateness_ms == pytest.approx(100.0)
+    # sent before it was due counts as on time; without a due time there is no figure
+    assert rig.player.play_next_turn(due=clock() + 1.0).lateness_ms == 0.0
+    rig.player = Rig(AgentTransport(AgentModel()), clock).player
+    assert rig.player.play_next_turn().lateness_ms is None
 
 
 def test_cut_stream_retried_with_same_key_resumes(clock: ManualClock) -> None:
