@@ -219,6 +219,21 @@ def build_parser() -> argparse.ArgumentParser:
         "pressure, each fault's impact; the session table as CSV under Download Data",
     )
     run.add_argument("--web-port", type=_port, default=8089, help="web UI port (8089)")
+    run.add_argument(
+        "--web-host",
+        default="127.0.0.1",
+        metavar="ADDRESS",
+        help="address the web UI listens on (default 127.0.0.1: this machine only; "
+        "0.0.0.0 exposes it to the network, on purpose)",
+    )
+    run.add_argument(
+        "--workers",
+        type=_whole_number,
+        default=0,
+        metavar="N",
+        help="Locust's distributed mode on this machine: a master and N worker processes "
+        "(one per core helps; the master writes the one run directory). Default 0: one process",
+    )
     run.add_argument("--embedded", action="store_true", help="start the embedded stack for the run")
     run.add_argument("--run-dir", type=Path, help="exact run directory (default: a new one)")
     run.add_argument("--runs-root", type=Path, default=Path("runs"), help="default: runs")
@@ -483,7 +498,9 @@ def _run_options(args: argparse.Namespace) -> RunOptions:
         users=args.users,
         time_scale=args.time_scale,
         web=args.web,
+        web_host=args.web_host,
         web_port=args.web_port,
+        workers=args.workers,
         embedded=args.embedded,
         run_dir=args.run_dir,
         runs_root=args.runs_root,

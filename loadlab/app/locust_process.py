@@ -19,9 +19,10 @@ import sys
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
-from loadlab.load.launch import LocustLaunch, run_locust
+from loadlab.load.launch import LocustLaunch, run_locust, run_workers
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
+WORKER_GRACE_S = 15.0
 
 
 async def run_load(
@@ -33,10 +34,17 @@ async def run_load(
     usual; a second one kills Locust and raises :class:`KeyboardInterrupt` (exit 130).
     """
     proc = await run_locust(launch)
+    workers = await run_workers(launch) if launch.workers else []
+    if workers:
+        print(
+            f"loadlab: Locust master and {len(workers)} workers on 127.0.0.1:"
+            f"{launch.master_port}; one run directory: {launch.run_dir}",
+            flush=True,
+        )
     if launch.web:
         print(
-            f"loadlab: Locust web UI on http://127.0.0.1:{launch.web_port} - press Start there; "
-            "Stop there (or Ctrl-C here) ends the run and writes the report",
+            f"loadlab: Locust web UI on http://{launch.web_host}:{launch.web_port} - press Start "
+            "there; Stop there (or Ctrl-C here) ends the run and writes the report",
             flush=True,
         )
     side = asyncio.create_task(during()) if during is not None else None
@@ -47,9 +55,10 @@ async def run_load(
             await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
             if aborted.done():
                 waiting.cancel()
-                if proc.returncode is None:
-                    proc.kill()
-                    await proc.wait()
+                for child in (proc, *workers):
+                    if child.returncode is None:
+                        child.kill()
+                        await child.wait()
                 print(
                     f"loadlab: aborted; the run in {launch.run_dir} has no end "
                     f"(`loadlab report {launch.run_dir}` judges it incomplete)",
@@ -59,10 +68,21 @@ async def run_load(
                 raise KeyboardInterrupt
             return waiting.result()
     finally:
+        await _end_workers(workers)
         if side is not None:
             side.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await side
+
+
+async def _end_workers(workers: list[asyncio.subprocess.Process]) -> None:
+    """Workers quit when their master does; one still running after the grace is killed."""
+    for worker in workers:
+        try:
+            await asyncio.wait_for(worker.wait(), timeout=WORKER_GRACE_S)
+        except TimeoutError:
+            worker.kill()
+            await worker.wait()
 
 
 @contextlib.contextmanager

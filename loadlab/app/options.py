@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,15 +66,24 @@ class RunOptions:
     users: int | None = None
     time_scale: float | None = None
     web: bool = False
+    web_host: str = "127.0.0.1"
     web_port: int = 8089
     embedded: bool = False
     run_dir: Path | None = None
     runs_root: Path = Path("runs")
     metrics_port: int = 0
+    workers: int = 0
     stack: StackOptions = field(default_factory=StackOptions)
 
     def __post_init__(self) -> None:
         check_metrics_port(self.metrics_port)
+        _check_count("--workers", self.workers, minimum=0)
+        if self.workers > MAX_WORKERS:
+            raise ConfigError(
+                f"--workers {self.workers} is more than {MAX_WORKERS}",
+                hint="one worker per core is the most that helps; e.g. --workers 2",
+            )
+        check_web_host(self.web_host)
         if self.users is not None:
             _check_count("--users", self.users, minimum=1)
         if self.time_scale is not None:
@@ -223,6 +233,22 @@ class CostOptions:
 def _check_positive(flag: str, value: float) -> None:
     if not (math.isfinite(value) and value > 0):
         raise ConfigError(f"{flag} {value!r} must be a finite number > 0", hint=f"e.g. {flag} 1.0")
+
+
+MAX_WORKERS = 64
+"""The most Locust workers ``--workers`` starts on one machine."""
+
+
+def check_web_host(host: str) -> None:
+    """``--web-host`` is an IP address this machine can bind (a name would hide what it exposes)."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ConfigError(
+            f"--web-host {host!r} is not an IP address",
+            hint="use 127.0.0.1 (the default: this machine only), or 0.0.0.0 to expose "
+            "the web UI to the network on purpose",
+        ) from None
 
 
 def _check_count(flag: str, value: int, *, minimum: int) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from pathlib import Path
 
 from loadlab.app.closing import check_locust, check_verdict, render_and_print
@@ -59,6 +60,14 @@ async def _run(options: RunOptions) -> int:
     return 0
 
 
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for the master's port to its workers)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
 def _launch(
     options: RunOptions,
     scenario_path: Path,
@@ -77,7 +86,10 @@ def _launch(
         users=options.users,
         time_scale=options.time_scale,
         web=options.web,
+        web_host=options.web_host,
         web_port=options.web_port,
+        workers=options.workers,
+        master_port=free_port() if options.workers else 5557,
         metrics_port=options.metrics_port,
         jwt_secret=secret,
         env=env,

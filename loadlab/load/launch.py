@@ -23,6 +23,9 @@ from typing import IO
 
 from loadlab.orphans import die_with_parent
 
+WORKERS_MAX_WAIT_S = 60.0
+"""How long a master waits for its workers to connect before it gives up (exit 1)."""
+
 # The locustfiles live in the wiring package; this layer names them by path only.
 _APP = Path(__file__).resolve().parents[1] / "app"
 LOCUSTFILE = _APP / "locustfile.py"
@@ -47,8 +50,11 @@ class LocustLaunch:
     users: int | None = None
     time_scale: float | None = None
     web: bool = False
+    web_host: str = "127.0.0.1"
     web_port: int = 8089
     metrics_port: int = 0
+    workers: int = 0
+    master_port: int = 5557
     jwt_secret: str | None = field(default=None, repr=False)
     progress_interval_s: float = 5.0
     loglevel: str = "WARNING"
@@ -79,9 +85,38 @@ class LocustLaunch:
         if self.metrics_port:
             cmd += ["--metrics-port", str(self.metrics_port)]
         if self.web:
-            cmd += ["--web-host", "127.0.0.1", "--web-port", str(self.web_port)]
+            cmd += ["--web-host", self.web_host, "--web-port", str(self.web_port)]
         else:
             cmd += ["--headless", "--only-summary"]
+        if self.workers:
+            cmd += [
+                "--master",
+                "--expect-workers", str(self.workers),
+                "--expect-workers-max-wait", f"{WORKERS_MAX_WAIT_S:g}",
+                "--master-bind-host", "127.0.0.1",
+                "--master-bind-port", str(self.master_port),
+            ]  # fmt: skip
+        return cmd
+
+    def worker_argv(self, index: int) -> list[str]:
+        """The command line of worker ``index`` (0-based) of a ``workers`` run.
+
+        A worker runs the same locustfile and scenario, takes its users and the
+        shape's ticks from the master, and forwards its rows to it: the master
+        writes the one run directory.
+        """
+        cmd = [
+            sys.executable, "-m", "locust", "-f", str(self.locustfile),
+            "--worker",
+            "--master-host", "127.0.0.1",
+            "--master-port", str(self.master_port),
+            "--scenario", str(self.scenario_path),
+            "--loglevel", self.loglevel,
+        ]  # fmt: skip
+        if self.lambda_function:
+            cmd += ["--lambda-function", self.lambda_function]
+        if self.time_scale:
+            cmd += ["--time-scale", str(self.time_scale)]
         return cmd
 
     def environment(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -109,6 +144,25 @@ async def run_locust(launch: LocustLaunch) -> asyncio.subprocess.Process:
         preexec_fn=die_with_parent(),
         start_new_session=True,
     )
+
+
+async def run_workers(launch: LocustLaunch) -> list[asyncio.subprocess.Process]:
+    """Start ``launch.workers`` worker processes for the master :func:`run_locust` started.
+
+    Each leads a process group of its own, as the master does (a terminal's
+    Ctrl-C reaches loadlab only; the master tells its workers to quit), and is
+    SIGKILLed if this process dies.
+    """
+    return [
+        await asyncio.create_subprocess_exec(
+            *launch.worker_argv(index),
+            env=launch.environment(),
+            stdin=asyncio.subprocess.DEVNULL,
+            preexec_fn=die_with_parent(),
+            start_new_session=True,
+        )
+        for index in range(launch.workers)
+    ]
 
 
 def start_locust(launch: LocustLaunch, log: IO[bytes]) -> subprocess.Popen[bytes]:

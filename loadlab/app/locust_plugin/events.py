@@ -117,9 +117,19 @@ def _init(environment: Any, state: PluginState) -> None:
     if role == "worker":
         # A worker learns the target and loadlab's options from the master's first
         # spawn message; its context is built at test_start (see _worker_context).
-        state.forwarder = WorkerForwarder(
+        forwarder = WorkerForwarder(
             environment.runner, in_flight=lambda: _counters(environment)
         ).start()
+        state.forwarder = forwarder
+
+        def rows_before_stats(**_: Any) -> None:
+            # Locust sends this worker's statistics right after this event (every
+            # few seconds, and a last time when the master says quit): the rows
+            # they count go first on the same channel, so the master never holds
+            # statistics for requests whose rows are still on their way.
+            forwarder.flush()
+
+        environment.events.report_to_master.add_listener(rows_before_stats)
         return
     choose_scenario(options)
     scenario = scenario_of(options, environment.host)
