@@ -55,3 +55,24 @@ def test_aws_settings_of_an_embedded_run_replace_the_users_own() -> None:
     assert "AWS_PROFILE" not in env and env["AWS_REGION"] == "us-east-1"
     assert env["HOME"] == "/root"
     assert launch().environment(base)["AWS_PROFILE"] == "prod"
+
+
+def test_workers_make_a_master_on_loopback_and_workers_that_find_it() -> None:
+    plan = launch(workers=2, master_port=6001, lambda_function="agent", time_scale=0.5)
+    argv = plan.argv()
+    assert argv[argv.index("--expect-workers") + 1] == "2"
+    assert argv[argv.index("--master-bind-host") + 1] == "127.0.0.1"
+    assert argv[argv.index("--master-bind-port") + 1] == "6001"
+    worker = plan.worker_argv(0)
+    assert "--worker" in worker and "--master" not in worker
+    assert worker[worker.index("--master-port") + 1] == "6001"
+    assert worker[worker.index("-f") + 1] == str(LAMBDA_LOCUSTFILE)
+    # the master alone writes the run directory and the CSVs
+    assert "--run-dir" not in worker and "--csv" not in worker
+    assert "--lambda-function" in worker and "--time-scale" in worker
+    assert "--master" not in launch().argv()
+
+
+def test_web_host_is_passed_as_given() -> None:
+    argv = launch(web=True, web_host="0.0.0.0").argv()
+    assert argv[argv.index("--web-host") + 1] == "0.0.0.0"
