@@ -80,6 +80,17 @@ def _port(text: str) -> int:
     return value
 
 
+def _workers(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--workers",
+        type=_whole_number,
+        default=0,
+        metavar="N",
+        help="Locust's distributed mode on this machine: a master and N worker processes "
+        "(one per core helps; the master writes the one run directory). Default 0: one process",
+    )
+
+
 def _metrics_port(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--metrics-port",
@@ -226,14 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="address the web UI listens on (default 127.0.0.1: this machine only; "
         "0.0.0.0 exposes it to the network, on purpose)",
     )
-    run.add_argument(
-        "--workers",
-        type=_whole_number,
-        default=0,
-        metavar="N",
-        help="Locust's distributed mode on this machine: a master and N worker processes "
-        "(one per core helps; the master writes the one run directory). Default 0: one process",
-    )
+    _workers(run)
     run.add_argument("--embedded", action="store_true", help="start the embedded stack for the run")
     run.add_argument("--run-dir", type=Path, help="exact run directory (default: a new one)")
     run.add_argument("--runs-root", type=Path, default=Path("runs"), help="default: runs")
@@ -329,6 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="when rollbacks run (default always: a fault is never left behind)",
     )
     _metrics_port(gameday)
+    _workers(gameday)
     _stack_options(gameday)
     gameday.set_defaults(options=_gameday_options)
 
@@ -528,6 +533,7 @@ def _gameday_options(args: argparse.Namespace) -> GamedayOptions:
         run_dir=args.run_dir,
         runs_root=args.runs_root,
         metrics_port=args.metrics_port,
+        workers=args.workers,
         stack=_stack(args),
         chaos=ChaosRunOptions(
             variables=tuple(args.var),

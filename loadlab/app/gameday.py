@@ -288,6 +288,8 @@ def prepare(options: GamedayOptions) -> Prepared:
         env["LOADLAB_TARGET_URL"] = options.target
     if options.metrics_port:  # read by the Locust plugin of the experiment's start_load
         env["LOADLAB_METRICS_PORT"] = str(options.metrics_port)
+    if options.workers:  # read by start_load: a Locust master and this many workers
+        env["LOADLAB_WORKERS"] = str(options.workers)
     # Everything is checked before anything starts: a refused game day leaves no
     # stack, no run directory and no chaostoolkit.log behind.
     later = _SET_WHEN_STARTED if options.target else _SET_WHEN_STARTED | _SET_BY_THE_STACK
@@ -385,7 +387,7 @@ def _revert_orphans(aws: LocalAWS | None) -> None:
 
 def _clean_env() -> dict[str, str]:
     env = dict(os.environ)
-    for key in ("LOADLAB_RUN_DIR", "LOADLAB_TARGET_URL"):
+    for key in ("LOADLAB_RUN_DIR", "LOADLAB_TARGET_URL", "LOADLAB_WORKERS"):
         env.pop(key, None)
     return env
 

@@ -77,12 +77,7 @@ class RunOptions:
 
     def __post_init__(self) -> None:
         check_metrics_port(self.metrics_port)
-        _check_count("--workers", self.workers, minimum=0)
-        if self.workers > MAX_WORKERS:
-            raise ConfigError(
-                f"--workers {self.workers} is more than {MAX_WORKERS}",
-                hint="one worker per core is the most that helps; e.g. --workers 2",
-            )
+        check_workers(self.workers)
         check_web_host(self.web_host)
         if self.users is not None:
             _check_count("--users", self.users, minimum=1)
@@ -162,11 +157,13 @@ class GamedayOptions:
     run_dir: Path | None = None
     runs_root: Path = Path("runs")
     metrics_port: int = 0
+    workers: int = 0
     stack: StackOptions = field(default_factory=StackOptions)
     chaos: ChaosRunOptions = field(default_factory=ChaosRunOptions)
 
     def __post_init__(self) -> None:
         check_metrics_port(self.metrics_port)
+        check_workers(self.workers)
         _check_before_start(self.target, self.run_dir)
 
     @property
@@ -237,6 +234,16 @@ def _check_positive(flag: str, value: float) -> None:
 
 MAX_WORKERS = 64
 """The most Locust workers ``--workers`` starts on one machine."""
+
+
+def check_workers(workers: int) -> None:
+    """``--workers`` is 0 (one Locust process) up to :data:`MAX_WORKERS`."""
+    _check_count("--workers", workers, minimum=0)
+    if workers > MAX_WORKERS:
+        raise ConfigError(
+            f"--workers {workers} is more than {MAX_WORKERS}",
+            hint="one worker per core is the most that helps; e.g. --workers 2",
+        )
 
 
 def check_web_host(host: str) -> None:

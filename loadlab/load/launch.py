@@ -181,3 +181,20 @@ def start_locust(launch: LocustLaunch, log: IO[bytes]) -> subprocess.Popen[bytes
         preexec_fn=die_with_parent(),  # noqa: PLW1509 (prctl only; libc found before fork)
         start_new_session=True,
     )
+
+
+def start_workers(launch: LocustLaunch, log: IO[bytes]) -> list[subprocess.Popen[bytes]]:
+    """Start ``launch.workers`` workers in the background for a master :func:`start_locust`
+    started; each is SIGKILLed when the calling thread's process dies."""
+    return [
+        subprocess.Popen(
+            launch.worker_argv(index),
+            env=launch.environment(),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent(),  # noqa: PLW1509 (prctl only; libc found before fork)
+            start_new_session=True,
+        )
+        for index in range(launch.workers)
+    ]

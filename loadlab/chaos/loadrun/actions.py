@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -21,12 +22,15 @@ from chaoslib.exceptions import ActivityFailed
 
 from loadlab.chaos.loadrun.live_run import read_live, run_dir_of
 from loadlab.load.context import lambda_function_of
-from loadlab.load.launch import LocustLaunch, start_locust
+from loadlab.load.launch import LocustLaunch, start_locust, start_workers
 from loadlab.scenario.files import load_scenario
 
 __all__ = ["start_load", "stop_load", "wait_for_load_end", "wait_for_turns_in_flight"]
 
 PID_FILE = "locust.pid"
+WORKER_PID_FILE = "locust-workers.pid"
+WORKERS_ENV = "LOADLAB_WORKERS"  # set by `loadlab gameday --workers N`
+WORKER_GRACE_S = 15.0
 TARGET_ENV = "LOADLAB_TARGET_URL"
 # set by `loadlab gameday --lambda`: the turns invoke this function
 FUNCTION_ENV = "LOADLAB_TARGET_LAMBDA_FUNCTION"
@@ -70,12 +74,41 @@ def start_load(
         users=int(users) if users else None,
         time_scale=float(time_scale) if time_scale else None,
         progress_interval_s=10.0,
+        workers=_workers(),
+        master_port=_free_port() if _workers() else 5557,
     )
     path.mkdir(parents=True, exist_ok=True)
     with (path / "locust.log").open("ab") as log_file:
         proc = start_locust(launch, log_file)
+        workers = start_workers(launch, log_file) if launch.workers else []
     (path / PID_FILE).write_text(str(proc.pid))
-    return {"pid": proc.pid, "run_dir": str(path), "target_url": target, "scenario": scenario}
+    if workers:
+        (path / WORKER_PID_FILE).write_text("\n".join(str(w.pid) for w in workers) + "\n")
+    return {
+        "pid": proc.pid,
+        "workers": [w.pid for w in workers],
+        "run_dir": str(path),
+        "target_url": target,
+        "scenario": scenario,
+    }
+
+
+def _workers() -> int:
+    raw = os.environ.get(WORKERS_ENV, "0") or "0"
+    try:
+        count = int(raw)
+    except ValueError:
+        raise ActivityFailed(f"{WORKERS_ENV}={raw!r} is not a whole number of workers") from None
+    if count < 0:
+        raise ActivityFailed(f"{WORKERS_ENV}={count} must be 0 or more")
+    return count
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def wait_for_turns_in_flight(
@@ -141,6 +174,7 @@ def wait_for_load_end(timeout_s: float = 900.0, run_dir: str | None = None) -> d
     while time.monotonic() < deadline:
         code = _reap(pid)
         if code is not None:
+            _end_workers(path)
             return {"exit_code": code, "live": read_live(path)}
         time.sleep(0.2)
     raise ActivityFailed(f"the load run (pid {pid}) did not end within {timeout_s:g} s")
@@ -163,16 +197,20 @@ def stop_load(grace_s: float = 30.0, run_dir: str | None = None) -> dict[str, An
         return {"pid": None, "stopped": False, "exit_code": None}
     code = _reap(pid)
     if code is not None:
+        _end_workers(path)
         return {"pid": pid, "stopped": False, "exit_code": code}
     _signal(pid, signal.SIGINT)
     deadline = time.monotonic() + grace_s
     while time.monotonic() < deadline:
         code = _reap(pid)
         if code is not None:
+            _end_workers(path)
             return {"pid": pid, "stopped": True, "exit_code": code}
         time.sleep(0.1)
     _signal(pid, signal.SIGKILL)
-    return {"pid": pid, "stopped": True, "exit_code": _reap(pid, wait=True)}
+    code = _reap(pid, wait=True)
+    _end_workers(path, grace_s=0.0)
+    return {"pid": pid, "stopped": True, "exit_code": code}
 
 
 def _pid(path: Path) -> int:
@@ -195,6 +233,22 @@ def _reap(pid: int, *, wait: bool = False) -> int | None:
     if done == 0:
         return None
     return os.waitstatus_to_exitcode(status)
+
+
+def _end_workers(path: Path, *, grace_s: float = WORKER_GRACE_S) -> None:
+    """After the master: its workers quit when told; one still running after the grace is
+    SIGKILLed."""
+    try:
+        pids = [int(line) for line in (path / WORKER_PID_FILE).read_text().split()]
+    except (OSError, ValueError):
+        return
+    deadline = time.monotonic() + grace_s
+    for pid in pids:
+        while _reap(pid) is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _reap(pid) is None:
+            _signal(pid, signal.SIGKILL)
+            _reap(pid, wait=True)
 
 
 def _signal(pid: int, sig: signal.Signals) -> None:
