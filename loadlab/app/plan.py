@@ -37,6 +37,7 @@ from loadlab.app.scenarios import resolve_experiment_path
 from loadlab.chaos.blast_radius import ENV as RADIUS_ENV
 from loadlab.chaos.blast_radius import violations
 from loadlab.chaos.control import BLAST_RADIUS_REFUSED
+from loadlab.chaos.stop import revert_active_faults
 from loadlab.errors import ConfigError, LoadLabError, VerdictFailed
 from loadlab.measure.rundir import new_run_dir
 from loadlab.scenario.plan import BlastRadius, Plan, PlanExperiment, load_plan
@@ -69,6 +70,10 @@ def execute(options: GamedayOptions) -> int:
     _check_account_and_context(plan.blast_radius, options.target or plan.target)
     for entry in plan.experiments:  # every experiment as it will run, before the first starts
         gameday.prepare(_options_for(plan, entry, options, run_dir=None))
+    target = options.target or plan.target
+    # A harness killed in the middle of an earlier game day may have left a fault in
+    # force on this target: its lease is reverted before anything starts.
+    before = _revert_leases(target, when="before the game day")
     day_dir = (options.run_dir or new_run_dir(options.runs_root, f"gameday-{plan.name}")).resolve()
     if day_dir.exists() and any(day_dir.iterdir()):
         raise ConfigError(
@@ -85,6 +90,7 @@ def execute(options: GamedayOptions) -> int:
         "blast_radius": plan.blast_radius.to_json(),
         "experiments": [],
         "stopped": None,
+        "reverted_before_start": before,
     }
     _write_index(day_dir, index)
     print(f"loadlab: game day '{plan.name}': {len(plan.experiments)} experiments -> {day_dir}")
@@ -100,6 +106,11 @@ def execute(options: GamedayOptions) -> int:
             _notify(plan, "experiment-finished", {"gameday": plan.name, **result})
             failed += 0 if result["passed"] else 1
             stop = _stop_reason(result, plan, day_dir / result["run_dir"])
+            try:
+                result["reverted_after"] = _revert_leases(target, when=f"after {result['run_dir']}")
+            except ConfigError as exc:
+                stop = stop or f"{result['run_dir']}: {exc.message}"
+            _write_index(day_dir, index)
             if stop:
                 index["stopped"] = stop
                 print(f"loadlab: game day stopped: {stop}", file=sys.stderr, flush=True)
@@ -231,6 +242,29 @@ def _run_one(
         "started_at": started,
         "ended_at": time.time(),
     }
+
+
+def _revert_leases(target: str | None, *, when: str) -> list[str]:
+    """Revert every fault lease in force on ``target`` (LLM, DynamoDB, Lambda: what the
+    environment points at); what was reverted. A new embedded stack has none.
+
+    Raises :class:`ConfigError` when one cannot be reverted: nothing may run on top of a
+    fault nobody controls.
+    """
+    if target is None:
+        return []
+    done: list[str] = []
+    for result in revert_active_faults():
+        if result.outcome == "failed":
+            raise ConfigError(
+                f"{when}: a fault lease on {result.target} could not be reverted: {result.detail}",
+                hint="revert it by hand (see README, 'Faults are leases'), then run again",
+            )
+        if result.outcome == "reverted":
+            line = f"{result.target}: {result.detail}"
+            print(f"loadlab: {when}: lease reverted: {line}", flush=True)
+            done.append(line)
+    return done
 
 
 def _options_for(

@@ -63,14 +63,20 @@ def revert_active_faults(environ: Mapping[str, str] | None = None) -> list[Fault
 
 def _llm(url: str) -> tuple[Outcome, str]:
     from loadlab.chaos.downstream.actions import llm_faults_clear
+    from loadlab.chaos.downstream.probes import llm_fault_active
 
+    if not llm_fault_active(url):
+        return "none active", "no LLM fault in force"
     was = llm_faults_clear(url)
     return "reverted", f"LLM faults cleared (now active: {was['active']})"
 
 
 def _dynamodb(url: str) -> tuple[Outcome, str]:
     from loadlab.chaos.downstream.actions import dynamodb_capacity_restore
+    from loadlab.chaos.downstream.probes import dynamodb_capacity_cut_active
 
+    if not dynamodb_capacity_cut_active(url):
+        return "none active", "no DynamoDB capacity cut in force"
     was = dynamodb_capacity_restore(url)
     return "reverted", f"DynamoDB capacity restored (cut active: {was['active']})"
 

@@ -89,3 +89,66 @@ def test_a_plan_outside_the_radius_deletes_nothing(
         assert sorted(ready_pods(running)) == before
         assert len(before) == 2
     assert not list(tmp_path.glob("gameday-*"))
+
+
+def test_a_lease_orphaned_by_a_killed_harness_is_reverted_before_the_next_game_day(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import signal
+    import time
+
+    from loadlab.chaos.downstream.probes import llm_fault_active
+
+    stack = EmbeddedStack(replicas=2, time_scale=0.05, state_dir=tmp_path / "state")
+    with StackThread(stack) as running:
+        state = running.state
+        env = os.environ | {
+            "LOADLAB_LLM_URL": state.endpoints.llm_url,
+            "LOADLAB_ADMIN_TOKEN": state.admin_token,
+            "LOADLAB_JWT_SECRET": state.jwt_secret,
+        }
+        monkeypatch.setenv("LOADLAB_ADMIN_TOKEN", state.admin_token)  # for the probes here
+        plan = tmp_path / "storm.yaml"
+        plan.write_text(
+            "name: storm\nscenario: ci_smoke.yaml\nexperiments:\n"
+            f"  - path: {STORM}\n    vars: {{strike_when_in_flight: 2, fault_duration_s: 600}}\n"
+        )
+        command = [
+            sys.executable, "-m", "loadlab", "gameday", str(plan),
+            "--target", state.endpoints.agent_url, "--runs-root", str(tmp_path / "runs"),
+        ]  # fmt: skip
+        killed = subprocess.Popen(
+            command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while not llm_fault_active(state.endpoints.llm_url):
+                assert killed.poll() is None, "the game day ended before its fault"
+                assert time.monotonic() < deadline, "the fault never came"
+                time.sleep(0.2)
+            killed.send_signal(signal.SIGKILL)  # the harness alone, mid-fault
+            killed.wait(timeout=10)
+        finally:
+            if killed.poll() is None:
+                killed.kill()
+        time.sleep(2)  # its children die with it; the fault's 10-minute lease stays
+        assert llm_fault_active(state.endpoints.llm_url)
+
+        short = tmp_path / "short.yaml"
+        short.write_text(
+            "name: short\nscenario: ci_smoke.yaml\nexperiments:\n"
+            f"  - path: {STORM}\n    vars: {{strike_when_in_flight: 2, fault_duration_s: 5}}\n"
+        )
+        proc = subprocess.run(
+            [*command[:4], str(short), *command[5:]],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        out = proc.stdout
+        assert "before the game day: lease reverted: llm" in out, out[-3000:] + proc.stderr
+        assert out.index("lease reverted") < out.index("experiments ->")
+        assert proc.returncode == 0, out[-3000:] + proc.stderr[-2000:]
+        assert not llm_fault_active(state.endpoints.llm_url)
+        (day,) = (tmp_path / "runs").glob("*gameday-short")
+        index = json.loads((day / "gameday.json").read_text())
+        assert index["reverted_before_start"] and index["passed"]
