@@ -14,8 +14,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
 
-import yaml
-
 from loadlab.errors import ScenarioError
 from loadlab.scenario.gates import DEFAULT_LIMITS, GATE_CATALOG, GATES, Gate, GateSpec
 from loadlab.scenario.model import (
@@ -43,7 +41,7 @@ from loadlab.scenario.model import (
     TurnCount,
 )
 from loadlab.scenario.urls import url_problem
-from loadlab.scenario.yaml_text import YAMLLimitExceeded, load_yaml
+from loadlab.scenario.yaml_text import read_yaml_file
 
 _MISSING = object()
 _DESCRIBE_CHARS = 200
@@ -57,31 +55,7 @@ def load_scenario(path: str | Path) -> Scenario:
     YAML or any value that does not validate.
     """
     source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScenarioError(
-            f"{source}: scenario file not found",
-            hint="pass the path of a scenario YAML file, e.g. scenarios/flash_sale.yaml",
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(
-            f"{source}: cannot read scenario file: {exc}",
-            hint="check the path and that the file is UTF-8 text",
-        ) from None
-    try:
-        data = load_yaml(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        if isinstance(exc, YAMLLimitExceeded):
-            hint = exc.hint
-        elif "duplicate key" in problem:
-            hint = "keep one of the two keys (YAML would silently use the last one)"
-        else:
-            hint = "fix the YAML syntax at that position (indentation, a missing ':' or quote)"
-        raise ScenarioError(f"{source}: malformed YAML{where}: {problem}", hint=hint) from None
+    data = read_yaml_file(path, kind="scenario file", example="scenarios/flash_sale.yaml")
     if data is None:
         raise ScenarioError(
             f"{source}: the scenario file is empty",

@@ -37,10 +37,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
-
 from loadlab.errors import ScenarioError
-from loadlab.scenario.yaml_text import YAMLLimitExceeded, load_yaml
+from loadlab.scenario.yaml_text import read_yaml_file
 
 __all__ = [
     "NOTIFICATION_EVENTS",
@@ -128,32 +126,7 @@ def load_plan(path: Path, *, find: Callable[[str], Path | None] | None = None) -
     ``find`` looks up an experiment that is neither beside the plan nor under the
     working directory (e.g. a shipped experiment named by file name).
     """
-    source = str(path)
-    if path.is_dir():
-        raise ScenarioError(
-            f"{source}: is a directory, not a game-day plan",
-            hint="pass a plan YAML file, e.g. chaos/plans/nightly.yaml",
-        )
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScenarioError(
-            f"{source}: game-day plan not found",
-            hint="pass a plan YAML file, e.g. chaos/plans/nightly.yaml",
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(
-            f"{source}: cannot read the plan: {type(exc).__name__}",
-            hint="check the path and that the file is UTF-8 text",
-        ) from None
-    try:
-        data = load_yaml(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or type(exc).__name__
-        hint = exc.hint if isinstance(exc, YAMLLimitExceeded) else "fix the YAML at that position"
-        raise ScenarioError(f"{source}: malformed YAML{where}: {problem}", hint=hint) from None
+    data = read_yaml_file(path, kind="game-day plan", example="chaos/plans/nightly.yaml")
     return parse_plan(data, path, find=find)
 
 

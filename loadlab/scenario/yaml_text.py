@@ -11,13 +11,23 @@ it reads, with the line and column, before anything looks at the values.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import yaml
 from yaml.constructor import ConstructorError
 from yaml.nodes import MappingNode, Node, SequenceNode
 
-__all__ = ["MAX_DEPTH", "MAX_NODES", "BoundedSafeLoader", "YAMLLimitExceeded", "load_yaml"]
+from loadlab.errors import ScenarioError
+
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_NODES",
+    "BoundedSafeLoader",
+    "YAMLLimitExceeded",
+    "load_yaml",
+    "read_yaml_file",
+]
 
 MAX_DEPTH = 64
 """Deepest nesting of mappings and sequences a file may have."""
@@ -133,3 +143,37 @@ def load_yaml(text: str) -> object:
         return loader.get_single_data()
     finally:
         loader.dispose()
+
+
+def read_yaml_file(path: str | Path, *, kind: str, example: str) -> Any:
+    """Read a YAML file (a ``kind``, e.g. "scenario file") with :func:`load_yaml`.
+
+    Raises :class:`~loadlab.errors.ScenarioError` naming the file and the fix for a
+    missing or unreadable file and for malformed YAML (with its line and column).
+    """
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(
+            f"{source}: {kind} not found",
+            hint=f"pass the path of a {kind} (YAML), e.g. {example}",
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(
+            f"{source}: cannot read {kind}: {exc}",
+            hint="check the path and that the file is UTF-8 text",
+        ) from None
+    try:
+        return load_yaml(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        if isinstance(exc, YAMLLimitExceeded):
+            hint = exc.hint
+        elif "duplicate key" in problem:
+            hint = "keep one of the two keys (YAML would silently use the last one)"
+        else:
+            hint = "fix the YAML syntax at that position (indentation, a missing ':' or quote)"
+        raise ScenarioError(f"{source}: malformed YAML{where}: {problem}", hint=hint) from None
