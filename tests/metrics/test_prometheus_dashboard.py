@@ -1,7 +1,7 @@
 """A real Prometheus scrapes a ci_smoke run: the harness's --metrics-port and the stack's
 file_sd targets; every PromQL query of every dashboard panel returns data.
 
-Debian's ``prometheus`` 2.42 is used as installed (scripts/bootstrap --test-tools installs it, as root);
+Debian's ``prometheus`` 2.42 is used as installed (``scripts/check`` installs it as root);
 its configuration is ``dashboards/prometheus.yml`` with the run's port, the
 stack's targets file and a 1 s scrape interval.
 """
@@ -35,7 +35,7 @@ def binary(name: str) -> str:
     found = shutil.which(name)
     if found is None:
         if os.environ.get("CI"):
-            pytest.fail(f"{name} is missing in CI: scripts/check installs Debian's prometheus (as root)")
+            pytest.fail(f"{name} is missing in CI: scripts/check installs it (as root)")
         pytest.skip(f"{name} not installed (apt-get install prometheus); CI installs it")
     return found
 

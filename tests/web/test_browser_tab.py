@@ -43,7 +43,7 @@ pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(
         not CHROMIUM.exists(),
-        reason=f"{CHROMIUM} is absent: apt-get install -y chromium (scripts/check installs it as root)",
+        reason=f"{CHROMIUM} is absent: apt-get install -y chromium (scripts/check does, as root)",
     ),
     pytest.mark.skipif(
         importlib.util.find_spec("playwright") is None,
