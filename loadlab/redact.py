@@ -126,9 +126,11 @@ class Redactor:
                 return True
         return False
 
-    def optional(self, text: str | None) -> str | None:
-        """Like calling the redactor, for a value that may be None."""
-        return None if text is None else self(text)
+    def optional(self, text: object) -> object:
+        """Like calling the redactor, for any value: strings are redacted, the rest (None,
+        a number a worker sent for a text column) is returned as it is, for the caller
+        to convert or report."""
+        return self(text) if isinstance(text, str) else text
 
     def tree(self, value: T) -> T:
         """A JSON-like value (dicts, lists, strings, numbers) with every string redacted."""

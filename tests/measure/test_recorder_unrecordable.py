@@ -108,3 +108,22 @@ def test_rows_from_workers_with_unrecordable_values_are_kept_too(tmp_path: Path)
     pressure = pq.read_table(tmp_path / "run" / "pressure.parquet").to_pandas()
     assert pressure["value"].tolist() == [1.0, 0.0]
     assert recorder.repaired_columns == 1
+
+
+def test_a_non_string_in_a_text_column_costs_no_row(tmp_path: Path) -> None:
+    # A worker sent a number where text belongs: the rows around it are written, the
+    # value is repaired and said, and later flushes are not stuck on it.
+    run_dir = _run_dir(tmp_path / "run")
+    with RunRecorder(run_dir) as recorder:
+        rows = [
+            {"t": float(i), "source": source, "metric": "rcu", "value": 1.0}
+            for i, source in enumerate(["ddb", 7, "ddb", b"raw", "llm"])
+        ]
+        recorder.emit_dicts("pressure", rows[:3])
+        recorder.flush()
+        recorder.emit_dicts("pressure", rows[3:])
+    assert recorder.flush_errors == 0
+    pressure = pq.read_table(tmp_path / "run" / "pressure.parquet").to_pandas().sort_values("t")
+    assert len(pressure) == 5
+    assert pressure["source"].tolist()[0::2] == ["ddb", "ddb", "llm"]
+    assert recorder.repaired_columns >= 1
