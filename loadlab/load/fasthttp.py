@@ -18,12 +18,14 @@ this module imports gevent.
 from __future__ import annotations
 
 import re
+import select
 import socket
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import gevent
-from geventhttpclient.client import HTTPClientPool
+from gevent import monkey
+from geventhttpclient.client import HTTPClient, HTTPClientPool
 from geventhttpclient.response import HTTPConnectionClosed, HTTPParseError
 from geventhttpclient.url import URL
 
@@ -39,6 +41,35 @@ from loadlab.load.transport import (
 # request target is its path as it stands (re-quoting would leave it unchanged).
 _PLAIN_URL = re.compile(r"(https?://[A-Za-z0-9.:\[\]-]+)(/[A-Za-z0-9._~/-]*)")
 _MAX_ORIGINS = 64
+
+# The real poll(), not gevent's cooperative one: a zero-timeout check never waits.
+_poll = monkey.get_original("select", "poll")
+_READABLE = select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP | select.POLLNVAL
+
+
+def _socket_alive(sock: Any) -> bool:
+    """Whether an idle pooled connection can carry the next request.
+
+    geventhttpclient's own check (``ConnectionPool._is_socket_alive``) asks
+    ``select.select``, which refuses a descriptor above 1023 with ValueError;
+    the pool takes that for a dead connection and closes it. A Locust process
+    holding more than about a thousand connections (a flash sale of 5,000
+    sessions) then closed every kept-alive connection and opened a new one for
+    each turn: a name resolution on gevent's thread pool, a connect and a
+    close per turn, turns queued behind the recorder's writes on that pool
+    (seconds at P99). The same test, with poll (no descriptor limit): an idle
+    keep-alive connection has nothing to read; readable means closed by the
+    peer or dirty.
+    """
+    try:
+        fd = sock.fileno()
+        if fd < 0:
+            return False
+        poller = _poll()
+        poller.register(fd, _READABLE)
+        return not poller.poll(0)
+    except (OSError, ValueError):
+        return False
 
 
 class FastHttpTransport:
@@ -73,6 +104,7 @@ class FastHttpTransport:
         timer.start()
         try:
             client = self._pool.get_client(parsed)
+            _check_with_poll(client)
             response = client.request(method, uri, body=body, headers=dict(headers))
         except gevent.Timeout as exc:
             if exc is not timer:
@@ -111,6 +143,13 @@ class FastHttpTransport:
                 self._origins.clear()
             cached = self._origins[origin] = URL(origin)
         return cached, path
+
+
+def _check_with_poll(client: HTTPClient) -> None:
+    """Make the client's connection pool test idle connections with :func:`_socket_alive`."""
+    pool = client._connection_pool
+    if pool.__dict__.get("_is_socket_alive") is not _socket_alive:
+        pool._is_socket_alive = _socket_alive  # type: ignore[method-assign]
 
 
 def _read_body(response: Any, timeout: float) -> Iterator[bytes]:

@@ -192,3 +192,12 @@ def test_a_normal_run_has_small_lateness(agent: AgentServer, tmp_path: Path) -> 
     # 20 shoppers leave the loop idle almost all the time: turns go out on time
     # (the bound is generous for a shared machine; the blocked run's P99 is > 100 ms)
     assert late.p99 is not None and late.p99 < 50
+
+
+def test_keep_alive_holds_with_descriptors_above_1023(agent: AgentServer) -> None:
+    # geventhttpclient's liveness check (select) refuses descriptors above 1023, and
+    # its pool then closed every kept-alive connection: at 5,000 sessions each turn
+    # paid a name lookup, a connect and a close, and queued on gevent's thread pool.
+    out = _run(str(RUNS / "many_connections.py"), agent.url)
+    assert min(out["fds"]) > 1023
+    assert len(set(out["ports"])) == 1, out  # one connection carried all three requests
