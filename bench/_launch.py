@@ -141,11 +141,13 @@ async def run_measured(
     timeout_s: float,
     interval_s: float = 0.5,
     descendants: bool = False,
+    on_start: Callable[[int], None] | None = None,
 ) -> ProcessRun:
     """Run ``cmd`` (group ``load``) with its output in ``log_path``, sampling CPU until it exits.
 
     ``other_groups`` adds more process groups to every sample (the server, the
     stack). After ``timeout_s`` the process gets SIGINT, then SIGKILL 20 s later.
+    ``on_start`` is called with the pid once the process runs (to attach a profiler).
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
@@ -164,6 +166,8 @@ async def run_measured(
 
     sampler = CpuSampler(roots=roots, interval_s=interval_s, descendants=descendants)
     sampling = asyncio.create_task(sampler.run(max_s=timeout_s + 60))
+    if on_start is not None:
+        on_start(proc.pid)
     try:
         try:
             rc = await asyncio.wait_for(proc.wait(), timeout=timeout_s)
@@ -190,6 +194,7 @@ async def run_loadlab(
     other_groups: Callable[[], Mapping[str, Sequence[int]]] | None = None,
     timeout_s: float,
     interval_s: float = 0.5,
+    on_start: Callable[[int], None] | None = None,
 ) -> ProcessRun:
     """Run loadlab's Locust process for ``launch`` as ``loadlab run`` does, measured.
 
@@ -205,6 +210,7 @@ async def run_loadlab(
         env=launch.environment(),
         timeout_s=timeout_s,
         interval_s=interval_s,
+        on_start=on_start,
     )
 
 

@@ -52,6 +52,7 @@ class ServerStats:
         self.requests = 0
         self.connections = 0
         self.max_connections = 0
+        self.accepted = 0
         self.lateness: list[tuple[float, float]] = []
 
     def to_json(self) -> dict[str, Any]:
@@ -60,6 +61,7 @@ class ServerStats:
             "pid": os.getpid(),
             "requests": self.requests,
             "max_connections": self.max_connections,
+            "accepted": self.accepted,
             "lateness": self.lateness,
         }
 
@@ -180,6 +182,7 @@ class TurnProtocol(asyncio.Protocol):
         self.transport = transport
         stats = self.server.stats
         stats.connections += 1
+        stats.accepted += 1
         stats.max_connections = max(stats.max_connections, stats.connections)
 
     def connection_lost(self, exc: Exception | None) -> None:

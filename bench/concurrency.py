@@ -41,6 +41,7 @@ import aiohttp
 import pandas as pd
 from _launch import CannedServer, bench_secret, log_tail, raise_fd_limit, run_loadlab
 from _procstat import between, bracket
+from _profile import profile_env, py_spy, stall_report
 from _report import markdown_table, print_header, progress
 from _runwindow import (
     UserCount,
@@ -87,6 +88,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--quick", action="store_true", help="smoke mode (~30 s): 500 sessions, 20 s hold"
     )
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="find the stalls: py-spy (--native --idle) on the Locust process over the window, "
+        "gevent's blocking monitor, every GC and recorder flush timed (perturbs the figures: "
+        "compare runs without it)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.sessions, args.hold = 500, 20.0
@@ -181,6 +189,14 @@ def _server_lateness(stats: list[dict[str, Any]], t_from: float, t_to: float) ->
     return pd.Series(values, dtype="float64")
 
 
+async def _py_spy(pid: int, args: argparse.Namespace, work: Path) -> None:
+    # Locust needs a few seconds to import and start before the ramp begins.
+    start = 4.0 + args.ramp + args.settle
+    await py_spy(
+        pid, start_after_s=start, duration_s=args.hold - args.settle - 2, out=work / "pyspy.raw"
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class ConcurrencyResult:
     """The numbers of the report (latencies in ms, minus the server's fixed latency)."""
@@ -198,6 +214,7 @@ class ConcurrencyResult:
     open_sessions: int
     in_flight: int
     server_connections: int
+    server_accepted: int
     p50: float | None
     p99: float | None
     p999: float | None
@@ -210,6 +227,11 @@ class ConcurrencyResult:
     server_late_p99: float | None
     server_late_n: int
     worst_seconds: tuple[tuple[float, float, int], ...]
+    late_p50: float | None
+    late_p99: float | None
+    late_p999: float | None
+    late_max: float | None
+    stalls: str
 
     @property
     def added_p99(self) -> float | None:
@@ -237,8 +259,15 @@ async def measure(args: argparse.Namespace, work: Path) -> ConcurrencyResult:
             run_dir=run_dir,
             jwt_secret=bench_secret(),
             progress_interval_s=10,
+            env=profile_env(work) if args.profile else {},
         )
         total = args.ramp + args.hold
+        profiler: list[asyncio.Task[None]] = []
+
+        def attach(pid: int) -> None:
+            if args.profile:
+                profiler.append(asyncio.create_task(_py_spy(pid, args, work)))
+
         probe_tasks = [
             asyncio.create_task(_probe_loop(server.url, i, stop, probes, total + 60))
             for i in range(args.probes)
@@ -251,10 +280,11 @@ async def measure(args: argparse.Namespace, work: Path) -> ConcurrencyResult:
                 other_groups=lambda: {"server": server.pids},
                 timeout_s=total + 90,
                 interval_s=1.0,
+                on_start=attach,
             )
         finally:
             stop.set()
-            await asyncio.gather(*probe_tasks, return_exceptions=True)
+            await asyncio.gather(*probe_tasks, *profiler, return_exceptions=True)
     if run.returncode not in (0, 1) or not (run_dir / "manifest.json").exists():
         raise RuntimeError(
             f"Locust failed (exit {run.returncode}); last lines of {run.log_path}:\n"
@@ -291,6 +321,7 @@ async def measure(args: argparse.Namespace, work: Path) -> ConcurrencyResult:
         open_sessions=open_sessions_at(data, mid),
         in_flight=in_flight_at(data, mid),
         server_connections=sum(int(s.get("max_connections", 0)) for s in server_stats),
+        server_accepted=sum(int(s.get("accepted", 0)) for s in server_stats),
         p50=_minus(p(ok["latency_ms"], 50), latency),
         p99=_minus(p(ok["latency_ms"], 99), latency),
         p999=_minus(p(ok["latency_ms"], 99.9), latency),
@@ -303,6 +334,11 @@ async def measure(args: argparse.Namespace, work: Path) -> ConcurrencyResult:
         server_late_p99=p(lateness, 99),
         server_late_n=len(lateness),
         worst_seconds=_worst_seconds(ok, t0, latency),
+        late_p50=p(turns["lateness_ms"], 50),
+        late_p99=p(turns["lateness_ms"], 99),
+        late_p999=p(turns["lateness_ms"], 99.9),
+        late_max=p(turns["lateness_ms"], 100),
+        stalls=stall_report(work, run.log_path, t0, w_from, w_to) if args.profile else "",
     )
 
 
@@ -355,6 +391,7 @@ def report(args: argparse.Namespace, r: ConcurrencyResult) -> None:
                 "TTFT P99 - latency (ms)",
                 "probe P50 / P99 - latency (ms)",
                 "added by harness at P99 (ms)",
+                "harness lateness P50 / P99 / P99.9 / max (ms)",
                 "server lateness P50 / P99 (ms)",
                 "failed turns",
             ],
@@ -370,6 +407,8 @@ def report(args: argparse.Namespace, r: ConcurrencyResult) -> None:
                     r.ttft_p99,
                     f"{_num(r.probe_p50)} / {_num(r.probe_p99)}",
                     r.added_p99,
+                    f"{_num(r.late_p50)} / {_num(r.late_p99)} / {_num(r.late_p999)} / "
+                    f"{_num(r.late_max)}",
                     f"{_num(r.server_late_p50)} / {_num(r.server_late_p99)}",
                     r.failed,
                 ]
@@ -379,7 +418,8 @@ def report(args: argparse.Namespace, r: ConcurrencyResult) -> None:
     print(
         f"\nturns in window {r.turns:,} (in flight at mid-window {r.in_flight}); "
         f"probe turns {r.probe_n:,} ({r.probe_errors} errors); "
-        f"server answers logged {r.server_late_n:,}; failed turns in the whole run "
+        f"server answers logged {r.server_late_n:,}, connections accepted "
+        f"{r.server_accepted:,} (whole run); failed turns in the whole run "
         f"{r.failed_all}"
     )
     if r.worst_seconds:
@@ -392,6 +432,8 @@ def report(args: argparse.Namespace, r: ConcurrencyResult) -> None:
         f"CPU: Locust {r.cpu:.0f}% of one core, server {r.server_cpu:.0f}% of one core, "
         f"machine {r.machine:.0f}% of all cores"
     )
+    if r.stalls:
+        print(f"\n### Stall evidence (--profile; figures above are perturbed by it)\n\n{r.stalls}")
     if r.p99 is not None:
         verdict = "meets" if r.p99 <= GOAL_ADDED_P99_MS else "MISSES"
         print(

@@ -1,0 +1,191 @@
+"""Stall evidence for a benchmark's Locust process: py-spy, gevent's monitor, GC and flushes.
+
+``profile_env`` is the environment that makes the Locust process record its
+garbage collections, recorder flushes and gevent's blocking reports
+(``bench/_stalls/sitecustomize.py``); ``py_spy`` samples the process with
+py-spy (``--idle --threads --nonblocking``: it never pauses the process; raw
+collapsed stacks) over a window; ``stall_report`` sums all of it up as text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+STALLS_DIR = BENCH_DIR / "_stalls"
+BLOCKING_S = 0.05
+"""gevent reports the loop blocked when no greenlet switch happened for this long."""
+
+
+def profile_env(work: Path) -> dict[str, str]:
+    """The Locust process's extra environment for a profiled run."""
+    path = os.environ.get("PYTHONPATH")
+    return {
+        "PYTHONPATH": str(STALLS_DIR) + (os.pathsep + path if path else ""),
+        "LOADLAB_BENCH_STALLS": str(work / "stalls.json"),
+        "GEVENT_MONITOR_THREAD_ENABLE": "true",
+        "GEVENT_MAX_BLOCKING_TIME": str(BLOCKING_S),
+    }
+
+
+def py_spy_path() -> str:
+    """py-spy next to this interpreter (the dev extras install it), else on PATH."""
+    local = Path(sys.executable).with_name("py-spy")
+    found = str(local) if local.exists() else shutil.which("py-spy")
+    if found is None:
+        raise SystemExit("py-spy is not installed: pip install -e '.[dev]' (or pip install py-spy)")
+    return found
+
+
+async def py_spy(pid: int, *, start_after_s: float, duration_s: float, out: Path) -> None:
+    """Sample ``pid`` for ``duration_s`` after ``start_after_s``; raw stacks go to ``out``."""
+    await asyncio.sleep(start_after_s)
+    proc = await asyncio.create_subprocess_exec(
+        py_spy_path(),
+        "record",
+        "--pid",
+        str(pid),
+        "--duration",
+        str(max(1, int(duration_s))),
+        "--rate",
+        "100",
+        "--idle",
+        "--threads",
+        "--nonblocking",
+        "--format",
+        "raw",
+        "--output",
+        str(out),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        await asyncio.wait_for(proc.wait(), timeout=duration_s + 30)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+
+
+def _frames(stack: str) -> list[str]:
+    return [f.split(" (")[0] + _where(f) for f in stack.split(";")]
+
+
+def _where(frame: str) -> str:
+    m = re.search(r"\(([^:)]+)", frame)
+    return f" ({Path(m.group(1)).name})" if m else ""
+
+
+def _idle(leaf: str) -> bool:
+    # py-spy --idle keeps samples of waiting threads: the hub in its loop (libev
+    # waiting in epoll, below hub.run), pool threads and the monitor waiting
+    return leaf == "run (hub.py)" or leaf.split(" (", maxsplit=1)[0] in _IDLE_CALLS
+
+
+_IDLE_CALLS = {
+    "wait",
+    "get",
+    "sleep",
+    "_wait",
+    "acquire",
+    "select",
+    "poll",
+    "_wait_for_tstate_lock",
+}
+
+
+def py_spy_summary(path: Path, top: int = 16) -> list[str]:
+    """Per thread: samples and busy share; the functions the busy samples were in."""
+    if not path.exists():
+        return ["py-spy: no output (is ptrace allowed? run as root or with CAP_SYS_PTRACE)"]
+    threads: dict[str, list[tuple[list[str], int]]] = collections.defaultdict(list)
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if stack and count.isdigit():
+            thread, _, rest = stack.partition(";")
+            if rest:
+                threads[thread].append((_frames(rest), int(count)))
+    lines = ["py-spy (--idle --threads --nonblocking, 100 samples/s):"]
+    ranked = sorted(threads.items(), key=lambda kv: -sum(n for f, n in kv[1] if not _idle(f[-1])))
+    for thread, stacks in ranked[:3]:
+        total = sum(n for _, n in stacks)
+        busy = [(f, n) for f, n in stacks if not _idle(f[-1])]
+        n_busy = sum(n for _, n in busy)
+        lines.append(f"{thread}: {total} samples, busy {n_busy / max(total, 1):.0%}; busy in:")
+        inclusive: collections.Counter[str] = collections.Counter()
+        for frames, n in busy:
+            for name in set(frames):
+                inclusive[name] += n
+        lines += [f"  {n / max(total, 1):6.1%}  {name}" for name, n in inclusive.most_common(top)]
+    return lines
+
+
+def stall_report(work: Path, log_path: Path, t0: float, w_from: float, w_to: float) -> str:
+    """GC, recorder flushes and gevent's blocking reports in the window, and the py-spy summary."""
+    lines: list[str] = []
+    stalls: dict[str, Any] = {}
+    if (work / "stalls.json").exists():
+        stalls = json.loads((work / "stalls.json").read_text())
+    gcs = [g for g in stalls.get("gc", []) if w_from <= g[0] <= w_to]
+    for gen in (0, 1, 2):
+        mine = [g[2] for g in gcs if g[1] == gen]
+        if mine:
+            lines.append(
+                f"GC gen {gen}: {len(mine)} collections, {sum(mine):.0f} ms in all, "
+                f"max {max(mine):.1f} ms, {len([m for m in mine if m > 10])} over 10 ms"
+            )
+    slow_gc = sorted((g for g in gcs if g[2] > 10), key=lambda g: -g[2])[:8]
+    lines += [f"  GC t+{g[0] - t0:.1f}s gen {g[1]}: {g[2]:.1f} ms" for g in slow_gc]
+    flushes = [f for f in stalls.get("flushes", []) if w_from <= f[0] <= w_to]
+    if flushes:
+        ms = sorted(f[1] for f in flushes)
+        rows = sum(sum(f[2].values()) for f in flushes) / len(flushes)
+        lines.append(
+            f"recorder flushes: {len(ms)}, median {ms[len(ms) // 2]:.1f} ms, max {ms[-1]:.1f} ms "
+            f"(wall time of flush(), the loop runs meanwhile if it waits), {rows:.0f} rows each"
+        )
+        slow = sorted(flushes, key=lambda f: -f[1])[:5]
+        lines += [f"  flush t+{f[0] - t0:.1f}s: {f[1]:.1f} ms, rows {f[2]}" for f in slow]
+    lines += _blocking_reports(stalls.get("blocks", []), t0, w_from, w_to)
+    lines += py_spy_summary(work / "pyspy.raw")
+    return "\n".join(lines)
+
+
+def _blocking_reports(
+    blocks: list[Any], t0: float, w_from: float, w_to: float, top: int = 8
+) -> list[str]:
+    """gevent's blocking reports: how many, when, and where the loop's thread was."""
+    blocks = [b for b in blocks if w_from <= b[0] <= w_to]
+    if not blocks:
+        return [f"gevent monitor: no blocking over {BLOCKING_S * 1000:.0f} ms in the window"]
+    where: collections.Counter[str] = collections.Counter()
+    for _, stack in blocks:
+        # the innermost frames, from loadlab's own modules where the stack has some
+        ours = [f for f in stack if f.split(":")[0] in _OURS] or stack
+        where[" <- ".join(reversed(ours[-3:]))] += 1
+    seconds = sorted({int(b[0] - t0) for b in blocks})
+    lines = [
+        f"gevent monitor: {len(blocks)} reports of the loop blocked over "
+        f"{BLOCKING_S * 1000:.0f} ms, in seconds t+{seconds[:12]}; where the loop was:"
+    ]
+    lines += [f"  {n:4d}  {w}" for w, n in where.most_common(top)]
+    return lines
+
+
+_OURS = {
+    "recorder.py",
+    "player.py",
+    "client.py",
+    "users.py",
+    "live_status.py",
+    "prom_metrics.py",
+    "web_tab.py",
+    "redact.py",
+}
