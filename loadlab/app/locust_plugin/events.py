@@ -10,7 +10,6 @@ Where rows go depends on the Locust role:
 
 from __future__ import annotations
 
-import gc
 import os
 import sys
 import time
@@ -28,6 +27,7 @@ from loadlab.app.locust_plugin.stopping import RunStopper
 from loadlab.app.locust_plugin.web_tab import install_tab
 from loadlab.errors import LoadLabError
 from loadlab.load.in_flight import InFlightCounters, total_in_flight
+from loadlab.load.young_gc import YoungGarbageCollection
 from loadlab.measure.live_status import LiveWindow, ObservedSink
 from loadlab.measure.pressure import PressureSampler, pressure_sampler_from_options
 from loadlab.measure.progress import ProgressReporter
@@ -53,6 +53,7 @@ class PluginState:
     aborted: Breach | None = None
     stopper: RunStopper | None = None
     metrics: ServedMetrics | None = None
+    young_gc: YoungGarbageCollection = field(default_factory=YoungGarbageCollection)
 
 
 def register(events: Any) -> None:
@@ -68,11 +69,15 @@ def register(events: Any) -> None:
             install_tab(environment, web_ui, state.window, state.run_dir)
 
     def on_test_start(environment: Any, **_: Any) -> None:
+        # Full collections of the live sessions stalled every user for 100-300 ms
+        # (bench/concurrency.py --profile); see loadlab.load.young_gc.
+        state.young_gc.start()
         if state.forwarder is not None:
             _or_exit(lambda: _worker_context(environment, state))
         _emit_phase(environment, "test_start")
 
     def on_test_stop(environment: Any, **_: Any) -> None:
+        state.young_gc.stop()
         _emit_phase(environment, "test_stop")
         if state.stopper is not None:
             state.stopper.load_stopped()
@@ -80,15 +85,6 @@ def register(events: Any) -> None:
     def on_quitting(environment: Any, **_: Any) -> None:
         _quit(environment, state)
 
-    def on_spawning_complete(user_count: int, **_: Any) -> None:
-        # Thousands of long-lived users and sessions make every full garbage
-        # collection walk millions of objects, stopping all users for hundreds of
-        # milliseconds (seen as P99 spikes in bench/concurrency.py). Once the users
-        # exist, move them to the permanent generation so later collections only
-        # look at what turns allocate.
-        gc.freeze()
-
-    events.spawning_complete.add_listener(on_spawning_complete)
     events.init.add_listener(on_init)
     events.test_start.add_listener(on_test_start)
     events.test_stop.add_listener(on_test_stop)
