@@ -1,6 +1,6 @@
 """One verdict from all the evidence a run gathered (DESIGN.md, "The verdict").
 
-A pass must mean something. The verdict weighs five sources, one
+A pass must mean something. The verdict weighs six sources, one
 :class:`Evidence` line each:
 
 * ``run``: did the run end (manifest ``ended_at``)? A run with no end is
@@ -10,7 +10,12 @@ A pass must mean something. The verdict weighs five sources, one
 * ``sessions``: the in-band session verdicts against the continuity gates;
 * ``checkpoint_audit``: the out-of-band audit against ``max_audit_disagreements``
   (not checked, and no failure, when the run has no audit: only runs against the
-  embedded stack are audited).
+  embedded stack are audited);
+* ``recording``: the record itself. Missed when anything of it could not be
+  read or had to be repaired (the run's ``problems``: unreadable parts,
+  malformed event lines, values the recorder could not store as sent), or when
+  loadlab's rows and Locust's own statistics of the same run disagree: figures
+  from an incomplete record cannot pass.
 
 The run passes when no evidence is missed.
 """
@@ -32,7 +37,14 @@ __all__ = ["SOURCES", "Evidence", "EvidenceStatus", "Verdict", "judge_run"]
 
 EvidenceStatus = Literal["met", "missed", "not checked"]
 
-SOURCES: tuple[str, ...] = ("run", "experiment", "slo", "sessions", "checkpoint_audit")
+SOURCES: tuple[str, ...] = (
+    "run",
+    "experiment",
+    "slo",
+    "sessions",
+    "checkpoint_audit",
+    "recording",
+)
 """The evidence sources, in the order the verdict lists them."""
 
 _CONTINUITY = (
@@ -99,6 +111,7 @@ def judge_run(run: RunData, summary: RunSummary, gates: Sequence[GateResult]) ->
             slo_evidence(gates),
             sessions_evidence(summary, gates),
             audit_evidence(summary, gates),
+            recording_evidence(summary),
         )
     )
 
@@ -229,6 +242,32 @@ def audit_evidence(summary: RunSummary, gates: Sequence[GateResult]) -> Evidence
     default = ", default" if gate.default else ""
     detail += f" (limit {gate.limit:g}{default})"
     return Evidence("checkpoint_audit", "missed" if gate.status == "missed" else "met", detail)
+
+
+def recording_evidence(summary: RunSummary) -> Evidence:
+    """The record itself: read whole, stored as sent, and in agreement with Locust's count."""
+    missed: list[str] = []
+    if summary.problems:
+        first = summary.problems[0]
+        more = f" (+{len(summary.problems) - 1} more)" if len(summary.problems) > 1 else ""
+        missed.append(f"{len(summary.problems)} problem(s) in the record: {first}{more}")
+    agreement = summary.locust
+    if agreement is not None and not agreement.all_match:
+        differ = [r for r in agreement.by_name if not (r.count_match and r.median_match)]
+        named = ", ".join(
+            f"{r.name} ({r.loadlab_count} rows vs {r.locust_count} in Locust)" for r in differ
+        )
+        missed.append(f"loadlab's rows and Locust's statistics differ: {named}"[:400])
+    if missed:
+        return Evidence("recording", "missed", "; ".join(missed))
+    if agreement is None:
+        return Evidence("recording", "met", "every part read, nothing repaired (no Locust figures)")
+    total = sum(r.loadlab_count for r in agreement.by_name)
+    return Evidence(
+        "recording",
+        "met",
+        f"every part read, nothing repaired; {total} requests, as Locust counted them",
+    )
 
 
 def _figure(value: float | None) -> str:

@@ -23,10 +23,10 @@ def test_render_writes_all_four_files_from_the_run_directory(
     assert "delete pod" in html
     assert out.slo_passed and out.verdict.passed
     root = ET.parse(out.junit_path).getroot()
-    # 5 evidence sources, 5 gates (3 written, 2 defaults); skipped: no journal, no
+    # 6 evidence sources, 5 gates (3 written, 2 defaults); skipped: no journal, no
     # audit (as evidence and as the default gate)
     assert root.tag == "testsuites"
-    assert (root.get("tests"), root.get("failures"), root.get("skipped")) == ("10", "0", "3")
+    assert (root.get("tests"), root.get("failures"), root.get("skipped")) == ("11", "0", "3")
     extra = {"slo": summary["slo"], "verdict": summary["verdict"]}
     assert out.summary.to_json() | extra == summary
     assert out.markdown_path.read_text().startswith("# loadlab: known: PASSED")

@@ -75,6 +75,7 @@ def test_a_relaxed_known_run_passes_on_all_its_evidence(known_run: Callable[...,
         "slo": "met",
         "sessions": "met",
         "checkpoint_audit": "not checked",  # no audit: not a failure
+        "recording": "met",
     }
     sessions = verdict.get("sessions")
     assert sessions is not None
@@ -83,7 +84,7 @@ def test_a_relaxed_known_run_passes_on_all_its_evidence(known_run: Callable[...,
         "0 duplicated (limit 0, default), 1 failed (no limit)"
     )
     saved = json.loads(out.summary_path.read_text())["verdict"]
-    assert saved["passed"] is True and len(saved["evidence"]) == 5
+    assert saved["passed"] is True and len(saved["evidence"]) == 6
     html = out.html_path.read_text()
     assert html.index("Verdict:") < html.index("Headline")
 
@@ -312,7 +313,7 @@ def test_junit_has_a_case_per_gate_probe_failed_activity_and_evidence(
     assert failure.message == "action 'terminate-pods' failed: ApiException: pods is forbidden"
     assert (suites["loadlab.slo"].tests, suites["loadlab.slo"].failures) == (6, 2)
     # failures: experiment and slo evidence, two gates, the activity; skipped: the audit
-    assert (xml.tests, xml.failures, xml.skipped) == (14, 5, 2)
+    assert (xml.tests, xml.failures, xml.skipped) == (15, 5, 2)
 
 
 def test_a_failed_activity_the_experiment_tolerated_is_skipped(
@@ -354,3 +355,53 @@ def test_real_chaos_journals_are_judged(
     (experiment,) = [s for s in xml if s.name == "loadlab.experiment"]
     names = [c.name for c in experiment]
     assert "steady state after: marker-exists" in names and "method: remove-missing" in names
+
+
+def _locust_final(run_dir: Path, *, extra: int) -> None:
+    """locust_final.json as Locust would count the run's requests, ``extra`` more for one."""
+    import pandas as pd
+
+    from loadlab.analysis.locust_agreement import locust_median
+
+    requests = pd.read_parquet(run_dir / "requests.parquet")
+    entries = [
+        {
+            "name": str(name),
+            "num_requests": len(group) + (extra if i == 0 else 0),
+            "median_response_time": locust_median(group["latency_ms"]),
+        }
+        for i, (name, group) in enumerate(requests.groupby("name"))
+    ]
+    (run_dir / "locust_final.json").write_text(json.dumps({"entries": entries}))
+
+
+def test_a_record_that_agrees_with_locust_passes_and_says_so(
+    known_run: Callable[..., Path],
+) -> None:
+    run_dir = known_run(slo=RELAXED)
+    _locust_final(run_dir, extra=0)
+    recording = render_run(run_dir).verdict.get("recording")
+    assert recording is not None and recording.status == "met"
+    assert "as Locust counted them" in recording.detail
+
+
+def test_a_record_that_disagrees_with_locust_cannot_pass(known_run: Callable[..., Path]) -> None:
+    run_dir = known_run(slo=RELAXED)
+    _locust_final(run_dir, extra=3)  # Locust counted requests whose rows never came
+    out = render_run(run_dir)
+    recording = out.verdict.get("recording")
+    assert recording is not None and recording.status == "missed"
+    assert "rows vs" in recording.detail and "in Locust" in recording.detail
+    assert not out.verdict.passed
+
+
+def test_a_repaired_record_cannot_pass(known_run: Callable[..., Path]) -> None:
+    run_dir = known_run(slo=RELAXED)
+    event = {"t": 1.0, "kind": "error", "name": "recorder", "attrs": {"message": "x: repaired"}}
+    with (run_dir / "events.jsonl").open("a") as fh:
+        fh.write(json.dumps(event) + "\n")
+    out = render_run(run_dir)
+    recording = out.verdict.get("recording")
+    assert recording is not None and recording.status == "missed"
+    assert "x: repaired" in recording.detail
+    assert not out.verdict.passed
