@@ -3,8 +3,8 @@
 Without ``--target``, the embedded stack is started and the experiment reaches
 it through the same APIs it would use in the cloud: the agent over HTTP
 (``LOADLAB_TARGET_URL``), the pods through the Kubernetes API
-(``KUBERNETES_HOST``; ``KUBECONFIG`` pointed at a file that does not exist,
-because chaostoolkit-kubernetes prefers a kubeconfig when one exists).
+(``KUBECONFIG``: the stack's kubeconfig, the pods API with the stack's token;
+``KUBERNETES_HOST`` names the same API).
 ``chaos run`` writes its journal into the run directory beside loadlab's files;
 its ``start_load`` action starts the load (:mod:`loadlab.chaos.loadrun`).
 """
@@ -317,8 +317,7 @@ async def _gameday(options: GamedayOptions) -> int:
             env |= {
                 "LOADLAB_TARGET_URL": endpoints.agent_url,
                 "LOADLAB_JWT_SECRET": state.jwt_secret,
-                "KUBERNETES_HOST": endpoints.fleet_url,
-                "KUBECONFIG": str(run_dir / ".kubeconfig-unused"),
+                "KUBERNETES_HOST": endpoints.fleet_url,  # KUBECONFIG: pressure_env, below
                 # For loadlab.chaos.downstream: the LLM simulator's and the gate's admin APIs.
                 "LOADLAB_LLM_URL": endpoints.llm_url,
                 "LOADLAB_DDB_GATE_URL": endpoints.ddb_gate_url or "",
@@ -387,7 +386,13 @@ def _revert_orphans(aws: LocalAWS | None) -> None:
 
 def _clean_env() -> dict[str, str]:
     env = dict(os.environ)
-    for key in ("LOADLAB_RUN_DIR", "LOADLAB_TARGET_URL", "LOADLAB_WORKERS"):
+    # set per game day from its own options, never inherited from the shell
+    for key in (
+        "LOADLAB_RUN_DIR",
+        "LOADLAB_TARGET_URL",
+        "LOADLAB_WORKERS",
+        "LOADLAB_METRICS_PORT",
+    ):
         env.pop(key, None)
     return env
 

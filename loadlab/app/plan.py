@@ -34,17 +34,20 @@ from loadlab.analysis.history import GAMEDAY_INDEX
 from loadlab.app import gameday
 from loadlab.app.options import GamedayOptions
 from loadlab.app.scenarios import resolve_experiment_path
+from loadlab.app.targets import check_target
 from loadlab.chaos.blast_radius import ENV as RADIUS_ENV
 from loadlab.chaos.blast_radius import violations
 from loadlab.chaos.control import BLAST_RADIUS_REFUSED
 from loadlab.chaos.stop import revert_active_faults
 from loadlab.errors import ConfigError, LoadLabError, VerdictFailed
 from loadlab.measure.rundir import new_run_dir
+from loadlab.redact import Redactor
 from loadlab.scenario.plan import BlastRadius, Plan, PlanExperiment, load_plan
 
 __all__ = ["execute", "is_plan", "plan_violations"]
 
 WEBHOOK_TIMEOUT_S = 5.0
+CONTROL_MODULE = "loadlab.chaos.control"
 
 
 def is_plan(path: Path) -> bool:
@@ -69,7 +72,10 @@ def execute(options: GamedayOptions) -> int:
             )
     _check_account_and_context(plan.blast_radius, options.target or plan.target)
     for entry in plan.experiments:  # every experiment as it will run, before the first starts
-        gameday.prepare(_options_for(plan, entry, options, run_dir=None))
+        prepared = gameday.prepare(_options_for(plan, entry, options, run_dir=None))
+        _require_the_control(entry.path, experiments[entry.path])
+        if options.target or plan.target:
+            check_target(options.target or plan.target or "", prepared.scenario.target.protocol)
     target = options.target or plan.target
     # A harness killed in the middle of an earlier game day may have left a fault in
     # force on this target: its lease is reverted before anything starts.
@@ -292,10 +298,24 @@ def _stop_reason(result: dict[str, Any], plan: Plan, run_dir: Path) -> str | Non
     return None
 
 
+def _require_the_control(path: Path, experiment: dict[str, Any]) -> None:
+    """A plan's experiment declares loadlab's control: it checks the blast radius right
+    before each action, and puts the faults on the run's timeline."""
+    controls = experiment.get("controls") or []
+    modules = {(c.get("provider") or {}).get("module") for c in controls if isinstance(c, dict)}
+    if CONTROL_MODULE not in modules:
+        raise ConfigError(
+            f"{path.name} does not declare loadlab's control ({CONTROL_MODULE}): in a plan, "
+            "every action is checked against the blast radius right before it runs",
+            hint="add the loadlab-timeline control, as chaos/pod-kill-mid-session.json does",
+        )
+
+
 def _write_index(day_dir: Path, index: dict[str, Any]) -> None:
     path = day_dir / GAMEDAY_INDEX
     scratch = path.with_suffix(".json.tmp")
-    scratch.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+    text = json.dumps(Redactor.from_env().tree(index), indent=2, sort_keys=True)
+    scratch.write_text(text + "\n")
     scratch.replace(path)
 
 
@@ -314,7 +334,7 @@ def _notify(plan: Plan, event: str, payload: dict[str, Any]) -> None:
     for notification in plan.notifications:
         if event not in notification.events:
             continue
-        body = json.dumps({"event": event, **payload}).encode()
+        body = json.dumps(Redactor.from_env().tree({"event": event, **payload})).encode()
         request = urllib.request.Request(
             notification.webhook,
             data=body,

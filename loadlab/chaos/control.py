@@ -104,16 +104,18 @@ def before_activity_control(
     experiment: dict[str, Any] | None = None,
     **_: Any,
 ) -> None:
-    """Record the start of a fault (an action that is neither orchestration nor a rollback)."""
-    if (
-        context.get("type") != "action"
-        or _is_orchestration(context)
-        or _is_rollback(context, experiment)
-    ):
+    """Refuse an action outside a game day's blast radius (rollbacks included); record the
+    start of a fault (an action that is neither orchestration nor a rollback)."""
+    if context.get("type") != "action":
         return
     key = id(context)
-    context = _substituted(context, configuration, secrets)
-    _check_blast_radius(context, run_dir)
+    rollback = _is_rollback(context, experiment)  # by identity: before substitution copies it
+    filled = _substituted(context, configuration, secrets)
+    if not str(_provider(filled).get("module", "")).startswith(_ORCHESTRATION_MODULES):
+        _check_blast_radius(filled, run_dir)
+    if _is_orchestration(filled) or rollback:
+        return
+    context = filled
     fault_id = uuid.uuid4().hex[:12]
     _OPEN_FAULTS[key] = fault_id
     _write(

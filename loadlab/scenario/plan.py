@@ -35,9 +35,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from loadlab.errors import ScenarioError
+from loadlab.scenario.urls import url_problem
 from loadlab.scenario.yaml_text import read_yaml_file
 
 __all__ = [
@@ -197,11 +197,11 @@ def _target(value: object, fail: Any) -> str | None:
         return None
     if not isinstance(value, str):
         raise fail("target", f"must be 'embedded' or a URL, not {_kind(value)}", "e.g. embedded")
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https", "lambda") or not parts.netloc:
+    problem = url_problem(value)
+    if problem is not None:
         raise fail(
             "target",
-            f"{value!r} is neither 'embedded' nor an http(s):// or lambda:// URL",
+            f"{value!r} is neither 'embedded' nor a usable http(s) URL: {problem}",
             "write target: embedded, or the agent's URL, e.g. https://agent.staging.example.com",
         )
     return value
@@ -354,7 +354,7 @@ def _notifications(value: object, fail: Any) -> tuple[Notification, ...]:
         if not isinstance(item, dict) or not isinstance(item.get("webhook"), str):
             raise fail(key, "must be a mapping with a 'webhook' URL", "- webhook: https://...")
         url = item["webhook"]
-        if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
+        if url_problem(url) is not None:
             raise fail(
                 f"{key}.webhook", "is not an http(s) URL", "e.g. https://hooks.example.com/x"
             )

@@ -234,3 +234,54 @@ def test_a_plan_outside_the_checkout_names_shipped_experiments(
     )
     assert main(["gameday", str(plan)]) == 2  # refused by the radius: both were found
     assert "pod-kill-mid-session.json would act outside" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [("http://[::1", "close the bracket"), ("lambda://fn", "scheme must be http or https")],
+)
+def test_a_plan_target_that_is_no_usable_url_is_refused(
+    tmp_path: Path, target: str, message: str
+) -> None:
+    with pytest.raises(ScenarioError, match="target") as caught:
+        load_plan(write_plan(tmp_path, f"experiments: [{POD_KILL}]\ntarget: '{target}'\n"))
+    assert message in str(caught.value)
+
+
+def test_the_index_and_the_webhooks_carry_no_credentials(tmp_path: Path) -> None:
+    from loadlab.app.plan import _write_index
+
+    _write_index(tmp_path, {"target": "http://alice:S3cretPassw0rd@127.0.0.1:9", "n": 1})
+    text = (tmp_path / "gameday.json").read_text()
+    assert "S3cretPassw0rd" not in text and '"n": 1' in text
+
+
+def test_a_plan_experiment_without_loadlabs_control_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bare = tmp_path / "bare.json"
+    experiment = json.loads(POD_KILL.read_text())
+    experiment.pop("controls")
+    bare.write_text(json.dumps(experiment))
+    plan = write_plan(tmp_path, f"experiments: [{bare}]\n")
+    assert main(["gameday", str(plan), "--runs-root", str(tmp_path / "runs")]) == 2
+    assert "does not declare loadlab's control" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_the_control_checks_rollbacks_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV, json.dumps(BlastRadius(namespaces=("shop",)).to_json()))
+    rollback = {
+        "type": "action",
+        "name": "kill-in-default",
+        "provider": {
+            "type": "python",
+            "module": "chaosk8s.pod.actions",
+            "func": "terminate_pods",
+            "arguments": {"ns": "default", "label_selector": "app=x"},
+        },
+    }
+    with pytest.raises(InterruptExecution, match="namespace 'default'"):
+        control.before_activity_control(
+            rollback, run_dir=str(tmp_path), experiment={"rollbacks": [rollback]}
+        )

@@ -80,8 +80,8 @@ def start_load(
     path.mkdir(parents=True, exist_ok=True)
     with (path / "locust.log").open("ab") as log_file:
         proc = start_locust(launch, log_file)
+        (path / PID_FILE).write_text(str(proc.pid))  # first: stop_load finds the master
         workers = start_workers(launch, log_file) if launch.workers else []
-    (path / PID_FILE).write_text(str(proc.pid))
     if workers:
         (path / WORKER_PID_FILE).write_text("\n".join(str(w.pid) for w in workers) + "\n")
     return {
