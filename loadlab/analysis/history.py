@@ -35,7 +35,9 @@ __all__ = [
     "HistoryRun",
     "Regression",
     "build_history",
+    "find_gameday_dirs",
     "find_run_dirs",
+    "gameday_runs_without_summary",
     "read_history_run",
 ]
 
@@ -226,6 +228,12 @@ def build_history(paths: Sequence[Path], *, last: int = 5, tolerance: float = 0.
             runs.append(read_history_run(run_dir))
         except ValueError as exc:
             skipped.append(str(exc))
+    read = {run.path for run in runs}
+    for day in find_gameday_dirs(paths):
+        for run in gameday_runs_without_summary(day):
+            if run.path not in read:
+                runs.append(run)
+                read.add(run.path)
     groups: dict[str, list[HistoryRun]] = {}
     for run in sorted(runs, key=_order):
         groups.setdefault(run.key, []).append(run)
@@ -242,6 +250,81 @@ def build_history(paths: Sequence[Path], *, last: int = 5, tolerance: float = 0.
         last=last,
         tolerance=tolerance,
     )
+
+
+def find_gameday_dirs(paths: Iterable[Path], *, max_depth: int = MAX_DEPTH) -> list[Path]:
+    """Game-day directories (those with a ``gameday.json``) at or below ``paths``."""
+    found: dict[Path, None] = {}
+
+    def walk(folder: Path, depth: int) -> None:
+        if (folder / GAMEDAY_INDEX).is_file():
+            found.setdefault(folder.resolve(), None)
+            return
+        if depth <= 0 or (folder / "manifest.json").is_file():
+            return
+        try:
+            children = sorted(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink())
+        except OSError:
+            return
+        for child in children:
+            walk(child, depth - 1)
+
+    for root in paths:
+        if root.is_dir():
+            walk(root, max_depth)
+    return list(found)
+
+
+def gameday_runs_without_summary(day: Path) -> list[HistoryRun]:
+    """The experiments a game day's index lists whose run left no summary (it failed
+    before any load, or was refused): a FAIL in the history all the same."""
+    try:
+        index = _read_object(day / GAMEDAY_INDEX)
+    except ValueError:
+        return []
+    out: list[HistoryRun] = []
+    for entry in index.get("experiments") or []:
+        if not isinstance(entry, dict) or not isinstance(entry.get("run_dir"), str):
+            continue
+        path = (day / entry["run_dir"]).resolve()
+        if (path / "summary.json").is_file():
+            continue
+        started = _number(entry.get("started_at"), index.get("started_at"))
+        if started is None:
+            continue
+        code = entry.get("exit_code")
+        message = str(entry.get("message") or f"exit {code}")
+        out.append(
+            HistoryRun(
+                path=path,
+                key=_experiment_title(entry.get("experiment")),
+                name=str(entry["run_dir"]),
+                started_at=started,
+                gameday=day.name,
+                passed=entry.get("passed") is True,
+                reasons=(f"no run recorded (exit {code}): {message}",),
+                turn_p99_ms=None,
+                ttft_p99_ms=None,
+                resume_p99_ms=None,
+                restarted=0,
+                duplicated=0,
+                failed=0,
+                time_to_recover_s=None,
+            )
+        )
+    return out
+
+
+def _experiment_title(experiment: object) -> str:
+    """The experiment's title (how its rendered runs are grouped), else its file name."""
+    if not isinstance(experiment, str):
+        return "unknown experiment"
+    path = Path(experiment)
+    try:
+        title = _read_object(path).get("title")
+    except ValueError:
+        title = None
+    return str(title) if isinstance(title, str) and title else path.stem
 
 
 def _regression(

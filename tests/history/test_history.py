@@ -168,3 +168,39 @@ def test_a_file_is_not_a_run_directory(tmp_path: Path, capsys: pytest.CaptureFix
     (tmp_path / "f").write_text("x")
     assert main(["history", str(tmp_path / "f")]) == 2
     assert "is not a directory" in capsys.readouterr().err
+
+
+def test_a_game_day_that_failed_before_any_load_is_a_fail_in_the_history(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    experiment = tmp_path / "pod-kill.json"
+    experiment.write_text(json.dumps({"title": "pod kill mid-session"}))
+    (tmp_path / "day-1").mkdir()
+    (tmp_path / "day-1" / GAMEDAY_INDEX).write_text("{}")
+    make_run(tmp_path / "day-1", "01-pod-kill", started=100.0)
+    day = tmp_path / "day-2"
+    (day / "01-pod-kill").mkdir(parents=True)  # the experiment ended before any load
+    (day / GAMEDAY_INDEX).write_text(
+        json.dumps(
+            {
+                "started_at": 200.0,
+                "experiments": [
+                    {
+                        "experiment": str(experiment),
+                        "run_dir": "01-pod-kill",
+                        "exit_code": 1,
+                        "passed": False,
+                        "message": "the experiment did not complete (failed)",
+                        "started_at": 200.0,
+                    }
+                ],
+            }
+        )
+    )
+    history = build_history([tmp_path])
+    runs = history.groups["pod kill mid-session"]
+    assert [r.gameday for r in runs] == ["day-1", "day-2"]
+    assert runs[1].passed is False and "exit 1" in runs[1].reasons[0]
+    assert [r.findings for r in history.regressions] == [("verdict PASS -> FAIL",)]
+    assert main(["history", str(tmp_path)]) == 6
+    assert "FAIL" in capsys.readouterr().out
