@@ -26,6 +26,8 @@ def test_two_workers_one_run_directory_counts_agree_with_the_master(tmp_path: Pa
         cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert proc.returncode in (0, 6), proc.stdout[-3000:] + proc.stderr[-3000:]
+    verdict = json.loads((run_dir / "summary.json").read_text())["verdict"]
+    assert proc.returncode == (0 if verdict["passed"] else 6), verdict["reasons"]
     assert "master and 2 workers" in proc.stdout
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["role"] == "master"

@@ -129,6 +129,7 @@ def test_one_ctrl_c_to_the_group_stops_the_load_and_writes_the_report(start_run)
     rc = run.wait(timeout=90)
     output = run.output()
     assert rc in (0, 6), output[-3000:]
+    _assert_exit_is_the_verdict(rc, run.run_dir)
     assert "Traceback" not in output and "KeyboardInterrupt" not in output, output[-3000:]
     manifest = json.loads((run.run_dir / "manifest.json").read_text())
     assert manifest["stopped_by"] == "interrupt"
@@ -196,6 +197,7 @@ def test_stop_in_the_web_ui_finishes_the_run_with_its_report(start_run) -> None:
     assert _post(f"http://127.0.0.1:{port}/stop") == 200
     rc = run.wait(timeout=90)
     assert rc in (0, 6), run.output()[-3000:]
+    _assert_exit_is_the_verdict(rc, run.run_dir)
     manifest = json.loads((run.run_dir / "manifest.json").read_text())
     assert manifest["stopped_by"] == "web_ui"
     assert _last_request_start(run.run_dir) - t_stop <= STOP_WITHIN_S
@@ -211,6 +213,7 @@ def test_one_ctrl_c_during_a_web_ui_run_finishes_it_with_its_report(start_run) -
     os.killpg(run.proc.pid, signal.SIGINT)
     rc = run.wait(timeout=90)
     assert rc in (0, 6), run.output()[-3000:]
+    _assert_exit_is_the_verdict(rc, run.run_dir)
     assert "Traceback" not in run.output()
     manifest = json.loads((run.run_dir / "manifest.json").read_text())
     assert manifest["stopped_by"] == "interrupt"
@@ -224,6 +227,7 @@ def test_a_web_ui_run_closes_out_when_its_shape_ends(start_run) -> None:  # type
     _start_in_the_web_ui(run, port)
     rc = run.wait(timeout=90)  # nobody presses Stop or Ctrl-C
     assert rc in (0, 6), run.output()[-3000:]
+    _assert_exit_is_the_verdict(rc, run.run_dir)
     manifest = json.loads((run.run_dir / "manifest.json").read_text())
     assert manifest["stopped_by"] == "shape"
     _assert_report_written(run.run_dir)
@@ -257,3 +261,9 @@ def test_sigkill_of_loadlab_leaves_no_process_and_no_live_stack_behind(start_run
     summary = json.loads((run.run_dir / "summary.json").read_text())
     assert summary["run"]["state"] == "incomplete"
     assert summary["run"]["sessions_in_flight"] > 0
+
+
+def _assert_exit_is_the_verdict(rc: int, run_dir: Path) -> None:
+    """0 exactly when summary.json's verdict passed, 6 when it did not."""
+    verdict = json.loads((run_dir / "summary.json").read_text())["verdict"]
+    assert rc == (0 if verdict["passed"] else 6), (rc, verdict["reasons"])
