@@ -308,3 +308,13 @@ def test_a_memory_figure_beyond_a_float_is_dropped_not_raised() -> None:
     metrics = {sample.metric: sample.value for sample in invocation.pressure_samples()}
     assert "memory_size_mb" not in metrics
     assert metrics["max_memory_used_mb"] == 64.0
+
+
+def test_the_provisioned_concurrency_of_a_qualified_function_is_asked_of_its_qualifier() -> None:
+    from loadlab.load.aws_lambda.invoke import function_and_qualifier as _name_and_qualifier
+
+    assert _name_and_qualifier("agent") == ("agent", "$LATEST")
+    assert _name_and_qualifier("agent:live") == ("agent", "live")
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:agent"
+    assert _name_and_qualifier(arn) == (arn, "$LATEST")
+    assert _name_and_qualifier(arn + ":7") == (arn, "7")

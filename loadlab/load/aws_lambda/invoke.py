@@ -467,3 +467,12 @@ def _first_meta(body: bytes) -> AgentMeta | None:
             except PayloadError:
                 return None
     return None
+
+
+def function_and_qualifier(function: str) -> tuple[str, str]:
+    """``fn:live`` or ``arn:...:function:fn:live`` -> (function, ``live``); unqualified:
+    ``$LATEST`` (where the embedded Lambda keeps its provisioned environments)."""
+    parts = function.split(":")
+    if function.startswith("arn:"):
+        return ":".join(parts[:7]), parts[7] if len(parts) > 7 else "$LATEST"
+    return (parts[0], parts[1]) if len(parts) == 2 else (function, "$LATEST")

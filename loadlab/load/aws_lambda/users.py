@@ -23,7 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 from loadlab.errors import ConfigError
 from loadlab.load.adapters import ReferenceAdapter
-from loadlab.load.aws_lambda.invoke import LambdaInvocation, LambdaTransport, invoke_client
+from loadlab.load.aws_lambda.invoke import (
+    LambdaInvocation,
+    LambdaTransport,
+    function_and_qualifier,
+    invoke_client,
+)
 from loadlab.load.client import AgentClient
 from loadlab.load.context import LoadContext
 from loadlab.load.users import SessionUser
@@ -74,13 +79,21 @@ def function_settings(context: LoadContext) -> dict[str, int]:
         config = client.get_function_configuration(FunctionName=function)
         if isinstance(config.get("MemorySize"), int):
             settings["memory_mb"] = config["MemorySize"]
-        if config.get("SnapStart", {}).get("ApplyOn") == "PublishedVersions":
-            settings["snapstart"] = 1
+        snapstart = config.get("SnapStart", {})
         variables = config.get("Environment", {}).get("Variables", {})
+        # AWS reports ApplyOn for $LATEST too, with OptimizationStatus Off: only a
+        # published version restores from a snapshot. The embedded emulation restores
+        # $LATEST through its snapshot keeper (the reference agent's socket variable).
+        if (
+            snapstart.get("ApplyOn") == "PublishedVersions"
+            and snapstart.get("OptimizationStatus") == "On"
+        ) or variables.get("LOADLAB_SNAPSTART_SOCKET"):
+            settings["snapstart"] = 1
         if variables.get("LOADLAB_AGENT_INIT") == "handler":  # the reference agent's switch
             settings["agent_init_in_handler"] = 1
+        name, qualifier = function_and_qualifier(function)
         provisioned = client.get_provisioned_concurrency_config(
-            FunctionName=function, Qualifier="$LATEST"
+            FunctionName=name, Qualifier=qualifier
         )
         allocated = provisioned.get("AllocatedProvisionedConcurrentExecutions")
         if isinstance(allocated, int) and allocated > 0:
