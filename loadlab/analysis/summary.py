@@ -153,8 +153,9 @@ def sessions_in_flight(run: RunData) -> int:
     started: set[str] = set()
     for frame in (run.turns, run.requests):
         if len(frame) and "session_id" in frame:
-            started |= set(frame["session_id"].dropna().astype(str))
-    ended = set(run.sessions["session_id"].astype(str)) if len(run.sessions) else set()
+            # unique() first: a row per request is a million strings to hash on a long run
+            started |= set(map(str, frame["session_id"].dropna().unique()))
+    ended = set(map(str, run.sessions["session_id"].unique())) if len(run.sessions) else set()
     return len(started - ended)
 
 
