@@ -199,7 +199,8 @@ def _by_name(req: pd.DataFrame, col: str) -> NameLatencies:
     return NameLatencies(
         all=Distribution.of(req[col]),
         by_name={
-            str(name): Distribution.of(group[col]) for name, group in req.groupby("name", sort=True)
+            str(name): Distribution.of(values)
+            for name, values in req[col].groupby(req["name"], sort=True)
         },
     )
 
