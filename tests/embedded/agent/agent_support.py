@@ -97,11 +97,16 @@ async def serving(app: web.Application) -> AsyncIterator[str]:
         await runner.cleanup()
 
 
+LLM_ADMIN_TOKEN = "agent-test-llm-admin-token"
+LLM_ADMIN_HEADERS = {"Authorization": f"Bearer {LLM_ADMIN_TOKEN}"}
+
+
 def llm_simulator(
     config: SimulatorConfig = FAST_LLM,
 ) -> contextlib.AbstractAsyncContextManager[str]:
-    """The LLM simulator on 127.0.0.1:0 (yields its base URL)."""
-    return serving(create_llm_app(config))
+    """The LLM simulator on 127.0.0.1:0 (yields its base URL); its admin API takes
+    :data:`LLM_ADMIN_HEADERS`."""
+    return serving(create_llm_app(config, admin_token=LLM_ADMIN_TOKEN))
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

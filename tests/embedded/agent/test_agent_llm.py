@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import aiohttp
 import pytest
 from agent_support import (
+    LLM_ADMIN_HEADERS,
     Dynamo,
     agent_config,
     llm_simulator,
@@ -126,10 +128,14 @@ def test_an_llm_outage_ends_the_stream_with_an_error_and_the_retry_replays(
             AgentServer(config=agent_config(llm_url=llm_url, dynamo=dynamo)) as server,
             aiohttp.ClientSession() as http,
         ):
-            async with http.post(f"{llm_url}/admin/faults", json={"reject_fraction": 1.0}) as r:
+            async with http.post(
+                f"{llm_url}/admin/faults",
+                json={"reject_fraction": 1.0, "expires_at": time.time() + 60},
+                headers=LLM_ADMIN_HEADERS,
+            ) as r:
                 assert r.status == 200
             failed = await post_turn(http, server.url, sid, turn=1, message="add P-0150", key="k")
-            async with http.delete(f"{llm_url}/admin/faults") as r:
+            async with http.delete(f"{llm_url}/admin/faults", headers=LLM_ADMIN_HEADERS) as r:
                 assert r.status == 200
             retried = await post_turn(http, server.url, sid, turn=1, message="add P-0150", key="k")
             return failed, retried
