@@ -16,10 +16,14 @@ browser is the system's (``CHROMIUM``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+import time
+from collections.abc import Callable
 
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Locator, Page, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 CHROMIUM = "/usr/bin/chromium"
 TIMEOUT_MS = 30_000
@@ -38,9 +42,27 @@ def start(page: Page) -> None:
     page.get_by_role("button", name="Stop").wait_for(timeout=TIMEOUT_MS)
 
 
+def _click_until(page: Page, locator: Locator, done: Callable[[], bool] | None = None) -> None:
+    """Click ``locator`` until ``done()`` (or until one click goes through, without it):
+    Locust's UI re-renders every second, and on a busy machine a re-render can detach the
+    element in the middle of a click."""
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while True:
+        clicked = False
+        with contextlib.suppress(PlaywrightTimeoutError):
+            locator.click(timeout=5_000, force=True)
+            clicked = True
+        if done() if done is not None else clicked:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"clicking {locator} did not take within {TIMEOUT_MS} ms")
+        page.wait_for_timeout(250)
+
+
 def read(page: Page, screenshot: str, fault_text: str) -> list[list[str]]:
     """The loadlab tab's table once it shows ``fault_text``; a screenshot; then Stop."""
-    page.get_by_role("tab", name="loadlab").click()
+    tab = page.get_by_role("tab", name="loadlab")
+    _click_until(page, tab, lambda: tab.get_attribute("aria-selected") == "true")
     page.locator("table tbody tr", has_text=fault_text).first.wait_for(timeout=TIMEOUT_MS)
     # sessions have ended by now: the verdict rows carry counts, not zeros only
     page.wait_for_function(
@@ -50,7 +72,7 @@ def read(page: Page, screenshot: str, fault_text: str) -> list[list[str]]:
     )
     rows = _table(page)
     page.screenshot(path=screenshot, full_page=True)
-    page.get_by_role("button", name="Stop").click()
+    _click_until(page, page.get_by_role("button", name="Stop"))
     return rows
 
 
