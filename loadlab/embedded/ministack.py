@@ -128,7 +128,9 @@ class Ministack:
         attempts = 1 if self._requested_port else _PORT_ATTEMPTS
         for attempt in range(1, attempts + 1):
             port = self._requested_port or free_loopback_port()
-            env = dict(os.environ)
+            # The Lambda environments ministack starts inherit its environment: an agent
+            # setting left in ours (an instance name) would make every one the same.
+            env = {k: v for k, v in os.environ.items() if not k.startswith("LOADLAB_AGENT_")}
             env.update(
                 BIND_HOST=HOST,
                 GATEWAY_PORT=str(port),

@@ -200,14 +200,11 @@ def test_locust_users_invoke_concurrently_under_gevent(lambda_stack: LambdaStack
     verdicts = Counter(s["verdict"] for s in sessions)
     assert set(verdicts) <= {"clean"} and verdicts["clean"] >= 4, verdicts
     # Four shoppers start at once: with boto3 cooperative under gevent their
-    # invocations overlap in time (the client's side of concurrency). How many
-    # environments serve them is the Lambda service's choice: ministack starts one
-    # per concurrent invocation on a quiet machine, but on a busy one it may queue
-    # the overlapping calls on the one environment it has, so that is not asserted.
+    # invocations overlap in time, and Lambda gives each its own environment.
     spans = sorted((r["t_start"], r["t_start"] + r["latency_ms"] / 1000) for r in requests)
     assert any(later[0] < earlier[1] for earlier, later in itertools.pairwise(spans))
     instances = {r["instance_id"] for r in requests}
-    assert instances and None not in instances, instances
+    assert len(instances) >= 2, instances
     # One cold start per new environment (one may still be warm from an earlier test).
     cold = [r["instance_id"] for r in requests if r["cold_start"]]
     assert len(set(cold)) == len(cold) >= len(instances) - 1

@@ -234,6 +234,9 @@ def test_snapshot_hooks_close_the_connections_and_a_restore_reopens_them(
     finally:
         handler_module.environment().close()
         handler_module.environment.cache_clear()
+        # A restore names itself in os.environ (as a restored environment must); that
+        # name must not outlive the test, or every agent started later inherits it.
+        os.environ.pop("LOADLAB_AGENT_INSTANCE_ID", None)
 
 
 def test_in_handler_init_runs_in_every_invocation_and_bad_scopes_are_named(
