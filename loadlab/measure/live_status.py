@@ -20,6 +20,7 @@ from collections import Counter, deque
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from loadlab.rows import PressureSample, RequestSample, SessionRecord, TurnRecord
 
@@ -48,8 +49,11 @@ class LiveWindow:
         # failures among them counted as they come and go, the once-a-second snapshot
         # costs a C-level copy of floats, not a Python loop over tuples (that loop
         # stopped every user for ~25 ms a second at 1,000 turns/s)
-        self._turns: deque[tuple[float, bool]] = deque(maxlen=max_samples)
+        # (the tab's percentiles, too: read as arrays, masked, never looped over)
+        self._ends: deque[float] = deque(maxlen=max_samples)
+        self._oks: deque[bool] = deque(maxlen=max_samples)
         self._latencies: deque[float] = deque(maxlen=max_samples)
+        self._ttfts: deque[float] = deque(maxlen=max_samples)  # NaN: no first token
         self._window_failures = 0
         # every turn so far (bounded), for stop conditions: t_end, latency, ok, TTFT, intent
         self._history: deque[tuple[float, float, bool, float | None, str]] = deque(
@@ -62,6 +66,7 @@ class LiveWindow:
         self.turns_refused = 0  # failed because the agent refused our credentials
         # (answer time, instance id) of requests in the window: the environments alive
         self._instances: deque[tuple[float, str]] = deque(maxlen=max_samples)
+        self._alive: Counter[str] = Counter()  # their requests in the deque, by instance
         self.cold_starts = 0
         self.pressure = PressureTotals()
 
@@ -118,7 +123,10 @@ class LiveWindow:
     def _request(self, t_end: float, instance_id: str | None, cold_start: bool | None) -> None:
         with self._lock:
             if instance_id:
+                if len(self._instances) == self._instances.maxlen:
+                    self._forget_instance(self._instances[0][1])  # append drops it
                 self._instances.append((t_end, instance_id))
+                self._alive[instance_id] += 1
             if cold_start:
                 self.cold_starts += 1
 
@@ -133,10 +141,12 @@ class LiveWindow:
         intent: str = "",
     ) -> None:
         with self._lock:
-            if len(self._turns) == self._turns.maxlen:
-                self._window_failures -= not self._turns[0][1]  # append drops it
-            self._turns.append((t_end, ok))
+            if len(self._ends) == self._ends.maxlen:
+                self._window_failures -= not self._oks[0]  # append drops it
+            self._ends.append(t_end)
+            self._oks.append(ok)
             self._latencies.append(latency_ms)
+            self._ttfts.append(math.nan if ttft_ms is None else ttft_ms)
             self._window_failures += not ok
             self._history.append((t_end, latency_ms, ok, ttft_ms, intent))
             self.turns_done += 1
@@ -205,9 +215,7 @@ class LiveWindow:
         """Verdict counts and the window's turns, P99 and error rate."""
         now = time.time() if now is None else now
         with self._lock:
-            while self._turns and self._turns[0][0] < now - self.window_s:
-                self._window_failures -= not self._turns.popleft()[1]
-                self._latencies.popleft()
+            self._prune(now)
             latencies = np.fromiter(self._latencies, dtype="float64", count=len(self._latencies))
             failures = self._window_failures
             verdicts = dict(self._verdicts)
@@ -232,25 +240,24 @@ class LiveWindow:
     def window_percentiles(self, *, now: float | None = None) -> dict[str, float | None]:
         """``p50_ms``, ``p99_ms`` and ``ttft_p99_ms`` of the successful turns of the window.
 
-        The same numbers as :meth:`figure` over ``window_s`` (None without a turn), read
-        from the newest turns back, so the cost follows the window, not the run's length.
+        The same numbers as :meth:`figure` over ``window_s`` (None without a turn), from
+        the window's turns as arrays (a turn a worker forwarded late counts by its end).
         """
         now = time.time() if now is None else now
         since = now - self.window_s
-        latencies: list[float] = []
-        ttfts: list[float] = []
         with self._lock:
-            for t_end, latency, ok, ttft, _ in reversed(self._history):
-                if t_end < since - _OUT_OF_ORDER_S:
-                    break  # older still (a worker's rows arrive up to a batch late)
-                if ok and t_end >= since:
-                    latencies.append(latency)
-                    if ttft is not None:
-                        ttfts.append(ttft)
+            self._prune(now)
+            n = len(self._ends)
+            ends = np.fromiter(self._ends, dtype="float64", count=n)
+            oks = np.fromiter(self._oks, dtype="bool", count=n)
+            latencies = np.fromiter(self._latencies, dtype="float64", count=n)
+            ttfts = np.fromiter(self._ttfts, dtype="float64", count=n)
+        counted = oks & (ends >= since)
+        ttft = ttfts[counted]
         return {
-            "p50_ms": _percentile(latencies, 50.0),
-            "p99_ms": _percentile(latencies, 99.0),
-            "ttft_p99_ms": _percentile(ttfts, 99.0),
+            "p50_ms": _percentile(latencies[counted], 50.0),
+            "p99_ms": _percentile(latencies[counted], 99.0),
+            "ttft_p99_ms": _percentile(ttft[~np.isnan(ttft)], 99.0),
         }
 
     def environments_alive(self, *, now: float | None = None) -> int:
@@ -259,8 +266,24 @@ class LiveWindow:
         since = now - self.window_s
         with self._lock:
             while self._instances and self._instances[0][0] < since:
-                self._instances.popleft()
-            return len({instance for _, instance in self._instances})
+                self._forget_instance(self._instances.popleft()[1])
+            return len(self._alive)
+
+    def _forget_instance(self, instance_id: str) -> None:
+        left = self._alive[instance_id] - 1
+        if left > 0:
+            self._alive[instance_id] = left
+        else:
+            del self._alive[instance_id]
+
+    def _prune(self, now: float) -> None:
+        """Drop the turns that ended before the window (the lock held)."""
+        cutoff = now - self.window_s
+        while self._ends and self._ends[0] < cutoff:
+            self._ends.popleft()
+            self._window_failures -= not self._oks.popleft()
+            self._latencies.popleft()
+            self._ttfts.popleft()
 
     def verdicts(self) -> dict[str, int]:
         """Sessions ended so far, by verdict."""
@@ -268,14 +291,10 @@ class LiveWindow:
             return dict(self._verdicts)
 
 
-# how far back past the window's start to look for rows that arrived late
-_OUT_OF_ORDER_S = 10.0
-
-
-def _percentile(values: list[float], q: float) -> float | None:
-    if not values:
+def _percentile(values: npt.NDArray[np.float64], q: float) -> float | None:
+    if not values.size:
         return None
-    return float(np.percentile(np.asarray(values, dtype="float64"), q, method="inverted_cdf"))
+    return float(np.percentile(values, q, method="inverted_cdf"))
 
 
 # Prometheus counters and CloudWatch statistics that are totals over their period

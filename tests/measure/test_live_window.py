@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import random
+
 from loadlab.measure.live_status import LiveWindow
-from loadlab.rows import TurnRecord
+from loadlab.rows import RequestSample, TurnRecord
 
 T = 1_700_000_000.0
 
 
-def _turn(t_end: float, latency_ms: float, ok: bool = True) -> TurnRecord:
+def _turn(
+    t_end: float, latency_ms: float, ok: bool = True, ttft_ms: float | None = None
+) -> TurnRecord:
     return TurnRecord(
         t_start=t_end - latency_ms / 1000.0,
         t_end=t_end,
@@ -18,7 +22,7 @@ def _turn(t_end: float, latency_ms: float, ok: bool = True) -> TurnRecord:
         ok=ok,
         attempts=1,
         latency_ms=latency_ms,
-        ttft_ms=None,
+        ttft_ms=ttft_ms,
         interrupted=False,
         error_kind=None if ok else "reset",
     )
@@ -46,3 +50,49 @@ def test_a_turn_pushed_out_by_the_sample_limit_takes_its_failure_along() -> None
     assert window.snapshot(now=T + 5)["window"] == {"turns": 3, "p99_ms": 10.0, "error_rate": 0.0}
     window.observe(_turn(T + 6, 20.0, ok=False))
     assert window.snapshot(now=T + 7)["window"]["error_rate"] == 1 / 3
+
+
+def test_window_percentiles_are_the_figures_of_the_window_late_rows_included() -> None:
+    rng = random.Random(7)
+    window = LiveWindow(window_s=10.0)
+    ends = [T + rng.uniform(0, 40) for _ in range(2_000)]
+    for k, t_end in enumerate(ends):  # arriving out of order, as forwarded rows do
+        ok = k % 9 != 0
+        window.observe(_turn(t_end, rng.uniform(50, 900), ok, None if k % 4 else 30.0 + k % 50))
+    for now in (T + 12, T + 25, T + 41, T + 80):
+        got = window.window_percentiles(now=now)
+        for key in ("p50_ms", "p99_ms", "ttft_p99_ms"):
+            want = window.figure(key, window_s=10.0, now=now, min_turns=1)
+            assert got[key] == want, (now, key)
+        window.snapshot(now=now)  # the once-a-second writer prunes the same deques
+    assert window.window_percentiles(now=T + 80) == {
+        "p50_ms": None,
+        "p99_ms": None,
+        "ttft_p99_ms": None,
+    }
+
+
+def test_environments_alive_counts_each_instance_once_while_it_answers() -> None:
+    window = LiveWindow(window_s=10.0, max_samples=4)
+    for k, instance in enumerate(["a", "a", "b", "a", "c", "c"]):
+        window.observe(_request(T + k, instance))
+    # the deque holds the last 4 requests (b, a, c, c): 3 instances
+    assert window.environments_alive(now=T + 6) == 3
+    assert window.environments_alive(now=T + 12.5) == 2  # b (t=2) left: a, c
+    assert window.environments_alive(now=T + 13.5) == 1  # a (t=3) left too: c
+    assert window.environments_alive(now=T + 16) == 0
+
+
+def _request(t_end: float, instance_id: str) -> RequestSample:
+    return RequestSample(
+        t_start=t_end,
+        name="turn",
+        session_id="s",
+        turn_index=1,
+        attempt=1,
+        latency_ms=0.0,
+        ttft_ms=None,
+        bytes=0,
+        status=200,
+        instance_id=instance_id,
+    )
