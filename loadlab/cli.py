@@ -30,6 +30,8 @@ from pathlib import Path
 from loadlab import __version__
 from loadlab.app.options import (
     AGENT_MODES,
+    DEFAULT_WEB_LINGER_S,
+    MAX_WEB_LINGER_S,
     ChaosRunOptions,
     CompareOptions,
     CostOptions,
@@ -117,6 +119,13 @@ def _positive_float(text: str) -> float:
     value = _finite_float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be > 0")
+    return value
+
+
+def _linger_seconds(text: str) -> float:
+    value = _finite_float(text)
+    if not 0 <= value <= MAX_WEB_LINGER_S:
+        raise argparse.ArgumentTypeError(f"{text!r} must be from 0 to {MAX_WEB_LINGER_S:g} seconds")
     return value
 
 
@@ -230,6 +239,15 @@ def build_parser() -> argparse.ArgumentParser:
         "pressure, each fault's impact; the session table as CSV under Download Data",
     )
     run.add_argument("--web-port", type=_port, default=8089, help="web UI port (8089)")
+    run.add_argument(
+        "--web-linger",
+        type=_linger_seconds,
+        default=DEFAULT_WEB_LINGER_S,
+        metavar="SECONDS",
+        help="with --web: once the load stops (Stop, or the shape's end) and the report is "
+        "written, keep the web UI up this long, its loadlab tab linking to the report; "
+        f"Ctrl-C closes it sooner (default {DEFAULT_WEB_LINGER_S:g}; 0: close at once)",
+    )
     run.add_argument(
         "--web-host",
         default="127.0.0.1",
@@ -505,6 +523,7 @@ def _run_options(args: argparse.Namespace) -> RunOptions:
         web=args.web,
         web_host=args.web_host,
         web_port=args.web_port,
+        web_linger_s=args.web_linger,
         workers=args.workers,
         embedded=args.embedded,
         run_dir=args.run_dir,

@@ -19,12 +19,15 @@ from loadlab.report.render import RenderedReport, headline, render_run
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 
 
-def render_and_print(run_dir: Path, *, locust_rc: int) -> RenderedReport:
-    """Render the report of a finished load run and print the verdict, headline and files."""
+def render_and_print(run_dir: Path, *, locust_rc: int | None) -> RenderedReport:
+    """Render the report of a finished load run and print the verdict, headline and files.
+
+    ``locust_rc``: Locust's exit code, or None while it still serves its web UI.
+    """
     if not (run_dir / "manifest.json").exists():
         raise ChildFailed(
             f"Locust exited with code {locust_rc} before the run started; nothing was recorded",
-            exit_code=locust_rc,
+            exit_code=locust_rc or 1,
             hint="read Locust's error above (a bad option or locustfile import error)",
         )
     print("loadlab: rendering the report ...", flush=True)

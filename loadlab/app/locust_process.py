@@ -8,30 +8,49 @@ and the command goes on as after a full run: the checkpoint audit while the
 stack is still up, then the report and the verdict's exit code. A second Ctrl-C
 kills Locust and exits at once (130); the run then has no end, and
 ``loadlab report`` judges it incomplete.
+
+With the web UI and ``serve_until_interrupted``, Locust seals the run directory
+as soon as the load stops and keeps serving the UI
+(:mod:`loadlab.app.locust_plugin.stopping`): ``run_load`` sees the run's end
+stamped in its manifest, runs ``sealed`` (the audit and the report) while the
+UI is still up, so its loadlab tab links to the report, keeps
+it up ``linger_s`` more seconds (not after a Ctrl-C: who pressed it wants out;
+a Ctrl-C ends the linger early), then closes it with one SIGINT.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from loadlab.load.launch import LocustLaunch, run_locust, run_workers
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 WORKER_GRACE_S = 15.0
+SEAL_POLL_S = 0.25
 
 
 async def run_load(
-    launch: LocustLaunch, *, during: Callable[[], Coroutine[Any, Any, None]] | None = None
+    launch: LocustLaunch,
+    *,
+    during: Callable[[], Coroutine[Any, Any, None]] | None = None,
+    sealed: Callable[[], Coroutine[Any, Any, None]] | None = None,
+    linger_s: float = 0.0,
 ) -> int:
     """Run Locust for ``launch`` and return its exit code; ``during`` runs alongside (a fault).
 
     The first Ctrl-C (or SIGTERM) stops the load and this returns Locust's code as
     usual; a second one kills Locust and raises :class:`KeyboardInterrupt` (exit 130).
+    With the web UI, ``sealed`` runs once the run is sealed, while the UI still
+    serves (see the module's text); without it, or when Locust exits first, the
+    caller does that work after this returns.
     """
     proc = await run_locust(launch)
     workers = await run_workers(launch) if launch.workers else []
@@ -49,11 +68,26 @@ async def run_load(
         )
     side = asyncio.create_task(during()) if during is not None else None
     try:
-        with _interrupts_stop(proc) as aborted:
+        with _interrupts_stop(proc) as signals:
             waiting = asyncio.ensure_future(proc.wait())
-            either: list[asyncio.Future[Any]] = [waiting, aborted]
-            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
-            if aborted.done():
+            if launch.web and launch.serve_until_interrupted and sealed is not None:
+                seal = asyncio.ensure_future(_wait_for_seal(launch.run_dir))
+                try:
+                    await _first(waiting, seal, signals.aborted)
+                finally:
+                    seal.cancel()
+                if seal.done() and not seal.cancelled() and not waiting.done():
+                    before = signals.count
+                    closing = asyncio.ensure_future(sealed())
+                    await _first(closing, signals.aborted)
+                    if closing.done():
+                        closing.result()  # its error, if any, is the command's
+                        await _linger(launch, waiting, signals, before, linger_s)
+                    else:
+                        closing.cancel()
+            else:
+                await _first(waiting, signals.aborted)
+            if signals.aborted.done():
                 waiting.cancel()
                 for child in (proc, *workers):
                     if child.returncode is None:
@@ -66,13 +100,54 @@ async def run_load(
                     flush=True,
                 )
                 raise KeyboardInterrupt
-            return waiting.result()
+            return await waiting
     finally:
         await _end_workers(workers)
         if side is not None:
             side.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await side
+
+
+async def _first(*futures: asyncio.Future[Any]) -> None:
+    await asyncio.wait(futures, return_when=asyncio.FIRST_COMPLETED)
+
+
+async def _wait_for_seal(run_dir: Path) -> None:
+    """Until the run's end is stamped in its manifest (Locust sealed the run directory)."""
+    manifest = run_dir / "manifest.json"
+    while True:
+        try:
+            if json.loads(manifest.read_text()).get("ended_at") is not None:
+                return
+        except (OSError, ValueError, AttributeError):
+            pass  # not written yet (it is replaced whole, never half-written)
+        await asyncio.sleep(SEAL_POLL_S)
+
+
+async def _linger(
+    launch: LocustLaunch,
+    waiting: asyncio.Future[int],
+    signals: _Signals,
+    before: int,
+    linger_s: float,
+) -> None:
+    """Keep the web UI up ``linger_s`` s to show the report, then close it (one SIGINT).
+
+    ``before``: the signals counted when the run was sealed. After a Ctrl-C there is
+    no linger; a Ctrl-C during it has already passed its SIGINT on to Locust.
+    """
+    if linger_s > 0 and before == 0 and not waiting.done():
+        print(
+            f"loadlab: the web UI stays up {linger_s:g} s more with the report: "
+            f"http://{launch.web_host}:{launch.web_port}/loadlab/report "
+            "(--web-linger; Ctrl-C to close it now)",
+            flush=True,
+        )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(waiting), timeout=linger_s)
+    if signals.count == before and not waiting.done():
+        signals.proc.send_signal(signal.SIGINT)
 
 
 async def _end_workers(workers: list[asyncio.subprocess.Process]) -> None:
@@ -85,16 +160,25 @@ async def _end_workers(workers: list[asyncio.subprocess.Process]) -> None:
             await worker.wait()
 
 
+@dataclass
+class _Signals:
+    """The Ctrl-Cs (and SIGTERMs) loadlab got while Locust ran."""
+
+    proc: asyncio.subprocess.Process
+    aborted: asyncio.Future[None]
+    count: int = field(default=0)
+
+
 @contextlib.contextmanager
-def _interrupts_stop(proc: asyncio.subprocess.Process) -> Iterator[asyncio.Future[None]]:
-    """While the load runs: the first Ctrl-C stops it, the second resolves the future."""
+def _interrupts_stop(proc: asyncio.subprocess.Process) -> Iterator[_Signals]:
+    """While the load runs: the first Ctrl-C stops it, the second resolves ``aborted``."""
     loop = asyncio.get_running_loop()
-    aborted: asyncio.Future[None] = loop.create_future()
-    count = 0
+    signals = _Signals(proc=proc, aborted=loop.create_future())
+    aborted = signals.aborted
 
     def on_signal(signum: int) -> None:
-        nonlocal count
-        count += 1
+        signals.count += 1
+        count = signals.count
         if count == 1 and proc.returncode is None:
             print(
                 f"loadlab: {signal.Signals(signum).name}: stopping the load, then the audit "
@@ -111,7 +195,7 @@ def _interrupts_stop(proc: asyncio.subprocess.Process) -> Iterator[asyncio.Futur
     for signum in _SIGNALS:
         loop.add_signal_handler(signum, on_signal, signum)
     try:
-        yield aborted
+        yield signals
     finally:
         for signum in _SIGNALS:
             loop.remove_signal_handler(signum)

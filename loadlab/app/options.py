@@ -57,6 +57,11 @@ class StackOptions:
         return self.state_dir / "stack.json"
 
 
+DEFAULT_WEB_LINGER_S = 60.0
+"""How long ``run --web`` keeps the web UI up once the report is written (``--web-linger``)."""
+MAX_WEB_LINGER_S = 3600.0
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunOptions:
     """``loadlab run``."""
@@ -68,6 +73,7 @@ class RunOptions:
     web: bool = False
     web_host: str = "127.0.0.1"
     web_port: int = 8089
+    web_linger_s: float = DEFAULT_WEB_LINGER_S
     embedded: bool = False
     run_dir: Path | None = None
     runs_root: Path = Path("runs")
@@ -86,6 +92,11 @@ class RunOptions:
         if not 1 <= self.web_port <= 65535:
             raise ConfigError(
                 f"--web-port {self.web_port} out of range", hint="pass a port from 1 to 65535"
+            )
+        if not 0 <= self.web_linger_s <= MAX_WEB_LINGER_S:
+            raise ConfigError(
+                f"--web-linger {self.web_linger_s:g} out of range",
+                hint=f"pass seconds from 0 to {MAX_WEB_LINGER_S:g}",
             )
         _check_before_start(self.target, self.run_dir)
 

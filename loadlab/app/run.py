@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from loadlab.app.closing import check_locust, check_verdict, render_and_print
@@ -16,6 +17,7 @@ from loadlab.embedded.state import StackState
 from loadlab.load.context import lambda_function_of
 from loadlab.load.launch import LocustLaunch
 from loadlab.measure.rundir import new_run_dir
+from loadlab.report.render import RenderedReport
 from loadlab.scenario.files import load_scenario
 
 
@@ -39,8 +41,9 @@ async def _run(options: RunOptions) -> int:
                 options, path, run_dir, target=url, function=function,
                 secret=state.jwt_secret, env=pressure_env(state),
             )  # fmt: skip
-            rc = await run_load(launch)
-            await audit_embedded(state, run_dir, scenario)
+            closing = _Closing(run_dir, audit=lambda: audit_embedded(state, run_dir, scenario))
+            rc = await _load(options, launch, closing)
+            await closing.audit_once()
     else:
         running = StackState.read_running(options.stack.stack_file)
         target, secret = resolve_target(options.target, scenario, running)
@@ -53,11 +56,38 @@ async def _run(options: RunOptions) -> int:
             options, path, run_dir, target=target, function=lambda_function_of(scenario),
             secret=secret, env=env,
         )  # fmt: skip
-        rc = await run_load(launch)
-    out = render_and_print(run_dir, locust_rc=rc)
+        closing = _Closing(run_dir)
+        rc = await _load(options, launch, closing)
+    out = closing.out or render_and_print(run_dir, locust_rc=rc)
     check_locust(rc)
     check_verdict(out)
     return 0
+
+
+class _Closing:
+    """The audit (embedded stack) and the report of one run, each done once.
+
+    With ``--web`` they run as soon as the run is sealed, while Locust's UI still
+    serves and can link to the report; otherwise after Locust has exited.
+    """
+
+    def __init__(self, run_dir: Path, audit: Callable[[], Awaitable[None]] | None = None) -> None:
+        self._run_dir = run_dir
+        self._audit = audit
+        self.out: RenderedReport | None = None
+
+    async def audit_once(self) -> None:
+        if self._audit is not None:
+            audit, self._audit = self._audit, None
+            await audit()
+
+    async def while_ui_serves(self) -> None:
+        await self.audit_once()
+        self.out = render_and_print(self._run_dir, locust_rc=None)
+
+
+async def _load(options: RunOptions, launch: LocustLaunch, closing: _Closing) -> int:
+    return await run_load(launch, sealed=closing.while_ui_serves, linger_s=options.web_linger_s)
 
 
 def free_port() -> int:
@@ -88,6 +118,7 @@ def _launch(
         web=options.web,
         web_host=options.web_host,
         web_port=options.web_port,
+        serve_until_interrupted=options.web,
         workers=options.workers,
         master_port=free_port() if options.workers else 5557,
         metrics_port=options.metrics_port,

@@ -52,6 +52,9 @@ class LocustLaunch:
     web: bool = False
     web_host: str = "127.0.0.1"
     web_port: int = 8089
+    # with the web UI: Locust seals the run when the load stops and serves the UI until
+    # SIGINT, so `loadlab run` writes the report while the UI links to it
+    serve_until_interrupted: bool = False
     metrics_port: int = 0
     workers: int = 0
     master_port: int = 5557
@@ -86,6 +89,8 @@ class LocustLaunch:
             cmd += ["--metrics-port", str(self.metrics_port)]
         if self.web:
             cmd += ["--web-host", self.web_host, "--web-port", str(self.web_port)]
+            if self.serve_until_interrupted:
+                cmd.append("--serve-until-interrupted")
         else:
             cmd += ["--headless", "--only-summary"]
         if self.workers:

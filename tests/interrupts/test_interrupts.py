@@ -188,30 +188,50 @@ def _start_in_the_web_ui(run: Run, port: int) -> None:
     assert _post(base + "/swarm", b"user_count=1&spawn_rate=1") == 200
 
 
-def test_stop_in_the_web_ui_finishes_the_run_with_its_report(start_run) -> None:  # type: ignore[no-untyped-def]
+def test_stop_in_the_web_ui_finishes_the_run_and_the_ui_links_to_its_report(start_run) -> None:  # type: ignore[no-untyped-def]
     port = _free_port()
-    run = start_run("--web", "--web-port", str(port))
+    base = f"http://127.0.0.1:{port}"
+    run = start_run("--web", "--web-port", str(port), "--web-linger", "120")
     _start_in_the_web_ui(run, port)
     run.wait_for_turns(10)
     t_stop = time.time()
-    assert _post(f"http://127.0.0.1:{port}/stop") == 200
-    rc = run.wait(timeout=90)
+    assert _post(base + "/stop") == 200
+    # the audit and the report are done while the UI still serves, and it links to them
+    deadline = time.monotonic() + 90
+    while "report:" not in run.out.read_text(errors="replace"):  # printed once all are written
+        assert run.proc.poll() is None, run.output()[-3000:]
+        assert time.monotonic() < deadline, run.output()[-3000:]
+        time.sleep(0.3)
+    _assert_report_written(run.run_dir)
+    with urllib.request.urlopen(base + "/loadlab/report", timeout=10) as served:
+        assert served.read() == (run.run_dir / "report.html").read_bytes()
+    with urllib.request.urlopen(base + "/stats/requests", timeout=10) as stats:
+        [tab] = json.loads(stats.read())["extended_stats"]
+    report_row = [r for r in tab["data"] if (r["section"], r["figure"]) == ("run", "report")]
+    assert report_row == [{"section": "run", "figure": "report", "value": "./loadlab/report"}]
+    assert run.proc.poll() is None, "the UI closed before its linger"
+    # a Ctrl-C ends the linger: the verdict's exit code, not 130
+    t_signal = time.monotonic()
+    os.killpg(run.proc.pid, signal.SIGINT)
+    rc = run.wait(timeout=30)
+    assert time.monotonic() - t_signal < 20
     assert rc in (0, 6), run.output()[-3000:]
     _assert_exit_is_the_verdict(rc, run.run_dir)
+    assert "Traceback" not in run.output(), run.output()[-3000:]
     manifest = json.loads((run.run_dir / "manifest.json").read_text())
     assert manifest["stopped_by"] == "web_ui"
     assert _last_request_start(run.run_dir) - t_stop <= STOP_WITHIN_S
-    _assert_report_written(run.run_dir)
 
 
 def test_one_ctrl_c_during_a_web_ui_run_finishes_it_with_its_report(start_run) -> None:  # type: ignore[no-untyped-def]
     port = _free_port()
-    run = start_run("--web", "--web-port", str(port))
+    run = start_run("--web", "--web-port", str(port))  # the default linger: 60 s
     _start_in_the_web_ui(run, port)
     run.wait_for_turns(10)
     t_signal = time.time()
     os.killpg(run.proc.pid, signal.SIGINT)
     rc = run.wait(timeout=90)
+    assert time.time() - t_signal < 50, "who pressed Ctrl-C waited for the linger"
     assert rc in (0, 6), run.output()[-3000:]
     _assert_exit_is_the_verdict(rc, run.run_dir)
     assert "Traceback" not in run.output()
@@ -223,7 +243,9 @@ def test_one_ctrl_c_during_a_web_ui_run_finishes_it_with_its_report(start_run) -
 
 def test_a_web_ui_run_closes_out_when_its_shape_ends(start_run) -> None:  # type: ignore[no-untyped-def]
     port = _free_port()
-    run = start_run("--web", "--web-port", str(port), "--time-scale", "0.01")  # a ~5 s shape
+    run = start_run(
+        "--web", "--web-port", str(port), "--time-scale", "0.01", "--web-linger", "0"
+    )  # a ~5 s shape
     _start_in_the_web_ui(run, port)
     rc = run.wait(timeout=90)  # nobody presses Stop or Ctrl-C
     assert rc in (0, 6), run.output()[-3000:]

@@ -9,6 +9,9 @@ locust (as other test modules do) applies to the whole pytest process.
     python browser.py read BASE_URL SCREENSHOT [FAULT_TEXT]
         open the loadlab tab, wait until it shows FAULT_TEXT, print its table as
         JSON, take a screenshot of the tab, then press Stop
+    python browser.py report BASE_URL
+        after Stop: wait until the loadlab tab links to the report, follow the
+        report link of the Download Data tab, print the page it leads to
 
 Playwright's own browser download does not work here and is never used: the
 browser is the system's (``CHROMIUM``).
@@ -76,8 +79,29 @@ def read(page: Page, screenshot: str, fault_text: str) -> list[list[str]]:
     return rows
 
 
+def report(page: Page, base: str) -> str:
+    """The report, reached as a user does once the run has stopped (see the docstring)."""
+    tab = page.get_by_role("tab", name="loadlab")
+    deadline = time.monotonic() + 2 * TIMEOUT_MS / 1000  # the audit and the report take a while
+    while True:
+        _click_until(page, tab, lambda: tab.get_attribute("aria-selected") == "true")
+        with contextlib.suppress(PlaywrightTimeoutError):
+            page.locator("table tbody tr").first.wait_for(timeout=5_000)
+            if ["run", "report", "./loadlab/report"] in _table(page):
+                break
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the loadlab tab never linked to the report: {_table(page)}")
+        page.reload()  # a stopped run's UI no longer polls; a reload reads the figures anew
+    downloads = page.get_by_role("tab", name="Download Data")
+    _click_until(page, downloads, lambda: downloads.get_attribute("aria-selected") == "true")
+    href = page.get_by_role("link", name="loadlab report").get_attribute("href")
+    assert href is not None
+    page.goto(base + "/" + href.removeprefix("./"))
+    return page.content()
+
+
 def main(argv: list[str]) -> int:
-    """``start`` or ``read`` (see the module's docstring)."""
+    """``start``, ``read`` or ``report`` (see the module's docstring)."""
     command, base = argv[0], argv[1]
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
@@ -89,6 +113,8 @@ def main(argv: list[str]) -> int:
         page.goto(base + "/")
         if command == "start":
             start(page)
+        elif command == "report":
+            print(report(page, base))
         else:
             rows = read(page, argv[2], argv[3] if len(argv) > 3 else "")
             print(json.dumps(rows))

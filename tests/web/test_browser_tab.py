@@ -4,8 +4,11 @@
 would; the browser presses Start, an LLM 429 storm is injected by a real
 ``chaos run`` with loadlab's timeline control (as a game day does), the browser
 reads the verdict counts and the active fault off the loadlab tab and presses
-Stop. Then the run directory must say the same: the sessions that had ended by
-the tab's "as of" time, by verdict, and the fault with its lease.
+Stop. The UI stays up while loadlab audits and writes the report (and lingers):
+the browser waits until the tab links to the report and follows the *Download
+Data* tab's link to it; a Ctrl-C ends the linger. Then the run directory must
+say the same: the sessions that had ended by the tab's "as of" time, by
+verdict, and the fault with its lease.
 
 The screenshot goes to ``docs/images/web-ui-tab.png`` when ``UPDATE_DOCS_IMAGES=1``.
 """
@@ -164,11 +167,16 @@ def test_the_browser_reads_verdicts_and_a_fault_that_the_run_directory_confirms(
     _inject_llm_storm(tmp_path)
     shot = tmp_path / "web-ui-tab.png"
     rows = json.loads(_browser("read", base, str(shot), "left on its lease"))
-    assert proc.wait(timeout=90) in (0, 6), _log(tmp_path)
+    # Stop pressed: the UI stays up (its linger) and links to the report once written
+    page = _browser("report", base)
+    run_dir = tmp_path / "runs" / "ci_smoke"
+    assert "verdict" in page.lower() and str(run_dir.name) in page, page[:2000]
+    assert proc.poll() is None, "the web UI closed before its linger"
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C ends the linger: the verdict's exit code
+    assert proc.wait(timeout=60) in (0, 6), _log(tmp_path)
 
     tab = {(section, figure): value for section, figure, value in rows}
     as_of = float(tab[("run", "as of (epoch s)")])
-    run_dir = tmp_path / "runs" / "ci_smoke"
     run = load_run(run_dir)
     assert run.manifest["stopped_by"] == "web_ui"
     ended = run.sessions[run.sessions["t_end"] <= as_of]

@@ -54,6 +54,7 @@ class PluginState:
     stopper: RunStopper | None = None
     metrics: ServedMetrics | None = None
     young_gc: YoungGarbageCollection = field(default_factory=YoungGarbageCollection)
+    sealed: bool = False
 
 
 def register(events: Any) -> None:
@@ -64,7 +65,12 @@ def register(events: Any) -> None:
     def on_init(environment: Any, web_ui: Any = None, **_: Any) -> None:
         _or_exit(lambda: _init(environment, state))
         if environment.parsed_options is not None and _role(environment) != "worker":
-            state.stopper = RunStopper(environment, web_ui=web_ui).install()
+            serve_on = bool(getattr(environment.parsed_options, "serve_until_interrupted", False))
+            state.stopper = RunStopper(
+                environment,
+                web_ui=web_ui,
+                seal=(lambda: _quit(environment, state)) if serve_on else None,
+            ).install()
         if web_ui is not None and state.run_dir is not None:
             install_tab(environment, web_ui, state.window, state.run_dir)
 
@@ -215,6 +221,10 @@ def _stop_on_breach(environment: Any, state: PluginState, breach: Breach) -> Non
 
 
 def _quit(environment: Any, state: PluginState) -> None:
+    """Seal the run: once, when the load is over (with the web UI) or the process quits."""
+    if state.sealed:
+        return
+    state.sealed = True
     if state.abort is not None:
         state.abort.stop()
     if state.sampler is not None:

@@ -62,4 +62,11 @@ def add_arguments(parser: Any) -> None:
         default="127.0.0.1",
         help="address of the metrics endpoint (default 127.0.0.1)",
     )
+    group.add_argument(
+        "--serve-until-interrupted",
+        action="store_true",
+        help="with the web UI: once the load stops, seal the run and keep serving the UI "
+        "(its loadlab tab links to the report when it is written) until SIGINT; "
+        "`loadlab run --web` sets it (default: close the UI when the load stops)",
+    )
     add_pressure_arguments(parser)

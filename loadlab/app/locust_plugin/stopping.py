@@ -14,9 +14,13 @@ end) and says why in the manifest's ``stopped_by``:
 * ``abort_gate``: a stop condition (:mod:`.abort`);
 * ``terminated``: the process quit while the load still ran (Locust's SIGTERM).
 
-With the web UI, the process closes out once the load stops (Stop pressed, or
-the shape ended) instead of serving the UI forever, so ``loadlab run --web``
-goes on to its audit and report.
+With the web UI, the process closes out once the load stops (Stop pressed, the
+shape ended, a Ctrl-C) instead of serving the UI forever. Under ``loadlab run
+--web`` (``--serve-until-interrupted``) it seals the run directory at once and
+goes on serving the UI, whose loadlab tab and *Download Data* tab link to the
+report once ``loadlab run`` has written it; the next SIGINT (``loadlab run``
+sends it when its report is done and its ``--web-linger`` is over, or a Ctrl-C
+of its own) closes the UI and the process exits as Locust does.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from collections.abc import Callable
 from typing import Any, Literal
 
 import gevent
@@ -39,11 +44,20 @@ INTERRUPTED_EXIT_CODE = 130
 class RunStopper:
     """Stops one Locust process's load on SIGINT or Stop, and remembers what stopped it."""
 
-    def __init__(self, environment: Any, *, web_ui: Any = None) -> None:
+    def __init__(
+        self,
+        environment: Any,
+        *,
+        web_ui: Any = None,
+        seal: Callable[[], None] | None = None,
+    ) -> None:
+        """``seal``: with the web UI, seal the run when the load stops and serve on."""
         self._environment = environment
         self._web_ui = web_ui
+        self._seal = seal
         self._interrupts = 0
         self._closing = False
+        self.sealed = False
         self.stopped_by: StoppedBy | None = None
 
     def install(self) -> RunStopper:
@@ -67,6 +81,10 @@ class RunStopper:
         return self.stopped_by
 
     def _on_interrupt(self) -> None:
+        if self.sealed and self._web_ui is not None:
+            # the run is over and sealed; the UI was kept up to show the report
+            self._web_ui.stop()
+            return
         self._interrupts += 1
         if self._interrupts > 1:
             sys.stderr.write("loadlab: interrupted again: exiting now; the run has no end\n")
@@ -105,5 +123,17 @@ class RunStopper:
             return
         if runner is not None:
             runner.quit()
-        if self._web_ui is not None:
+        if self._web_ui is None:
+            return
+        if self._seal is None:
             self._web_ui.stop()  # Locust's main greenlet (the web server) ends: it shuts down
+        else:
+            # Sealed now (not when the process quits): `loadlab run` sees the run's
+            # end stamped, audits and writes the report while the UI still serves it.
+            self._seal()
+            self.sealed = True
+            sys.stderr.write(
+                "loadlab: the load has stopped and the run is sealed; the web UI stays up "
+                "to link to the report (interrupt to close it)\n"
+            )
+            sys.stderr.flush()
