@@ -29,12 +29,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +43,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from loadlab.errors import ConfigError
+from loadlab.measure.fault_feed import FaultFeed
 from loadlab.rows import (
     ERROR_KINDS,
     VERDICTS,
@@ -114,89 +114,6 @@ def _port_error(host: str, port: int, exc: OSError) -> ConfigError:
     )
 
 
-@dataclass(slots=True)
-class _Fault:
-    name: str
-    target: str
-    lease_expires: float | None
-    ended: bool = False
-
-
-class FaultFollower:
-    """The faults of a run's ``events.jsonl``, read incrementally (only lines new since last).
-
-    Fault events are grouped as :func:`loadlab.analysis.impact.fault_spans` groups
-    them: by ``attrs.fault_id``; a start without one is a fault of its own, an end
-    without one closes the latest open fault of the same name and target. A fault
-    is active from its start until its end or its lease's expiry.
-    """
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self._offset = 0
-        self._partial = b""
-        self._faults: dict[str, _Fault] = {}
-        self.started = 0
-
-    def poll(self) -> None:
-        """Read the lines appended since the last poll."""
-        if self.path is None:
-            return
-        try:
-            with self.path.open("rb") as f:
-                f.seek(self._offset)
-                data = f.read()
-        except OSError:
-            return  # not created yet, or gone with a removed run directory
-        self._offset += len(data)
-        lines = (self._partial + data).split(b"\n")
-        self._partial = lines.pop()
-        for line in lines:
-            if b'"fault"' in line:
-                self._take(line)
-
-    def _take(self, line: bytes) -> None:
-        try:
-            event = json.loads(line)
-        except ValueError:
-            return
-        if not isinstance(event, dict) or event.get("kind") != "fault":
-            return
-        raw_attrs = event.get("attrs")
-        attrs: dict[str, Any] = raw_attrs if isinstance(raw_attrs, dict) else {}
-        name, target = str(event.get("name") or "fault"), str(event.get("target") or "")
-        fault_id = str(attrs.get("fault_id") or "")
-        lease = event.get("lease_expires")
-        lease_expires = float(lease) if isinstance(lease, int | float) else None
-        if attrs.get("phase") == "end":
-            key = fault_id or self._open_unkeyed(name, target)
-            fault = self._faults.get(key) if key else None
-            if fault is None:
-                return
-            fault.ended = True
-            return
-        key = fault_id or f"{name}@{event.get('t')}"
-        if key in self._faults:
-            if lease_expires is not None:
-                self._faults[key].lease_expires = lease_expires
-            return
-        self._faults[key] = _Fault(name=name, target=target, lease_expires=lease_expires)
-        self.started += 1
-
-    def _open_unkeyed(self, name: str, target: str) -> str | None:
-        for key in reversed(list(self._faults)):
-            fault = self._faults[key]
-            if "@" in key and not fault.ended and (fault.name, fault.target) == (name, target):
-                return key
-        return None
-
-    def faults(self, now: float) -> Iterator[tuple[str, str, bool]]:
-        """``(name, target, active)`` for every fault seen so far."""
-        for fault in self._faults.values():
-            expired = fault.lease_expires is not None and fault.lease_expires <= now
-            yield fault.name, fault.target, not (fault.ended or expired)
-
-
 class _NowCollector(Collector):
     """Gauges read at scrape time: users, turns in flight, active faults, pressure."""
 
@@ -221,7 +138,7 @@ class RunMetrics:
         self.registry = CollectorRegistry(auto_describe=True) if registry is None else registry
         self._users = users
         self._in_flight = in_flight
-        self._faults = FaultFollower(events_path)
+        self._faults = FaultFeed(events_path)
         self._faults_lock = threading.Lock()
         self._pressure: dict[tuple[str, str], dict[str, float]] = {}
         self._pressure_lock = threading.Lock()
@@ -333,14 +250,16 @@ class RunMetrics:
         turns.add_metric(["awaiting_first_token"], float(in_flight.get("awaiting_first_token", 0)))
         now = time.time()
         with self._faults_lock:
-            self._faults.poll()
-            faults = list(self._faults.faults(now))
-            started = self._faults.started
-        active = GaugeMetricFamily(f"{PREFIX}_faults_active", "Faults active now.")
+            faults = [(f.name, f.target or "", f.active(now)) for f in self._faults.faults()]
+        started = len(faults)
+        active = GaugeMetricFamily(
+            f"{PREFIX}_faults_active", "Faults active now (within their lease, or still acting)."
+        )
         active.add_metric([], float(sum(1 for *_, on in faults if on)))
         each = GaugeMetricFamily(
             f"{PREFIX}_fault_active",
-            "1 while a fault is active, 0 once it ended or its lease expired.",
+            "1 while a fault is active (within its lease, or without one until its action "
+            "returned), 0 after.",
             labels=["fault", "target"],
         )
         seen: dict[tuple[str, str], bool] = {}

@@ -202,6 +202,15 @@ def test_faults_are_followed_on_the_events_file(
         got[("loadlab_run_fault_active", (("fault", "delete pod"), ("target", "agent-abc")))] == 0
     )
 
+    # the storm's action returns at once, the storm lasts its lease: active until then
+    with events.open("a") as f:
+        f.write(fault("llm 429 storm", "llm", "end", "f2", now + 30) + "\n")
+    storm = ("loadlab_run_fault_active", (("fault", "llm 429 storm"), ("target", "llm")))
+    assert scrape(url)[storm] == 1
+    monkeypatch.setattr("loadlab.measure.prom_metrics.time.time", lambda: now + 30)
+    got = scrape(url)
+    assert got[storm] == 0 and got[("loadlab_run_faults_active", ())] == 0
+
 
 def test_pressure_samples_keep_the_latest_sum_per_signal_and_source(
     served: tuple[RunMetrics, str, Path],

@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 
 from loadlab.app.locust_plugin.forwarding import receive_rows
-from loadlab.app.locust_plugin.web_tab import REPORT_PATH, SESSIONS_CSV, TAB_KEY, FaultFeed
+from loadlab.app.locust_plugin.web_tab import REPORT_PATH, SESSIONS_CSV, TAB_KEY
+from loadlab.measure.fault_feed import FaultFeed
 from loadlab.measure.live_status import LiveWindow
 from loadlab.measure.recorder import RunRecorder
 from loadlab.measure.rundir import RunDirectory

@@ -19,7 +19,8 @@ buckets; cold starts and environments alive from request rows; downstream
 counters). On ``--master`` the window also gets every row the workers forward
 (:mod:`.forwarding`), so the master's tab shows the whole run. Faults come from
 the run's ``events.jsonl`` (written by the chaos control and ``loadlab demo``),
-read incrementally; once a fault is over and its after-window has passed, its
+read incrementally by :class:`~loadlab.measure.fault_feed.FaultFeed` (as the
+metrics endpoint reads them); once a fault is over and its after-window has passed, its
 impact line is computed once by :func:`loadlab.analysis.impact.fault_impact`
 over the run directory, the same numbers as the report's.
 """
@@ -33,8 +34,6 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pyarrow.csv as pa_csv
@@ -42,6 +41,7 @@ import pyarrow.csv as pa_csv
 from loadlab.analysis.impact import FaultImpact, fault_impact
 from loadlab.analysis.pressure import QUANTITIES
 from loadlab.analysis.rundata import load_run
+from loadlab.measure.fault_feed import FaultFeed, LiveFault
 from loadlab.measure.live_status import LiveWindow
 from loadlab.measure.readback import RunDirectoryReader
 from loadlab.measure.rundir import RunDirectory
@@ -52,9 +52,7 @@ __all__ = [
     "REPORT_PATH",
     "SESSIONS_CSV",
     "TAB_KEY",
-    "FaultFeed",
     "LoadlabTab",
-    "TabFault",
     "install_tab",
 ]
 
@@ -81,109 +79,6 @@ _PRESSURE = (
     ("ddb_throttles_per_s", "DynamoDB throttles"),
 )
 _REFRESH_S = 1.0  # at most one computation per second, however many browsers poll
-
-
-@dataclass(frozen=True, slots=True)
-class TabFault:
-    """One fault of ``events.jsonl`` as the tab shows it."""
-
-    fault_id: str
-    name: str
-    target: str | None
-    t_start: float
-    t_end: float | None  # when its action returned (None: still running)
-    lease_expires: float | None
-    status: str | None
-
-    def active(self, now: float) -> bool:
-        """Still acting: within its lease, or (without one) its action not yet returned."""
-        if self.status == "failed":
-            return False
-        if self.lease_expires is not None:
-            return now < self.lease_expires
-        return self.t_end is None
-
-    def over_at(self) -> float:
-        """When it stopped acting (its lease's end, else its action's)."""
-        ends = [t for t in (self.t_end, self.lease_expires) if t is not None]
-        return max(ends) if ends else math.inf
-
-
-class FaultFeed:
-    """Faults of a run's ``events.jsonl``, read incrementally (new lines only)."""
-
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._offset = 0
-        self._rest = b""
-        self._faults: dict[str, TabFault] = {}
-
-    def faults(self) -> list[TabFault]:
-        """Every fault so far, in order of start."""
-        self._read_new()
-        return sorted(self._faults.values(), key=lambda f: f.t_start)
-
-    def _read_new(self) -> None:
-        try:
-            with self._path.open("rb") as f:
-                f.seek(self._offset)
-                chunk = f.read()
-        except FileNotFoundError:
-            return
-        self._offset += len(chunk)
-        lines = (self._rest + chunk).split(b"\n")
-        self._rest = lines.pop()  # a line still being written
-        for line in lines:
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(event, dict) and event.get("kind") == "fault":
-                self._take(event)
-
-    def _take(self, event: dict[str, Any]) -> None:
-        raw = event.get("attrs")
-        attrs: dict[str, Any] = raw if isinstance(raw, dict) else {}
-        t = event.get("t")
-        if not isinstance(t, int | float):
-            return
-        target = event.get("target")
-        name = str(event.get("name", "fault"))
-        ended = attrs.get("phase") == "end"
-        fault_id = str(attrs.get("fault_id") or "")
-        if not fault_id:
-            # grouped as loadlab.analysis.impact.fault_spans does: an end without an id
-            # closes the latest open fault of that name and target
-            fault_id = (ended and self._open_unkeyed(name, target)) or f"{name}@{t}"
-        lease = event.get("lease_expires")
-        seen = self._faults.get(fault_id)
-        self._faults[fault_id] = TabFault(
-            fault_id=fault_id,
-            name=name,
-            target=str(target) if target is not None else (seen.target if seen else None),
-            t_start=seen.t_start if seen else float(t),
-            t_end=float(t) if ended else (seen.t_end if seen else None),
-            lease_expires=(
-                float(lease)
-                if isinstance(lease, int | float)
-                else (seen.lease_expires if seen else None)
-            ),
-            status=str(attrs["status"]) if attrs.get("status") else None,
-        )
-
-    def _open_unkeyed(self, name: str, target: object) -> str | None:
-        for key, fault in reversed(self._faults.items()):
-            if (
-                "@" in key
-                and fault.t_end is None
-                and (fault.name, fault.target)
-                == (
-                    name,
-                    None if target is None else str(target),
-                )
-            ):
-                return key
-        return None
 
 
 class LoadlabTab:
@@ -287,7 +182,7 @@ class LoadlabTab:
         add("run", "as of (epoch s)", f"{now:.3f}")
         return rows
 
-    def _impact_line(self, fault: TabFault, now: float) -> str:
+    def _impact_line(self, fault: LiveFault, now: float) -> str:
         known = self._impacts.get(fault.fault_id)
         if isinstance(known, FaultImpact):
             return _impact_text(known)
@@ -388,11 +283,11 @@ def _ms(value: float | None) -> str:
     return "no turns yet" if value is None else f"{value:,.0f} ms"
 
 
-def _fault_label(fault: TabFault) -> str:
+def _fault_label(fault: LiveFault) -> str:
     return f"{fault.name} → {fault.target}" if fault.target else fault.name
 
 
-def _lease_left(fault: TabFault, now: float) -> str:
+def _lease_left(fault: LiveFault, now: float) -> str:
     if fault.lease_expires is None:
         return f"active for {now - fault.t_start:.0f} s (its action still running)"
     return f"active: {fault.lease_expires - now:.0f} s left on its lease"
