@@ -11,7 +11,7 @@ from typing import Literal
 from loadlab.app.targets import check_target_url
 from loadlab.embedded.agent.config import AGENT_MODES, AgentMode
 from loadlab.errors import ConfigError
-from loadlab.measure.prom_metrics import check_metrics_port
+from loadlab.measure.prom_metrics import check_metrics_port, check_port_free
 from loadlab.measure.rundir import check_new_run_dir
 
 __all__ = [
@@ -93,6 +93,8 @@ class RunOptions:
             raise ConfigError(
                 f"--web-port {self.web_port} out of range", hint="pass a port from 1 to 65535"
             )
+        if self.web:
+            check_port_free("--web-port", self.web_host, self.web_port, example=8090)
         if not 0 <= self.web_linger_s <= MAX_WEB_LINGER_S:
             raise ConfigError(
                 f"--web-linger {self.web_linger_s:g} out of range",

@@ -95,22 +95,34 @@ def check_metrics_port(port: int, *, host: str = DEFAULT_HOST) -> None:
             f"--metrics-port {port} out of range",
             hint="pass a port from 1 to 65535, or 0 for no metrics endpoint",
         )
+    check_port_free("--metrics-port", host, port, example=DEFAULT_PORT_EXAMPLE)
+
+
+DEFAULT_PORT_EXAMPLE = 9646
+
+
+def check_port_free(flag: str, host: str, port: int, *, example: int) -> None:
+    """Refuse ``flag``'s port when ``host:port`` cannot be bound now (in use, or not ours).
+
+    Raises :class:`~loadlab.errors.ConfigError` (exit 2) naming the flag, the address
+    and the fix, before anything starts.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as exc:
-            raise _port_error(host, port, exc) from None
+            raise _port_error(flag, host, port, exc, example=example) from None
 
 
-def _port_error(host: str, port: int, exc: OSError) -> ConfigError:
+def _port_error(flag: str, host: str, port: int, exc: OSError, *, example: int) -> ConfigError:
     taken = exc.errno in (errno.EADDRINUSE, errno.EACCES)
     what = "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be bound ({exc})"
     return ConfigError(
-        f"--metrics-port {port}: {host}:{port} {what}",
-        hint="pass a free port (e.g. 9646), or stop what listens there"
+        f"{flag} {port}: {host}:{port} {what}",
+        hint=f"pass a free port (e.g. {flag} {example}), or stop what listens there"
         if taken
-        else "pass another port, or 0 for no metrics endpoint",
+        else f"pass another {flag}",
     )
 
 
@@ -288,7 +300,9 @@ class RunMetrics:
         try:
             server, thread = start_wsgi_server(port, addr=host, registry=self.registry)
         except OSError as exc:
-            raise _port_error(host, port, exc) from None
+            raise _port_error(
+                "--metrics-port", host, port, exc, example=DEFAULT_PORT_EXAMPLE
+            ) from None
         bound = int(server.server_port)  # port 0 picks a free one
         return MetricsServer(server=server, thread=thread, url=f"http://{host}:{bound}/metrics")
 

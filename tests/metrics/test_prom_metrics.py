@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from loadlab.app.options import RunOptions
 from loadlab.cli import main
 from loadlab.errors import ConfigError
 from loadlab.load.launch import LocustLaunch
@@ -403,3 +404,17 @@ def test_the_locust_option_reads_the_environment(monkeypatch: pytest.MonkeyPatch
     add_arguments(parser)
     assert parser.parse_args([]).metrics_port == 9646
     assert parser.parse_args(["--metrics-port", "0"]).metrics_port == 0
+
+
+def test_run_web_with_its_port_in_use_exits_2_before_anything_starts(
+    busy_port: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["run", "ci_smoke", "--embedded", "--web", "--web-port", str(busy_port)]
+    code = main([*argv, "--runs-root", str(tmp_path / "runs")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"--web-port {busy_port}: 127.0.0.1:{busy_port} is already in use" in err, err
+    assert "--web-port 8090" in err  # the fix, with an example
+    assert not (tmp_path / "runs").exists()
+    # headless, the web port is not used and not checked
+    RunOptions(scenario="ci_smoke", web_port=busy_port)
