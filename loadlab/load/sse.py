@@ -85,6 +85,32 @@ class SSEParser:
                 if not chunk:
                     return []
         data = self._buffer + chunk if self._buffer else chunk
+        out: list[SSEItem] = []
+        if b"\r" in data:
+            self._feed_lines(data, out)
+        else:
+            # LF line ends only (what agents send): the complete lines are decoded
+            # at once and the usual events taken whole (see _feed_text).
+            cut = data.rfind(b"\n") + 1
+            self._buffer = data[cut:]
+            if cut:
+                complete = data[:cut] if cut < len(data) else data
+                if self._first:
+                    self._first = False
+                    if complete.startswith(b"\xef\xbb\xbf"):
+                        complete = complete[3:]
+                try:
+                    text = complete.decode("utf-8")
+                except UnicodeDecodeError:
+                    # Line by line, to hand on the events before the bad line.
+                    self._lines(complete.split(b"\n")[:-1], out)
+                else:
+                    self._feed_text(text, out)
+        if not self._broken and len(self._buffer) > self._max_line:
+            out.append(self._fail(f"line longer than {self._max_line} bytes", self._buffer[:64]))
+        return out
+
+    def _feed_lines(self, data: bytes, out: list[SSEItem]) -> None:
         # One C-level split per chunk: bytes.splitlines breaks at LF, CR and
         # CRLF only, which are exactly the event-stream line ends.
         lines = data.splitlines()
@@ -95,11 +121,13 @@ class SSEParser:
             self._pending_cr = end == b"\r"
         else:
             self._buffer = lines.pop()
-        out: list[SSEItem] = []
         if lines and self._first:
             self._first = False
             if lines[0].startswith(b"\xef\xbb\xbf"):
                 lines[0] = lines[0][3:]
+        self._lines(lines, out)
+
+    def _lines(self, lines: list[bytes], out: list[SSEItem]) -> None:
         for raw in lines:
             if not raw:
                 event = self._dispatch()
@@ -110,31 +138,95 @@ class SSEParser:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError:
                 out.append(self._fail("invalid UTF-8 in the event stream", raw[:64]))
-                return out
-            # A comment line (":...") has an empty field name, which matches
-            # nothing below; unknown field names are ignored, as the spec requires.
-            name, _, value = line.partition(":")
-            if value.startswith(" "):
-                value = value[1:]
-            if name == "data":
-                self._data_bytes += len(raw)
-                if self._data_bytes > self._max_event:
-                    # A stream of data lines with no blank line would otherwise
-                    # grow one event without end.
-                    out.append(
-                        self._fail(f"event data longer than {self._max_event} bytes", raw[:64])
-                    )
-                    return out
-                self._data.append(value)
-            elif name == "event":
-                self._event = value
-            elif name == "id" and "\0" not in value:
-                self._id = value
-            elif name == "retry" and value.isascii() and value.isdigit():
-                self._retry = int(value)
-        if len(self._buffer) > self._max_line:
-            out.append(self._fail(f"line longer than {self._max_line} bytes", self._buffer[:64]))
-        return out
+                return
+            failed = self._field(line, len(raw))
+            if failed is not None:
+                out.append(failed)
+                return
+
+    def _feed_text(self, text: str, out: list[SSEItem]) -> None:
+        """Complete lines (``text`` ends with LF, holds no CR): the events they end.
+
+        The text is cut at its blank lines; an event of the usual shape (an
+        ``event: `` line and a ``data: `` line, or the data line alone) is taken
+        whole, anything else (comments, ``id``, ``retry``, several data lines,
+        an event split across chunks) line by line, with the same result.
+        """
+        ascii_only = text.isascii()
+        blocks = text.split("\n\n")
+        # after the last blank line: lines of an event that is not over yet
+        rest = blocks.pop()
+        for block in blocks:
+            if not self._data and not self._event and self._retry is None:
+                event = self._simple_event(block, ascii_only)
+                if event is not None:
+                    out.append(event)
+                    continue
+            for line in block.split("\n"):
+                if self._line(line, ascii_only, out):
+                    return
+            if self._line("", ascii_only, out):
+                return
+        if rest:
+            for line in rest.split("\n")[:-1]:
+                if self._line(line, ascii_only, out):
+                    return
+
+    def _simple_event(self, block: str, ascii_only: bool) -> SSEEvent | None:
+        """``event: NAME\\ndata: DATA`` or ``data: DATA`` as one event; None for other shapes."""
+        if block.startswith("data: "):
+            start, name = 0, ""
+        elif block.startswith("event: "):
+            start = block.find("\n") + 1
+            if not start or not block.startswith("data: ", start):
+                return None
+            name = block[7 : start - 1]
+        else:
+            return None
+        if block.find("\n", start) >= 0:
+            return None
+        size = len(block) - start if ascii_only else len(block[start:].encode("utf-8"))
+        if size > self._max_event:
+            return None  # line by line, which reports it
+        return SSEEvent(name or "message", block[start + 6 :], self._id)
+
+    def _line(self, line: str, ascii_only: bool, out: list[SSEItem]) -> bool:
+        """Take one line (a blank one dispatches the event); True if the stream broke."""
+        if not line:
+            event = self._dispatch()
+            if event is not None:
+                out.append(event)
+            return False
+        failed = self._field(line, len(line) if ascii_only else len(line.encode("utf-8")))
+        if failed is not None:
+            out.append(failed)
+            return True
+        return False
+
+    def _field(self, line: str, size: int) -> MalformedStream | None:
+        """Take one non-blank line of ``size`` bytes; the error if it breaks the stream."""
+        # A comment line (":...") has an empty field name, which matches
+        # nothing below; unknown field names are ignored, as the spec requires.
+        name, _, value = line.partition(":")
+        if value.startswith(" "):
+            value = value[1:]
+        if name == "data":
+            self._data_bytes += size
+            if self._data_bytes > self._max_event:
+                # A stream of data lines with no blank line would otherwise
+                # grow one event without end.
+                return self._fail(
+                    f"event data longer than {self._max_event} bytes",
+                    line.encode("utf-8")[:64],
+                )
+            self._data.append(value)
+        elif name == "event":
+            self._event = value
+        elif name == "id" and "\0" not in value:
+            self._id = value
+        elif name == "retry" and value.isascii() and value.isdigit():
+            self._retry = int(value)
+        return None
 
     def close(self) -> list[SSEItem]:
         """End of stream: per the spec an event not ended by a blank line is dropped."""

@@ -109,3 +109,90 @@ def test_retry_takes_ascii_digits_only() -> None:
         SSEEvent("message", "x"),
         SSEEvent("message", "y", retry_ms=250),
     ]
+
+
+# LF line ends only, as agents send them: whole chunks take the parser's
+# block-at-a-time path, small chunks its line-at-a-time one.
+LF_STREAM = (
+    "\ufeffevent: meta\n"
+    'data: {"instance_id": "pod-1"}\n'
+    "\n"
+    "event: token\n"
+    'data: {"text": "café ☕"}\n'
+    "\n"
+    ": a comment between events\n"
+    "\n"
+    "event:no-space\n"
+    "data:no space either\n"
+    "\n"
+    "data: no event line\n"
+    "\n"
+    "event: \n"
+    "data: an empty event name\n"
+    "\n"
+    "id: 9\n"
+    "event: token\n"
+    "data: with an id before\n"
+    "\n"
+    "event: token\n"
+    "data: keeps the id\n"
+    "\n\n\n"
+    "data: one\n"
+    "data: two\n"
+    "\n"
+    "retry: 30\n"
+    "data: with retry\n"
+    "\n"
+    "event: dropped\n"
+    "\n"
+    "event: token\n"
+    "data:  two spaces\n"
+    "\n"
+    "event: cut at the end\n"
+    "data: never ended\n"
+).encode()
+
+LF_EXPECTED = [
+    SSEEvent("meta", '{"instance_id": "pod-1"}'),
+    SSEEvent("token", '{"text": "café ☕"}'),
+    SSEEvent("no-space", "no space either"),
+    SSEEvent("message", "no event line"),
+    SSEEvent("message", "an empty event name"),
+    SSEEvent("token", "with an id before", id="9"),
+    SSEEvent("token", "keeps the id", id="9"),
+    SSEEvent("message", "one\ntwo", id="9"),
+    SSEEvent("message", "with retry", id="9", retry_ms=30),
+    SSEEvent("token", " two spaces", id="9"),
+]
+
+
+def test_lf_stream_whole_byte_by_byte_and_split_anywhere() -> None:
+    assert _parse([LF_STREAM]) == LF_EXPECTED
+    assert _parse([LF_STREAM[i : i + 1] for i in range(len(LF_STREAM))]) == LF_EXPECTED
+    rng = random.Random(7)
+    for _ in range(50):
+        cuts = sorted(rng.sample(range(1, len(LF_STREAM)), rng.randint(1, 12)))
+        bounds = zip([0, *cuts], [*cuts, len(LF_STREAM)], strict=True)
+        assert _parse([LF_STREAM[a:b] for a, b in bounds]) == LF_EXPECTED
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_event_data_limit_counts_utf8_bytes_of_the_data_line(chunked: bool) -> None:
+    # "data: " + 10 two-byte characters = 26 bytes
+    line = "data: " + "é" * 10 + "\n\n"
+    for limit, ok in ((26, True), (25, False)):
+        parser = SSEParser(max_event_bytes=limit)
+        data = line.encode()
+        chunks = [data[i : i + 1] for i in range(len(data))] if chunked else [data]
+        items = [item for chunk in chunks for item in parser.feed(chunk)]
+        if ok:
+            assert items == [SSEEvent("message", "é" * 10)]
+        else:
+            assert len(items) == 1 and isinstance(items[0], MalformedStream)
+
+
+def test_invalid_utf8_in_an_lf_stream_ends_it_after_the_good_events() -> None:
+    parser = SSEParser()
+    items = parser.feed(b"event: token\ndata: ok\n\ndata: \xff\n\ndata: later\n\n")
+    assert items[0] == SSEEvent("token", "ok")
+    assert isinstance(items[1], MalformedStream) and len(items) == 2
