@@ -134,6 +134,14 @@ class ReferenceAdapter:
         kind = event.event
         if kind not in _REFERENCE_EVENTS:
             return None
+        if kind == "token":
+            data = event.data
+            # {"text":"..."} whose string has no escape and no control character
+            # is that string itself: most of a turn's events, read without a JSON parse.
+            if data.startswith('{"text":"') and data.endswith('"}'):
+                plain = data[9:-2]
+                if '"' not in plain and "\\" not in plain and plain.isprintable():
+                    return TokenText(plain)
         try:
             obj = load_json_object(event.data)
             if kind == "token":

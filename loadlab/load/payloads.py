@@ -69,6 +69,9 @@ class Downstream:
     tokens_out: int = 0
 
 
+_NO_DOWNSTREAM = Downstream()
+
+
 @dataclass(frozen=True, slots=True)
 class AgentDone:
     """The ``done`` event (or an OpenAI stream's end): state is None without continuity."""
@@ -144,7 +147,7 @@ def parse_done(obj: Mapping[str, Any]) -> AgentDone:
         version=version,
     )
     raw_down = obj.get("downstream")
-    downstream = Downstream()
+    downstream = _NO_DOWNSTREAM
     if isinstance(raw_down, Mapping):
         downstream = Downstream(
             ddb_calls=_count(raw_down, "ddb_calls"),
@@ -209,6 +212,9 @@ def _opt_number(obj: Mapping[str, Any], key: str) -> float | None:
 
 def _measure(obj: Mapping[str, Any], key: str) -> float:
     """A downstream measure (capacity units): a finite number >= 0, 0 when absent."""
+    value = obj.get(key)
+    if value.__class__ is float and 0.0 <= value < math.inf:
+        return value  # the usual value, as the checks below would take it
     number = _opt_number(obj, key)
     if number is None:
         return 0.0
@@ -224,6 +230,8 @@ def _is_count(value: object) -> bool:
 def _count(obj: Mapping[str, Any], key: str) -> int:
     """A downstream count: a whole number 0..MAX_COUNT (``3.0`` is 3), 0 when absent."""
     value = obj.get(key)
+    if value.__class__ is int and 0 <= value <= MAX_COUNT:
+        return value  # the usual value, as the checks below would take it
     if value is None:
         return 0
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():

@@ -176,3 +176,36 @@ def test_adapter_for_protocols() -> None:
     openai = adapter_for("openai", model="m")
     assert isinstance(openai, OpenAIChatAdapter)
     assert not openai.tracks_state and ReferenceAdapter().tracks_state
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        '{"text":"Here "}',
+        '{"text":"café ☕ 🛒"}',
+        '{"text":""}',
+        '{"text":"a\\nb"}',  # an escape: the JSON string is not its text
+        '{"text":"say \\"hi\\""}',
+        '{"text":"back\\\\slash"}',
+        '{"text":"\\u00e9t\\u00e9"}',
+        '{"text":"tab\there"}',  # a raw control character: not JSON at all
+        '{"text":"a","text":"b"}',  # the last duplicate key wins
+        '{"text":"x","extra":1}',
+        '{"text":"x"} ',
+        '{"text":"\u00a0nbsp\u2028"}',
+        '{"text": "spaced"}',
+        '{"text":1}',
+    ],
+)
+def test_reference_token_reads_as_its_json(data: str) -> None:
+    """Tokens of the usual shape skip the JSON parser; every token reads as JSON says."""
+    decoded = ReferenceAdapter().decode(SSEEvent("token", data))
+    try:
+        text = json.loads(data)["text"]
+    except ValueError:
+        assert isinstance(decoded, Malformed)
+        return
+    if isinstance(text, str):
+        assert decoded == TokenText(text)
+    else:
+        assert isinstance(decoded, Malformed)
