@@ -31,7 +31,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TypeVar
 from urllib.parse import quote
 
@@ -93,6 +93,7 @@ class Redactor:
         # the longest first, so that a secret containing another goes whole
         ordered = sorted(spellings, key=len, reverse=True)
         self._spellings = tuple(ordered)
+        self._nul_in_secret = any("\0" in spelling for spelling in ordered)
         self._secrets = re.compile("|".join(map(re.escape, ordered))) if ordered else None
 
     def __repr__(self) -> str:
@@ -125,6 +126,23 @@ class Redactor:
             if trigger in lower:
                 return True
         return False
+
+    def column(self, values: Sequence[object]) -> Sequence[object]:
+        """:meth:`optional` for each of ``values`` (a table's column), looking for
+        credentials once over all its strings: a column with none comes back as it is.
+
+        Joined with NUL, which no pattern, trigger or configured secret contains, the
+        strings hold a credential's first sign only where one of them does.
+        """
+        if self._nul_in_secret:
+            return tuple(map(self.optional, values))
+        try:
+            joined = "\0".join(filter(None, values))  # type: ignore[arg-type]
+        except TypeError:  # a value that is not a string: each is looked at alone
+            return tuple(map(self.optional, values))
+        if not self._may_hold_a_credential(joined):
+            return values
+        return tuple(map(self.optional, values))
 
     def optional(self, text: object) -> object:
         """Like calling the redactor, for any value: strings are redacted, the rest (None,

@@ -318,7 +318,7 @@ class RunRecorder:
             columns = dict(zip(schema.names, zip(*batch, strict=True), strict=True))
             for name in schema.names:
                 if schema.field(name).type == pa.string():
-                    columns[name] = tuple(map(self._redact.optional, columns[name]))
+                    columns[name] = self._redact.column(columns[name])
             pq.write_table(_arrow_table(table, columns, schema, problems), tmp)
             os.replace(tmp, final)
 

@@ -67,6 +67,40 @@ def test_trees_keep_their_shape() -> None:
     assert Redactor().tree(tree) == {"a": [f"Bearer {REDACTED}", 3, None], "b": {"c": REDACTED}}
 
 
+@pytest.mark.parametrize(
+    "column",
+    [
+        ["turn:browse", None, "s-local-000001", "", "turn:browse"],
+        ["ok", f"HTTP 401: token {JWT} expired", None, "ok"],
+        ["ok", f"the key id {AWS_ID}", f"k={CONFIGURED}"],
+        [f"x={CONFIGURED}", "plain"],
+        ["pod-1", 7, None, f"Bearer {JWT}"],  # a worker sent a number for a text column
+        [None, None],
+        [],
+    ],
+)
+def test_a_column_is_redacted_as_each_of_its_values(column: list[object]) -> None:
+    redactor = Redactor([CONFIGURED])
+    assert list(redactor.column(column)) == [redactor.optional(v) for v in column]
+
+
+def test_a_column_without_credentials_is_looked_at_once_and_kept() -> None:
+    redactor = Redactor([CONFIGURED])
+    column = ("turn:browse", None, "pod-7", "s-local-000001") * 1000
+    assert redactor.column(column) is column
+    # the join's separator never makes a credential: "sk-" split over two values stays
+    split = ("task sk", "-0123456789abcdefgh")
+    assert redactor.column(split) is split
+    assert redactor.column((*column, f"Bearer {JWT}"))[-1] == f"Bearer {REDACTED}"
+
+
+def test_a_configured_secret_split_across_values_is_not_a_match() -> None:
+    redactor = Redactor([CONFIGURED])
+    head, tail = CONFIGURED[:10], CONFIGURED[10:]
+    assert list(redactor.column([head, tail])) == [head, tail]
+    assert list(redactor.column([head + tail])) == [REDACTED]
+
+
 def test_repr_shows_no_secret() -> None:
     assert CONFIGURED not in repr(Redactor([CONFIGURED]))
 
