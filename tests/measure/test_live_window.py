@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import random
 
+from row_samples import request_sample  # tests/row_samples.py
+
 from loadlab.measure.live_status import LiveWindow
-from loadlab.rows import RequestSample, TurnRecord
+from loadlab.rows import TurnRecord
 
 T = 1_700_000_000.0
 
@@ -75,24 +77,9 @@ def test_window_percentiles_are_the_figures_of_the_window_late_rows_included() -
 def test_environments_alive_counts_each_instance_once_while_it_answers() -> None:
     window = LiveWindow(window_s=10.0, max_samples=4)
     for k, instance in enumerate(["a", "a", "b", "a", "c", "c"]):
-        window.observe(_request(T + k, instance))
+        window.observe(request_sample(t_start=T + k, latency_ms=0.0, instance_id=instance))
     # the deque holds the last 4 requests (b, a, c, c): 3 instances
     assert window.environments_alive(now=T + 6) == 3
     assert window.environments_alive(now=T + 12.5) == 2  # b (t=2) left: a, c
     assert window.environments_alive(now=T + 13.5) == 1  # a (t=3) left too: c
     assert window.environments_alive(now=T + 16) == 0
-
-
-def _request(t_end: float, instance_id: str) -> RequestSample:
-    return RequestSample(
-        t_start=t_end,
-        name="turn",
-        session_id="s",
-        turn_index=1,
-        attempt=1,
-        latency_ms=0.0,
-        ttft_ms=None,
-        bytes=0,
-        status=200,
-        instance_id=instance_id,
-    )

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from row_samples import request_sample  # tests/row_samples.py
 
 from loadlab.app.options import RunOptions
 from loadlab.cli import main
@@ -69,18 +70,7 @@ def session(verdict: str) -> SessionRecord:
 
 
 def request(cold: bool | None) -> RequestSample:
-    return RequestSample(
-        t_start=T0,
-        name="turn",
-        session_id="s",
-        turn_index=0,
-        attempt=1,
-        latency_ms=10.0,
-        ttft_ms=None,
-        bytes=1,
-        status=200,
-        cold_start=cold,
-    )
+    return request_sample(t_start=T0, cold_start=cold)
 
 
 def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

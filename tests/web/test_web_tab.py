@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from row_samples import request_sample  # tests/row_samples.py
 
 from loadlab.app.locust_plugin.forwarding import receive_rows
 from loadlab.app.locust_plugin.web_tab import REPORT_PATH, SESSIONS_CSV, TAB_KEY
@@ -96,18 +97,8 @@ def test_rolling_percentiles_are_loadlabs_exact_numbers(served: dict[str, Any]) 
 
 
 def _request(t: float, instance: str, *, cold: bool = False) -> RequestSample:
-    return RequestSample(
-        t_start=t,
-        name="turn:search",
-        session_id="s",
-        turn_index=0,
-        attempt=1,
-        latency_ms=500.0,
-        ttft_ms=None,
-        bytes=1,
-        status=200,
-        instance_id=instance,
-        cold_start=cold,
+    return request_sample(
+        t_start=t, name="turn:search", latency_ms=500.0, instance_id=instance, cold_start=cold
     )
 
 
