@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Iterator
@@ -30,7 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from loadlab.errors import RunDirectoryError
 from loadlab.load.launch import LocustLaunch, run_locust, run_workers
+from loadlab.measure.rundir import RunDirectory
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 WORKER_GRACE_S = 15.0
@@ -115,13 +116,11 @@ async def _first(*futures: asyncio.Future[Any]) -> None:
 
 async def _wait_for_seal(run_dir: Path) -> None:
     """Until the run's end is stamped in its manifest (Locust sealed the run directory)."""
-    manifest = run_dir / "manifest.json"
+    directory = RunDirectory(run_dir)
     while True:
-        try:
-            if json.loads(manifest.read_text()).get("ended_at") is not None:
+        with contextlib.suppress(RunDirectoryError):  # not written yet (replaced whole)
+            if directory.read_manifest().get("ended_at") is not None:
                 return
-        except (OSError, ValueError, AttributeError):
-            pass  # not written yet (it is replaced whole, never half-written)
         await asyncio.sleep(SEAL_POLL_S)
 
 
