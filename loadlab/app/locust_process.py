@@ -72,22 +72,8 @@ async def run_load(
         with _interrupts_stop(proc) as signals:
             waiting = asyncio.ensure_future(proc.wait())
             if launch.web and launch.serve_until_interrupted and sealed is not None:
-                seal = asyncio.ensure_future(_wait_for_seal(launch.run_dir))
-                try:
-                    await _first(waiting, seal, signals.aborted)
-                finally:
-                    seal.cancel()
-                if seal.done() and not seal.cancelled() and not waiting.done():
-                    before = signals.count
-                    closing = asyncio.ensure_future(sealed())
-                    await _first(closing, signals.aborted)
-                    if closing.done():
-                        closing.result()  # its error, if any, is the command's
-                        await _linger(launch, waiting, signals, before, linger_s)
-                    else:
-                        closing.cancel()
-            else:
-                await _first(waiting, signals.aborted)
+                await _close_out_while_serving(launch, waiting, signals, sealed, linger_s)
+            await _first(waiting, signals.aborted)
             if signals.aborted.done():
                 waiting.cancel()
                 for child in (proc, *workers):
@@ -101,13 +87,55 @@ async def run_load(
                     flush=True,
                 )
                 raise KeyboardInterrupt
-            return await waiting
+            return waiting.result()
     finally:
+        if proc.returncode is None:  # an error on the way: Locust must not outlive us
+            proc.send_signal(signal.SIGINT)
+            try:
+                await asyncio.wait_for(proc.wait(), timeout=WORKER_GRACE_S)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
         await _end_workers(workers)
         if side is not None:
             side.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await side
+
+
+async def _close_out_while_serving(
+    launch: LocustLaunch,
+    waiting: asyncio.Future[int],
+    signals: _Signals,
+    sealed: Callable[[], Coroutine[Any, Any, None]],
+    linger_s: float,
+) -> None:
+    """Once the run is sealed: ``sealed()`` and the linger while the UI serves, then close it.
+
+    Returns early when Locust exits first or a second Ctrl-C aborts (the caller
+    handles both); an error of ``sealed()`` is raised after the UI is closed.
+    """
+    seal = asyncio.ensure_future(_wait_for_seal(launch.run_dir))
+    try:
+        await _first(waiting, seal, signals.aborted)
+    finally:
+        seal.cancel()
+    if not seal.done() or seal.cancelled() or waiting.done() or signals.aborted.done():
+        return
+    before = signals.count
+    closing = asyncio.ensure_future(sealed())
+    try:
+        await _first(closing, signals.aborted)
+        if not closing.done():
+            closing.cancel()
+            return
+        closing.result()  # its error, if any, is the command's
+        await _linger(launch, waiting, signals, before, linger_s)
+    finally:
+        # a Ctrl-C during the linger has passed its SIGINT on already; none is needed
+        # after an abort (the caller kills Locust)
+        if signals.count == before and not waiting.done():
+            signals.proc.send_signal(signal.SIGINT)
 
 
 async def _first(*futures: asyncio.Future[Any]) -> None:
@@ -131,7 +159,7 @@ async def _linger(
     before: int,
     linger_s: float,
 ) -> None:
-    """Keep the web UI up ``linger_s`` s to show the report, then close it (one SIGINT).
+    """Keep the web UI up ``linger_s`` s to show the report (a Ctrl-C ends it sooner).
 
     ``before``: the signals counted when the run was sealed. After a Ctrl-C there is
     no linger; a Ctrl-C during it has already passed its SIGINT on to Locust.
@@ -145,8 +173,6 @@ async def _linger(
         )
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(waiting), timeout=linger_s)
-    if signals.count == before and not waiting.done():
-        signals.proc.send_signal(signal.SIGINT)
 
 
 async def _end_workers(workers: list[asyncio.subprocess.Process]) -> None:
