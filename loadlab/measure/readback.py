@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from loadlab.measure.recorder import arrow_schema
@@ -48,21 +50,42 @@ class EventsRead:
     problems: tuple[str, ...]
 
 
-def read_dataset(directory: Path, schema: pa.Schema, *, label: str) -> DatasetRead:
-    """Read every ``part-*.parquet`` of ``directory`` as ``schema``.
+def read_dataset(
+    directory: Path, schema: pa.Schema, *, label: str, columns: Sequence[str] | None = None
+) -> DatasetRead:
+    """Read every ``part-*.parquet`` of ``directory`` as ``schema``, in part order.
 
     ``label`` names the dataset in problem messages (e.g. ``sessions``). A
     missing directory is an empty table, not an error: a run may end before
-    its first row of a kind was written.
+    its first row of a kind was written. ``columns`` (names in ``schema``) reads
+    only those, in the schema's order; None reads them all.
     """
+    if columns is not None:
+        wanted = {schema.field(name).name for name in columns}  # KeyError: no such column
+        schema = pa.schema([f for f in schema if f.name in wanted])
+    parts = sorted(directory.glob("part-*.parquet")) if directory.is_dir() else []
+    if not parts:
+        return DatasetRead(table=schema.empty_table(), parts=0, problems=())
+    try:
+        # One scan over every part: a long run leaves a thousand parts per table, and
+        # reading each as a dataset of its own cost more than decoding its rows. Threads
+        # only added contention for parts this small.
+        scan = ds.dataset([str(p) for p in parts], schema=schema, format="parquet")
+        table = scan.to_table(use_threads=False)
+    except (OSError, pa.ArrowException):
+        return _read_parts(parts, schema, label)  # a torn or foreign part: find which
+    return DatasetRead(table=table, parts=len(parts), problems=())
+
+
+def _read_parts(parts: list[Path], schema: pa.Schema, label: str) -> DatasetRead:
+    """Part by part, skipping (and naming) the parts that cannot be read as ``schema``."""
     tables: list[pa.Table] = []
     problems: list[str] = []
-    if directory.is_dir():
-        for part in sorted(directory.glob("part-*.parquet")):
-            try:
-                tables.append(pq.read_table(part, schema=schema))
-            except (OSError, pa.ArrowException) as exc:
-                problems.append(f"{label}: skipped unreadable part {part.name} ({exc})")
+    for part in parts:
+        try:
+            tables.append(pq.read_table(part, schema=schema))
+        except (OSError, pa.ArrowException) as exc:
+            problems.append(f"{label}: skipped unreadable part {part.name} ({exc})")
     table = pa.concat_tables(tables) if tables else schema.empty_table()
     return DatasetRead(table=table, parts=len(tables), problems=tuple(problems))
 
@@ -128,10 +151,14 @@ class RunDirectoryReader:
         """manifest.json; RunDirectoryError when the directory is not a run at all."""
         return self.directory.read_manifest()
 
-    def table(self, name: str) -> DatasetRead:
-        """One row table (``requests``, ``turns``, ``sessions``, ``pressure``) in its row schema."""
+    def table(self, name: str, *, columns: Sequence[str] | None = None) -> DatasetRead:
+        """One row table (``requests``, ``turns``, ``sessions``, ``pressure``) in its row schema.
+
+        ``columns`` reads only those of its columns (in the schema's order); None all.
+        """
         directory = self.directory.table(name)
-        return read_dataset(directory, arrow_schema(ROW_TYPES[name]), label=name)
+        schema = arrow_schema(ROW_TYPES[name])
+        return read_dataset(directory, schema, label=name, columns=columns)
 
     def events(self) -> EventsRead:
         """The events log (phases, faults, user-count samples)."""

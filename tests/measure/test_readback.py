@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from loadlab.measure.readback import RunDirectoryReader
-from loadlab.measure.recorder import RunRecorder
+from loadlab.measure.recorder import RunRecorder, arrow_schema
 from loadlab.measure.rundir import RunDirectory, RunManifest
 from loadlab.rows import RequestSample, TimelineEvent
 
@@ -71,3 +73,51 @@ def test_reads_tables_in_their_row_schema_and_names_what_it_skipped(tmp_path: Pa
 def test_an_unknown_table_is_a_programming_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown table"):
         RunDirectoryReader(tmp_path).table("carts")
+
+
+def _request_part(path: Path, t_start: float, **columns: object) -> None:
+    """A requests part as an older or newer loadlab may have left it: ``columns`` as given."""
+    data = {"t_start": [t_start], "name": [f"turn:{t_start:g}"], **columns}
+    pq.write_table(pa.table(data), path)
+
+
+def test_every_part_is_read_in_part_order_with_columns_it_lacks_as_nulls(tmp_path: Path) -> None:
+    run_dir = _run(tmp_path / "run")  # part-000000: the recorder's, t_start 1.0
+    parts = run_dir.table("requests")
+    _request_part(parts / "part-000001.parquet", 2.0)  # older: no latency_ms, no cold_start
+    _request_part(parts / "part-000002.parquet", 3.0, latency_ms=[7.5], newer_column=["x"])
+    read = RunDirectoryReader(run_dir.path).table("requests")
+    assert read.problems == () and read.parts == 3
+    assert read.table.schema == arrow_schema(RequestSample)  # the newer column is left out
+    assert read.table["t_start"].to_pylist() == [1.0, 2.0, 3.0]
+    assert read.table["latency_ms"].to_pylist() == [5.0, None, 7.5]
+    assert read.table["cold_start"].to_pylist() == [None, None, None]
+
+
+def test_a_torn_part_among_many_is_skipped_and_the_others_kept_in_order(tmp_path: Path) -> None:
+    run_dir = _run(tmp_path / "run")
+    parts = run_dir.table("requests")
+    (parts / "part-000001.parquet").write_bytes(b"PAR1 torn")
+    _request_part(parts / "part-000002.parquet", 3.0, latency_ms=["not a number"])
+    _request_part(parts / "part-000003.parquet", 4.0)
+    read = RunDirectoryReader(run_dir.path).table("requests")
+    assert read.table["t_start"].to_pylist() == [1.0, 4.0] and read.parts == 2
+    assert [p.split(" (")[0] for p in read.problems] == [
+        "requests: skipped unreadable part part-000001.parquet",
+        "requests: skipped unreadable part part-000002.parquet",
+    ]
+
+
+def test_only_the_columns_asked_for_are_read_in_schema_order(tmp_path: Path) -> None:
+    run_dir = _run(tmp_path / "run")
+    reader = RunDirectoryReader(run_dir.path)
+    read = reader.table("requests", columns=["latency_ms", "t_start"])
+    assert read.table.column_names == ["t_start", "latency_ms"]
+    assert read.table.to_pylist() == [{"t_start": 1.0, "latency_ms": 5.0}]
+    (run_dir.table("requests") / "part-000001.parquet").write_bytes(b"torn")
+    again = reader.table("requests", columns=["latency_ms", "t_start"])  # part by part
+    assert again.table.equals(read.table) and len(again.problems) == 1
+    empty = reader.table("sessions", columns=["verdict"])
+    assert empty.table.column_names == ["verdict"] and empty.table.num_rows == 0
+    with pytest.raises(KeyError):
+        reader.table("requests", columns=["no_such_column"])
