@@ -225,8 +225,9 @@ def _flag(frame: pd.DataFrame, col: str) -> pd.Series:
 
 
 def _served(req: pd.DataFrame) -> pd.DataFrame:
+    """``t_start`` and ``latency_ms`` of the requests the target served."""
     kept = req["latency_ms"].notna() & ~req["error_kind"].isin(_NOT_SERVED)
-    return req[kept]
+    return req.loc[kept, ["t_start", "latency_ms"]]
 
 
 def _timeline(run: RunData, cold_req: pd.DataFrame, has_ids: bool) -> tuple[float, pd.DataFrame]:
@@ -245,7 +246,7 @@ def _timeline(run: RunData, cold_req: pd.DataFrame, has_ids: bool) -> tuple[floa
     req = run.requests
     alive = np.full(n, np.nan)
     if has_ids:
-        with_id = req[req["instance_id"].notna()]
+        with_id = req.loc[req["instance_id"].notna(), ["instance_id", "t_start", "latency_ms"]]
         last = with_id["t_start"] + with_id["latency_ms"].fillna(0.0) / 1000.0
         spans = (
             pd.DataFrame({"id": with_id["instance_id"], "start": with_id["t_start"], "end": last})
@@ -335,7 +336,9 @@ def _environments(run: RunData, cold_starts: int, has_ids: bool) -> Environments
 
 
 def _share(turns: pd.DataFrame, cold_req: pd.DataFrame) -> ColdStartShare:
-    ok = turns[turns["ok"].eq(True)] if len(turns) else turns
+    used = ["t_start", "t_end", "cold_start", "session_id", "turn_index"]
+    # Only the columns used: filtering every column of a million turns took a second.
+    ok = turns.loc[turns["ok"].eq(True), used] if len(turns) else turns
     if not len(ok):
         return ColdStartShare(
             turns=0,

@@ -222,7 +222,7 @@ def fault_impact(
         t = fault.t_start
         in_flight = (s_start <= t) & (t < s_end)
         hit = turns.interrupted & (turns.end >= t) & (turns.start < fault.t_end + window_s)
-        interrupted = in_flight & np.isin(s_id, turns.session[hit])
+        interrupted = in_flight & np.isin(s_id, turns.session[hit].astype(str).to_numpy())
         turn_live = (turns.start <= t) & (t < turns.end)
         before = _window(turns, r_end, r_err, t - window_s, t)
         after = _window(turns, r_end, r_err, t, t + window_s)
@@ -283,7 +283,7 @@ class _TurnArrays:
     ok: np.ndarray[Any, Any]
     retried: np.ndarray[Any, Any]
     interrupted: np.ndarray[Any, Any]
-    session: np.ndarray[Any, Any]
+    session: pd.Series  # as recorded: a fault reads the ids of the few turns it hit
 
     @classmethod
     def of(cls, turns: pd.DataFrame) -> _TurnArrays:
@@ -296,7 +296,7 @@ class _TurnArrays:
             ok=turns["ok"].fillna(False).to_numpy(dtype=bool),
             retried=turns["attempts"].fillna(1).to_numpy(dtype="int64") > 1,
             interrupted=turns["interrupted"].fillna(False).to_numpy(dtype=bool),
-            session=turns["session_id"].astype(str).to_numpy(),
+            session=turns["session_id"],
         )
 
 

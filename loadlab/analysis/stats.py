@@ -53,9 +53,9 @@ class Distribution:
         arr = pd.Series(values, dtype="float64").dropna().to_numpy()
         if arr.size == 0:
             return cls(count=0, p50=None, p95=None, p99=None, p99_9=None, mean=None, max=None)
-        p50, p95, p99, p99_9 = (
-            round(float(np.percentile(arr, q, method="inverted_cdf")), 3) for _, q in PERCENTILES
-        )
+        # One call for the four: one partition of the values instead of four (same ranks).
+        ranked = np.percentile(arr, [q for _, q in PERCENTILES], method="inverted_cdf")
+        p50, p95, p99, p99_9 = (round(float(v), 3) for v in ranked)
         return cls(
             count=int(arr.size),
             p50=p50,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from loadlab.analysis.coldstarts import cold_start_analysis
@@ -22,7 +23,7 @@ from loadlab.analysis.impact import fault_impact, fault_spans
 from loadlab.analysis.journal import JOURNAL, read_journal
 from loadlab.analysis.lateness import harness_lateness
 from loadlab.analysis.locust_agreement import locust_agreement
-from loadlab.analysis.pressure import pressure_summary
+from loadlab.analysis.pressure import PressureSeries, pressure_summary
 from loadlab.analysis.run_summary import (
     SUMMARY_VERSION,
     ColdStarts,
@@ -60,9 +61,20 @@ _DOWNSTREAM = (
 )
 
 
-def summarize(run: RunData) -> RunSummary:
-    """Compute the run's summary (``to_json()`` gives summary.json)."""
-    series = timeseries(run)
+def summarize(
+    run: RunData,
+    *,
+    series: pd.DataFrame | None = None,
+    pressure: PressureSeries | None = None,
+) -> RunSummary:
+    """Compute the run's summary (``to_json()`` gives summary.json).
+
+    ``series`` (:func:`~loadlab.analysis.timeseries.timeseries` of ``run``) and
+    ``pressure`` (:func:`~loadlab.analysis.pressure.pressure_series` of ``run``)
+    are computed here unless given: the report draws them too.
+    """
+    if series is None:
+        series = timeseries(run)
     duration = max(run.t_end - run.t0, 1e-9)
     turns, req = run.turns, run.requests
     user_latency = (turns["t_end"] - turns["t_start"]) * 1000.0 if len(turns) else pd.Series()
@@ -83,7 +95,7 @@ def summarize(run: RunData) -> RunSummary:
         sessions=_sessions(run.sessions),
         cold_starts=_cold_starts(run),
         downstream=_downstream(turns),
-        pressure=json_safe(pressure_summary(run)),
+        pressure=json_safe(pressure_summary(run, series=pressure)),
         faults=tuple(
             FaultMark(
                 t=json_number(f["t"]),
@@ -154,9 +166,14 @@ def sessions_in_flight(run: RunData) -> int:
     for frame in (run.turns, run.requests):
         if len(frame) and "session_id" in frame:
             # unique() first: a row per request is a million strings to hash on a long run
-            started |= set(map(str, frame["session_id"].dropna().unique()))
-    ended = set(map(str, run.sessions["session_id"].unique())) if len(run.sessions) else set()
+            started |= _strings(frame["session_id"].dropna().unique())
+    ended = _strings(run.sessions["session_id"].unique()) if len(run.sessions) else set()
     return len(started - ended)
+
+
+def _strings(values: object) -> set[str]:
+    # As an object array: iterating Arrow-backed strings makes a scalar per value.
+    return set(map(str, np.asarray(values, dtype=object)))
 
 
 def _totals(run: RunData, series: pd.DataFrame, duration: float) -> Totals:
@@ -213,18 +230,19 @@ def _errors(req: pd.DataFrame, turns: pd.DataFrame) -> Errors:
     total = len(req)
     examples: dict[str, str] = {}
     if len(req):
-        for kind, group in req.dropna(subset=["error_kind"]).groupby("error_kind"):
+        failed = req[["error_kind", "error"]].dropna(subset=["error_kind"])
+        for kind, group in failed.groupby("error_kind"):
             message = group["error"].dropna()
             if len(message):
                 examples[str(kind)] = str(message.iloc[0])[:300]
-    failed_turns = turns[~turns["ok"].astype(bool)] if len(turns) else turns
+    failed_turns = turns["error_kind"][~turns["ok"].astype(bool)] if len(turns) else None
     return Errors(
         by_kind=counts,
         rate_by_kind={k: _rate(v, total) for k, v in counts.items()},
         examples=examples,
         failed_turns_by_kind=(
-            {str(k): int(v) for k, v in failed_turns["error_kind"].value_counts().items()}
-            if len(failed_turns)
+            {str(k): int(v) for k, v in failed_turns.value_counts().items()}
+            if failed_turns is not None and len(failed_turns)
             else {}
         ),
     )
@@ -262,24 +280,26 @@ def _cold_starts(run: RunData) -> ColdStarts:
             requests_seen=False,
             analysis=analysis,
         )
-    cold = req[req["cold_start"].fillna(False).astype(bool)]
-    warm_turns = turns[~turns["cold_start"].fillna(False).astype(bool)] if len(turns) else turns
-    cold_turns = turns[turns["cold_start"].fillna(False).astype(bool)] if len(turns) else turns
-
-    def p99(frame: pd.DataFrame) -> float | None:
-        if not len(frame):
-            return None
-        return _opt_number(percentile((frame["t_end"] - frame["t_start"]) * 1000.0, 99))
-
+    cold = req["cold_start"].fillna(False).astype(bool)
+    p99_cold = p99_warm = None
+    if len(turns):
+        # The latencies alone: filtering every column of a million turns took a second.
+        cold_turn = turns["cold_start"].fillna(False).astype(bool)
+        latency = (turns["t_end"] - turns["t_start"]) * 1000.0
+        p99_cold, p99_warm = _p99(latency[cold_turn]), _p99(latency[~cold_turn])
     return ColdStarts(
-        count=len(cold),
+        count=int(cold.sum()),
         instances=int(req["instance_id"].dropna().nunique()),
-        init_ms=Distribution.of(cold["init_ms"]),
-        turn_p99_ms_cold=p99(cold_turns),
-        turn_p99_ms_warm=p99(warm_turns),
+        init_ms=Distribution.of(req["init_ms"][cold]),
+        turn_p99_ms_cold=p99_cold,
+        turn_p99_ms_warm=p99_warm,
         requests_seen=True,
         analysis=analysis,
     )
+
+
+def _p99(values: pd.Series) -> float | None:
+    return _opt_number(percentile(values, 99)) if len(values) else None
 
 
 def _downstream(turns: pd.DataFrame) -> Downstream:

@@ -3,11 +3,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from loadlab.analysis.rundata import load_run
-from loadlab.analysis.stats import distribution, percentile
+from loadlab.analysis.stats import PERCENTILES, Distribution, distribution, percentile
 from loadlab.analysis.summary import summarize
 from loadlab.analysis.timeseries import bucket_width, timeseries
 from loadlab.errors import RunDirectoryError
@@ -20,6 +21,25 @@ def test_nearest_rank_percentiles_are_values_that_occurred() -> None:
     assert percentile(values, 99.9) == 100
     assert percentile([], 99) is None
     assert distribution([3.0, 1.0, 2.0])["p50"] == 2.0
+
+
+def test_a_distribution_has_each_percentile_as_computed_alone() -> None:
+    rng = np.random.default_rng(7)
+    for n in (1, 2, 3, 99, 100, 101, 999, 1001, 20_000):
+        for values in (rng.lognormal(6.0, 1.0, n), rng.integers(0, 50, n).astype(float)):
+            d = Distribution.of(values)
+            for key, q in PERCENTILES:
+                expected = percentile(values, q)
+                assert expected is not None and getattr(d, key) == round(expected, 3), (n, key)
+
+
+def test_load_run_reads_only_the_columns_asked_for(known_run: Callable[..., Path]) -> None:
+    path = known_run()
+    run = load_run(path, columns={"turns": ["t_end", "t_start"]})
+    assert list(run.turns.columns) == ["t_start", "t_end"] and len(run.turns) == 101
+    assert "verdict" in run.sessions  # the tables not named are read whole
+    with pytest.raises(ValueError, match="no table named"):
+        load_run(path, columns={"carts": ["sku"]})
 
 
 def test_summary_matches_the_known_truth(known_run: Callable[..., Path]) -> None:

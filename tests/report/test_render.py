@@ -1,11 +1,19 @@
 from __future__ import annotations
 
 import json
+import shutil
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
 
-from loadlab.report.render import headline, render_run
+from loadlab.analysis.rundata import load_run
+from loadlab.analysis.summary import summarize
+from loadlab.report.render import UNREAD_COLUMNS, headline, render_run
+from loadlab.report.slo import evaluate
+from loadlab.rows import ROW_TYPES, column_names
+from loadlab.scenario.files import slo_from_manifest
+
+GOLDEN_RUN = Path(__file__).parents[1] / "golden" / "run"
 
 
 def test_render_writes_all_four_files_from_the_run_directory(
@@ -53,3 +61,26 @@ def test_report_of_an_empty_run_still_renders(tmp_path: Path) -> None:
     out = render_run(run)
     assert "no errors" in out.html_path.read_text()
     assert out.summary.totals.turns == 0
+
+
+def test_the_columns_the_report_leaves_unread_change_no_figure(
+    known_run: Callable[..., Path], tmp_path: Path
+) -> None:
+    for table, unread in UNREAD_COLUMNS.items():  # a renamed column is not silently read again
+        assert set(unread) < set(column_names(ROW_TYPES[table])), table
+    slo = {
+        "p99_ms": {"max": 120_000, "window_s": 10},
+        "ttft_p99_ms": {"max": 5_000, "window_s": 10},
+        "error_rate": {"max": 0.5, "window_s": 10},
+        "max_restarted": {"max": 1, "window_s": 10},
+        "intents": {"search": {"p99_ms": 99_000, "error_rate": 0.01}},
+    }
+    golden = shutil.copytree(GOLDEN_RUN, tmp_path / "golden")  # faults, pressure, an audit
+    for path in (golden, known_run(slo=slo)):
+        out = render_run(path)
+        whole = load_run(path)  # every column
+        summary = summarize(whole)
+        assert out.summary.to_json() == summary.to_json()
+        written = (whole.manifest.get("scenario") or {}).get("slo")
+        gates = evaluate(summary, whole, slo_from_manifest(written, source="manifest.json"))
+        assert [g.to_json() for g in out.gates] == [g.to_json() for g in gates]
