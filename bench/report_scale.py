@@ -6,14 +6,22 @@ retried), the sessions they belong to (``--turns-per-session``), Locust's user
 count every second and a pod kill in events.jsonl, each table written as
 loadlab's recorder writes it (one parquet part per ``--part-rows`` rows, in the
 recorder's schemas). Then runs ``loadlab report`` on it in a process of its own
-under ``/usr/bin/time -v`` and prints the wall time and the peak resident
-memory against the goal (5 s, 1 GB). Nothing here is timed in the tests.
+under ``/usr/bin/time -v`` and prints the wall time, the CPU time and the peak
+resident memory against the goal (5 s, 1 GB). Nothing here is timed in the tests.
+
+``--compare-with TREE`` times another loadlab checkout too (a git worktree of an
+older commit), alternating with this one round by round on the same run
+directory, and checks that both wrote the same summary.json. The report runs in
+the run's parent directory with the tree first on ``PYTHONPATH``:
+``python -m`` puts the working directory first on ``sys.path``, so run from a
+checkout it would import that checkout's loadlab whatever ``PYTHONPATH`` says.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import shutil
@@ -21,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +37,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from _report import markdown_table, print_header, progress
 
+import loadlab
 from loadlab.measure.recorder import arrow_schema
 from loadlab.measure.rundir import RunDirectory, RunManifest
 from loadlab.rows import RequestSample, SessionRecord, TimelineEvent, TurnRecord, event_line
@@ -36,6 +46,8 @@ GOAL_S = 5.0
 GOAL_MB = 1024.0
 INTENTS = ("browse", "search", "compare", "add_to_cart", "remove_from_cart", "order_status")
 T0 = 1_760_000_000.0
+THIS_TREE = Path(loadlab.__file__).resolve().parents[1]
+"""The checkout whose loadlab this script imports."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -46,9 +58,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--turns-per-s", type=float, default=1000.0, help="run rate (1000)")
     parser.add_argument("--part-rows", type=int, default=1000, help="rows per part file (1000)")
     parser.add_argument("--keep", action="store_true", help="keep the run directory")
+    parser.add_argument("--rounds", type=int, default=1, help="reports timed per tree (1)")
+    parser.add_argument(
+        "--compare-with",
+        type=Path,
+        metavar="TREE",
+        help="another loadlab checkout, timed in alternate rounds (e.g. a git worktree)",
+    )
     args = parser.parse_args(argv)
     if args.requests < 10 or args.part_rows < 1 or args.turns_per_session < 1:
         parser.error("need --requests >= 10, --part-rows >= 1, --turns-per-session >= 1")
+    if args.rounds < 1:
+        parser.error("need --rounds >= 1")
+    if args.compare_with is not None and not (args.compare_with / "loadlab").is_dir():
+        parser.error(f"--compare-with {args.compare_with}: no loadlab package in it")
     return args
 
 
@@ -201,32 +224,73 @@ def _column(values: object) -> object:
     return values
 
 
-def time_report(path: Path) -> tuple[float, float, int, str]:
-    """``loadlab report`` under /usr/bin/time -v: wall s, peak RSS MB, exit code, stderr tail."""
+@dataclass(frozen=True, slots=True)
+class Timed:
+    """One ``loadlab report`` run: wall and CPU seconds, peak RSS, exit code, stderr tail."""
+
+    wall_s: float
+    cpu_s: float
+    peak_mb: float
+    returncode: int
+    tail: str
+    summary: bytes
+
+
+def time_report(path: Path, tree: Path = THIS_TREE) -> Timed:
+    """``loadlab report`` of ``path`` with ``tree``'s loadlab, under /usr/bin/time -v."""
     cmd = [sys.executable, "-m", "loadlab", "report", str(path)]
     timer = shutil.which("time") or "/usr/bin/time"
     # Timed as an installed loadlab runs: its modules' bytecode cached (a shell with
     # PYTHONDONTWRITEBYTECODE=1 would compile every import again, ~2 s here).
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    subprocess.run(
-        [sys.executable, "-c", "import loadlab.cli, loadlab.app.report, loadlab.report.render"],
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tree), env.get("PYTHONPATH")]))
+    # Not in a checkout: `python -m` would import the loadlab of the working directory.
+    cwd = path.parent
+    imported = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import loadlab, loadlab.cli, loadlab.app.report, loadlab.report.render;"
+            "print(loadlab.__file__)",
+        ],
         env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
         timeout=300,
         check=True,
     )
+    if Path(imported.stdout.strip()).resolve().parent.parent != tree.resolve():
+        raise SystemExit(f"{tree}: python imports loadlab from {imported.stdout.strip()}")
     t0 = time.perf_counter()
     proc = subprocess.run(
-        [timer, "-v", *cmd], capture_output=True, text=True, timeout=900, check=False, env=env
+        [timer, "-v", *cmd],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+        env=env,
+        cwd=cwd,
     )
     wall = time.perf_counter() - t0
     peak = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
-    peak_mb = int(peak.group(1)) / 1024.0 if peak else float("nan")
-    return wall, peak_mb, proc.returncode, proc.stderr[-1500:]
+    user = re.search(r"User time \(seconds\): ([\d.]+)", proc.stderr)
+    system = re.search(r"System time \(seconds\): ([\d.]+)", proc.stderr)
+    summary = path / "summary.json"
+    return Timed(
+        wall_s=wall,
+        cpu_s=float(user.group(1)) + float(system.group(1)) if user and system else math.nan,
+        peak_mb=int(peak.group(1)) / 1024.0 if peak else math.nan,
+        returncode=proc.returncode,
+        tail=proc.stderr[-1500:],
+        summary=summary.read_bytes() if summary.exists() else b"",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     args = parse_args(argv)
+    trees = [THIS_TREE] if args.compare_with is None else [args.compare_with, THIS_TREE]
     print_header(
         "bench/report_scale.py",
         {
@@ -234,6 +298,8 @@ def main(argv: list[str] | None = None) -> int:
             "turns_per_session": args.turns_per_session,
             "turns_per_s": args.turns_per_s,
             "part_rows": args.part_rows,
+            "rounds": args.rounds,
+            "trees": " then ".join(f"{t} ({_commit(t)})" for t in trees),
         },
     )
     work = Path(tempfile.mkdtemp(prefix="loadlab-bench-report-"))
@@ -242,40 +308,76 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         counts = synthesise(run, args)
         progress(f"run directory written in {time.perf_counter() - started:.1f} s: {counts}")
-        wall, peak, rc, tail = time_report(run)
-        if rc not in (0, 6):  # 6: the verdict failed, which this synthetic run may
-            print(f"loadlab report failed (exit {rc}):\n{tail}")
-            return 1
+        rows, summaries = [], set()
+        for round_no in range(1, args.rounds + 1):
+            for tree in trees:  # alternated: a busy spell of the machine hits both
+                load = os.getloadavg()[0]
+                timed = time_report(run, tree)
+                progress(f"round {round_no}, {tree}: {timed.wall_s:.2f} s")
+                if timed.returncode not in (0, 6):  # 6: the verdict failed, as it may here
+                    print(f"loadlab report failed (exit {timed.returncode}):\n{timed.tail}")
+                    return 1
+                summaries.add(timed.summary)
+                rows.append(
+                    [
+                        round_no,
+                        f"{tree.name} ({_commit(tree)})",
+                        round(timed.wall_s, 2),
+                        round(timed.cpu_s, 2),
+                        round(timed.peak_mb),
+                        f"{timed.wall_s / GOAL_S:.2f}x",
+                        f"{timed.peak_mb / GOAL_MB:.2f}x",
+                        f"{load:.2f}",
+                    ]
+                )
+        parts = -(-counts["requests"] // args.part_rows)
+        print(f"\n{counts['requests']:,} request rows, {parts:,} part files per table\n")
         print(
             markdown_table(
                 [
-                    "request rows",
-                    "part files per table",
-                    "loadlab report wall s",
+                    "round",
+                    "loadlab",
+                    "wall s",
+                    "CPU s (user+sys)",
                     "peak RSS MB",
                     "vs 5 s",
                     "vs 1 GB",
+                    "load avg before",
                 ],
-                [
-                    [
-                        counts["requests"],
-                        -(-counts["requests"] // args.part_rows),
-                        round(wall, 2),
-                        round(peak),
-                        f"{wall / GOAL_S:.2f}x",
-                        f"{peak / GOAL_MB:.2f}x",
-                    ]
-                ],
+                rows,
             )
         )
         summary = json.loads((run / "summary.json").read_text())
-        print(f"\nsummary.json: {summary['totals']['turns']:,} turns, exit {rc}")
+        same = "identical in every run" if len(summaries) == 1 else "DIFFERENT between runs"
+        print(f"\nsummary.json: {summary['totals']['turns']:,} turns; {same}")
     finally:
         if args.keep:
             print(f"run directory kept: {work / 'run'}")
         else:
             shutil.rmtree(work, ignore_errors=True)
-    return 0
+    return 0 if len(summaries) == 1 else 1
+
+
+def _commit(tree: Path) -> str:
+    """The short commit of a git checkout (``+`` when it has changes), or ``?``."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(tree), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(tree), "status", "--porcelain", "--", "loadlab"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+    return head + ("+" if dirty else "")
 
 
 if __name__ == "__main__":
