@@ -15,13 +15,19 @@ their order round by round:
 Efficiency = completed turns / CPU seconds of the load generator process
 (user + system, from /proc), counted over the same window after a warm-up.
 The headline is the ratio ShoppingSessionUser / FastHttpUser per round; the
-goal is >= 0.5.
+goal is >= 0.8 (issue #12; it was >= 0.5 before).
+
+``--profile`` samples each Locust process of round 1 with py-spy over the
+measured window and prints, per variant, the CPU per turn of each function of
+loadlab (or of the plain locustfile) with the library code it calls: where a
+turn's CPU goes, in microseconds, side by side.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import os
 import re
 import resource
@@ -45,6 +51,7 @@ from _launch import (
     write_scenario,
 )
 from _procstat import between, bracket
+from _profile import py_spy_path
 from _report import markdown_table, print_header, progress
 
 from loadlab.analysis.rundata import load_run
@@ -54,7 +61,9 @@ PLAIN_LOCUSTFILE = BENCH_DIR / "_plain_locustfile.py"
 SHOPPING = "ShoppingSessionUser"
 PLAIN = "FastHttpUser"
 WRK = "wrk"
-GOAL = 0.5
+GOAL = 0.8
+PROFILE_RATE = 200
+"""py-spy samples per second with --profile."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +78,7 @@ class Measurement:
     server_cpu_s: float
     failures: int
     note: str = ""
+    profile: str = ""
 
     @property
     def turns_per_s(self) -> float:
@@ -123,6 +133,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="smoke mode (~30 s): 1 round, 7 s runs, 2 s warm-up, 4 s wrk",
     )
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="py-spy on each Locust process of round 1: CPU per turn by function "
+        "(that round's figures are perturbed)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.duration, args.warmup, args.rounds, args.wrk_duration = 7.0, 2.0, 1, 4.0
@@ -198,19 +214,23 @@ async def run_shopping(
         jwt_secret=bench_secret(),
         progress_interval_s=0,
     )
+    spy = _Profiler(args, work / f"round{rnd}-shopping.pyspy", enabled=rnd == 1)
     run = await run_loadlab(
         plan,
         log_path=work / f"round{rnd}-shopping.log",
         other_groups=lambda: {"server": server.pids},
         timeout_s=args.duration + 60,
+        on_start=spy.attach,
     )
+    await spy.done()
     data = load_run(run_dir)
     ok = data.turns[data.turns["ok"]]
     m = _window_measurement(SHOPPING, rnd, run, ok["t_end"].tolist(), args.warmup)
     verdicts = data.sessions["verdict"].value_counts().to_dict()
     note = "sessions " + ", ".join(f"{k} {v}" for k, v in sorted(verdicts.items()))
     failures = int((~data.turns["ok"]).sum())
-    return Measurement(**{**_fields(m), "failures": failures, "note": note})
+    profile = spy.summary(m.turns_per_cpu_s)
+    return Measurement(**{**_fields(m), "failures": failures, "note": note, "profile": profile})
 
 
 async def run_plain(
@@ -243,15 +263,124 @@ async def run_plain(
         "--completions-file",
         str(completions),
     ]
+    spy = _Profiler(args, work / f"round{rnd}-plain.pyspy", enabled=rnd == 1)
     run = await run_measured(
         cmd,
         log_path=work / f"round{rnd}-plain.log",
         other_groups=lambda: {"server": server.pids},
         timeout_s=args.duration + 60,
+        on_start=spy.attach,
     )
+    await spy.done()
     times = [float(x) for x in completions.read_text().split()] if completions.exists() else []
     m = _window_measurement(PLAIN, rnd, run, times, args.warmup)
-    return Measurement(**{**_fields(m), "failures": _locust_failures(csv)})
+    profile = spy.summary(m.turns_per_cpu_s)
+    return Measurement(**{**_fields(m), "failures": _locust_failures(csv), "profile": profile})
+
+
+class _Profiler:
+    """py-spy on one Locust process over the measured part of its run (``--profile``).
+
+    It never pauses the process (``--nonblocking``) and keeps busy samples only, so
+    each sample is CPU time of the process (all its threads: the recorder's writes
+    run in real threads).
+    """
+
+    def __init__(self, args: argparse.Namespace, out: Path, *, enabled: bool) -> None:
+        self._args = args
+        self._out = out
+        self._enabled = enabled and args.profile
+        self._task: asyncio.Task[None] | None = None
+
+    def attach(self, pid: int) -> None:
+        """Start sampling ``pid`` once the warm-up is over (``on_start`` of a run)."""
+        if self._enabled:
+            self._task = asyncio.create_task(self._record(pid))
+
+    async def _record(self, pid: int) -> None:
+        # Locust's start-up (imports, the recorder's first write) takes a couple of seconds.
+        await asyncio.sleep(self._args.warmup + 2.0)
+        seconds = max(1, int(self._args.duration - self._args.warmup - 3.0))
+        proc = await asyncio.create_subprocess_exec(
+            py_spy_path(),
+            "record",
+            "--pid",
+            str(pid),
+            "--duration",
+            str(seconds),
+            "--rate",
+            str(PROFILE_RATE),
+            "--nonblocking",
+            "--format",
+            "raw",
+            "--output",
+            str(self._out),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        try:
+            await asyncio.wait_for(proc.wait(), timeout=seconds + 30)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+    async def done(self) -> None:
+        """Wait for py-spy to finish (it stops on its own when the process exits)."""
+        if self._task is not None:
+            await self._task
+
+    def summary(self, turns_per_cpu_s: float, top: int = 18) -> str:
+        """CPU per turn by function, from the samples (empty without --profile)."""
+        if not self._enabled:
+            return ""
+        if not self._out.exists():
+            return "py-spy: no output (is ptrace allowed? run as root or with CAP_SYS_PTRACE)"
+        return profile_table(self._out.read_text(), turns_per_cpu_s, top=top)
+
+
+def profile_table(raw: str, turns_per_cpu_s: float, *, top: int = 18) -> str:
+    """py-spy raw stacks as CPU microseconds per turn, by the innermost function of ours.
+
+    Each sample goes to the innermost frame of loadlab (or of the plain locustfile):
+    that function's own code and every library call it makes (the HTTP client
+    under the transport, ``json`` under the payload parsers). A sample with no
+    such frame goes to the library its innermost frame belongs to (Locust's
+    scheduling, gevent's hub). Shares of samples times the CPU a turn costs
+    (1 / turns per CPU-second) give microseconds per turn.
+    """
+    where: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in raw.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        frames = stack.split(";")
+        total += int(count)
+        where[_owner(frames)] += int(count)
+    if not total or turns_per_cpu_s <= 0:
+        return "py-spy: no samples"
+    per_turn = 1e6 / turns_per_cpu_s
+    lines = [
+        f"{total} samples, {per_turn:.0f} us of CPU per turn; by function (and what it calls):"
+    ]
+    shown = 0.0
+    for name, n in where.most_common(top):
+        share = n / total
+        shown += share
+        lines.append(f"  {share * per_turn:6.1f} us  {share:5.1%}  {name}")
+    lines.append(f"  {(1 - shown) * per_turn:6.1f} us  {1 - shown:5.1%}  (the rest)")
+    return "\n".join(lines)
+
+
+def _owner(frames: list[str]) -> str:
+    for frame in reversed(frames):
+        name, _, place = frame.partition(" (")
+        path = place.split(":")[0]
+        if path.startswith("loadlab/") or path.endswith("_plain_locustfile.py"):
+            return f"{name} ({path.rsplit('/', 1)[-1]})"
+    leaf = frames[-1].partition(" (")[2].split(":")[0]
+    package = leaf.split("/")[0] if "/" in leaf else leaf or "?"
+    return f"[{package}]"
 
 
 _WRK_REQUESTS = re.compile(r"(\d+) requests in ([\d.]+)(us|ms|s|m)\b")
@@ -402,6 +531,9 @@ def report(args: argparse.Namespace, results: list[Measurement]) -> None:
         f"\nratio {SHOPPING} / {PLAIN} (turns per CPU-second, median of rounds): "
         f"{headline:.2f}x -- {verdict} the goal of >= {GOAL}x"
     )
+    for m in results:
+        if m.profile:
+            print(f"\n### Profile of {m.variant}, round {m.round} (--profile)\n\n{m.profile}")
     busy = [m for m in results if m.server_cpu_percent >= 90.0 * args.server_procs]
     if busy:
         names = ", ".join(sorted({m.variant for m in busy}))
