@@ -181,13 +181,14 @@ def cold_start_analysis(run: RunData, *, after_s: float = WARM_UP_S) -> ColdStar
     cold_req = req[_flag(req, "cold_start")]
     has_ids = bool(len(req)) and bool(req["instance_id"].notna().any())
     recorded = has_ids or (bool(len(req)) and bool(req["cold_start"].notna().any()))
-    width, timeline = _timeline(run, cold_req, has_ids)
+    flight = _InFlight.of(req)
+    width, timeline = _timeline(run, cold_req, has_ids, flight)
     return ColdStartAnalysis(
         recorded=recorded,
         bucket_s=width,
         timeline=timeline,
         init=_init(run, cold_req),
-        environments=_environments(run, len(cold_req), has_ids),
+        environments=_environments(run, len(cold_req), has_ids, flight),
         p99_share=_share(run.turns, cold_req),
         warm_up=_warm_up(cold_req, run.t0, after_s),
     )
@@ -204,9 +205,14 @@ def peak_in_flight(starts: np.ndarray[Any, Any], ends: np.ndarray[Any, Any]) -> 
         return 0, math.nan
     order = np.argsort(starts, kind="stable")
     s = np.asarray(starts, dtype="float64")[order]
-    counts = _open_at(s, np.sort(np.asarray(ends, dtype="float64")), s)
-    best = int(np.argmax(counts))
-    return int(counts[best]), float(s[best])
+    return _first_peak(s, _open_at(s, np.sort(np.asarray(ends, dtype="float64")), s))
+
+
+def _first_peak(
+    sorted_starts: np.ndarray[Any, Any], open_at_starts: np.ndarray[Any, Any]
+) -> tuple[int, float]:
+    best = int(np.argmax(open_at_starts))
+    return int(open_at_starts[best]), float(sorted_starts[best])
 
 
 def _open_at(
@@ -224,13 +230,30 @@ def _flag(frame: pd.DataFrame, col: str) -> pd.Series:
     return frame[col].eq(True).astype(bool)
 
 
-def _served(req: pd.DataFrame) -> pd.DataFrame:
-    """``t_start`` and ``latency_ms`` of the requests the target served."""
-    kept = req["latency_ms"].notna() & ~req["error_kind"].isin(_NOT_SERVED)
-    return req.loc[kept, ["t_start", "latency_ms"]]
+@dataclass(frozen=True, slots=True)
+class _InFlight:
+    """The starts and the ends of the served requests, each sorted, and how many
+    were in flight at each start (once for the timeline and the peak: a million
+    requests take a second to sort and count twice)."""
+
+    starts: np.ndarray[Any, Any]
+    ends: np.ndarray[Any, Any]
+    open_at_starts: np.ndarray[Any, Any]
+
+    @classmethod
+    def of(cls, req: pd.DataFrame) -> _InFlight:
+        if not len(req):
+            return cls(starts=np.zeros(0), ends=np.zeros(0), open_at_starts=np.zeros(0, dtype=int))
+        kept = req["latency_ms"].notna() & ~req["error_kind"].isin(_NOT_SERVED)
+        start = req["t_start"][kept].to_numpy(dtype="float64")
+        starts = np.sort(start)
+        ends = np.sort(start + req["latency_ms"][kept].to_numpy(dtype="float64") / 1000.0)
+        return cls(starts=starts, ends=ends, open_at_starts=_open_at(starts, ends, starts))
 
 
-def _timeline(run: RunData, cold_req: pd.DataFrame, has_ids: bool) -> tuple[float, pd.DataFrame]:
+def _timeline(
+    run: RunData, cold_req: pd.DataFrame, has_ids: bool, flight: _InFlight
+) -> tuple[float, pd.DataFrame]:
     """Per-bucket cold starts, environments alive and peak in flight (buckets as timeseries)."""
     t0 = run.t0
     duration = max(run.t_end - t0, 1.0)
@@ -259,13 +282,10 @@ def _timeline(run: RunData, cold_req: pd.DataFrame, has_ids: bool) -> tuple[floa
         np.add.at(steps, bucket(spans["end"]) + 1, -1)
         alive = np.cumsum(steps[:-1])
     peak = np.zeros(n, dtype=int)
-    served = _served(req) if len(req) else req
-    if len(served):
-        starts = np.sort(served["t_start"].to_numpy(dtype="float64"))
-        ends = np.sort((served["t_start"] + served["latency_ms"] / 1000.0).to_numpy("float64"))
+    if len(flight.starts):
         # Within a bucket the count peaks at its start or at one of its requests' starts.
-        peak = _open_at(starts, ends, edges).astype(int)
-        np.maximum.at(peak, bucket(starts), _open_at(starts, ends, starts).astype(int))
+        peak = _open_at(flight.starts, flight.ends, edges).astype(int)
+        np.maximum.at(peak, bucket(flight.starts), flight.open_at_starts.astype(int))
     frame = pd.DataFrame(
         {
             "t": np.arange(n) * width,
@@ -318,14 +338,12 @@ def _pressure_init_sources(pressure: pd.DataFrame) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def _environments(run: RunData, cold_starts: int, has_ids: bool) -> Environments:
+def _environments(run: RunData, cold_starts: int, has_ids: bool, flight: _InFlight) -> Environments:
     req = run.requests
     created = int(req["instance_id"].dropna().nunique()) if has_ids else cold_starts
-    served = _served(req) if len(req) else req
     peak, at = 0, math.nan
-    if len(served):
-        starts = served["t_start"].to_numpy(dtype="float64")
-        peak, at = peak_in_flight(starts, starts + served["latency_ms"].to_numpy("float64") / 1e3)
+    if len(flight.starts):  # as peak_in_flight() of the served requests
+        peak, at = _first_peak(flight.starts, flight.open_at_starts)
     return Environments(
         created=created,
         counted_by="instance_id" if has_ids else ("cold_start" if cold_starts else "none"),
@@ -357,8 +375,14 @@ def _share(turns: pd.DataFrame, cold_req: pd.DataFrame) -> ColdStartShare:
     if len(cold_req):
         # The turn row keeps the last attempt's flag; a cold earlier attempt counts too.
         keys = pd.MultiIndex.from_frame(cold_req[["session_id", "turn_index"]])
-        turn_keys = pd.MultiIndex.from_frame(ok[["session_id", "turn_index"]])
-        cold = cold | pd.Series(turn_keys.isin(keys), index=ok.index)
+        # Only a turn of a session with a cold request can match: those few are compared.
+        ids = ok["session_id"]
+        maybe = (ids.isin(cold_req["session_id"]) | ids.isna()).to_numpy(dtype=bool)
+        found = np.zeros(len(ok), dtype=bool)
+        found[maybe] = pd.MultiIndex.from_frame(ok.loc[maybe, ["session_id", "turn_index"]]).isin(
+            keys
+        )
+        cold = cold | pd.Series(found, index=ok.index)
     warm = ok["cold_start"].eq(False) & ~cold
     p99_all = percentile(latency, 99)
     p99_without = percentile(latency[~cold], 99)
