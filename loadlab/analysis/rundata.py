@@ -60,12 +60,21 @@ class RunData:
         return max(candidates) if candidates else self.t0
 
 
-def load_run(path: Path | str, *, columns: Mapping[str, Sequence[str]] | None = None) -> RunData:
+def load_run(
+    path: Path | str,
+    *,
+    columns: Mapping[str, Sequence[str]] | None = None,
+    copy: bool = True,
+) -> RunData:
     """Load a run directory. Raises RunDirectoryError only if it is not a run at all.
 
     ``columns`` maps a table (``requests``, ``turns``, ``sessions``, ``pressure``)
     to the only columns of it to read (in its schema's order); tables it does not
     name are read whole, and so is every table when it is None.
+
+    ``copy=False`` gives frames that share the memory Arrow read the numbers
+    into instead of a copy of it: they cannot be changed in place
+    (``frame.loc[...] = ...`` raises), and a long run needs a third less memory.
     """
     columns = columns or {}
     if unknown := sorted(set(columns) - set(ROW_TYPES)):
@@ -75,9 +84,8 @@ def load_run(path: Path | str, *, columns: Mapping[str, Sequence[str]] | None = 
     problems: list[str] = []
     tables: dict[str, pd.DataFrame] = {}
     for name in ROW_TYPES:
-        read = reader.table(name, columns=columns.get(name))
-        problems += read.problems
-        tables[name] = _frame(read.table)
+        tables[name], skipped = _read_frame(reader, name, columns.get(name), copy=copy)
+        problems += skipped
     events = reader.events()
     problems += events.problems
     problems += _recorded_problems(events.rows)
@@ -93,19 +101,33 @@ def load_run(path: Path | str, *, columns: Mapping[str, Sequence[str]] | None = 
     )
 
 
-def _frame(table: pa.Table) -> pd.DataFrame:
-    """``table`` as a DataFrame, each string column in one piece.
+def _read_frame(
+    reader: RunDirectoryReader, name: str, columns: Sequence[str] | None, *, copy: bool
+) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """One table as a DataFrame, each column in one piece; and the problems reading it.
 
     pandas keeps strings as Arrow arrays, chunk for chunk: with a chunk per part
     file (a thousand on a long run), every filter of the turns took over a second,
-    a tenth of that in one piece. Numbers are copied into NumPy blocks either way.
+    a tenth of that in one piece. Numbers are copied into NumPy blocks, unless
+    ``copy`` is False: then each column is joined into one buffer (its parts'
+    chunks returned to the system at once) that pandas uses as it is.
     """
+    read = reader.table(name, columns=columns)
+    table, problems = read.table, read.problems
+    del read  # this function holds the only reference: replaced columns are freed
+    pool = pa.default_memory_pool()
     for i, field in enumerate(table.schema):
-        if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
-            whole = pa.chunked_array([table.column(i).combine_chunks()], type=field.type)
-            table = table.set_column(i, field, whole)
-    frame: pd.DataFrame = table.to_pandas()
-    return frame
+        if copy and not (pa.types.is_string(field.type) or pa.types.is_large_string(field.type)):
+            continue
+        whole = pa.chunked_array([table.column(i).combine_chunks()], type=field.type)
+        table = table.set_column(i, field, whole)
+        if not copy:
+            pool.release_unused()
+    if copy:
+        frame: pd.DataFrame = table.to_pandas()
+    else:
+        frame = table.to_pandas(split_blocks=True, self_destruct=True)
+    return frame, problems
 
 
 def _recorded_problems(rows: tuple[dict[str, Any], ...]) -> list[str]:

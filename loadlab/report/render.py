@@ -96,6 +96,7 @@ def render_run(run_dir: Path | str) -> RenderedReport:
             name: [c for c in column_names(ROW_TYPES[name]) if c not in unread]
             for name, unread in UNREAD_COLUMNS.items()
         },
+        copy=False,  # the report only reads the frames
     )
     # Both go into the summary and the plots: computed once (seconds on a long run).
     series, pressure = timeseries(run), pressure_series(run)

@@ -25,15 +25,18 @@ The run (``build_pressure_run``) lasts 120 s on 1 s buckets; seconds are since T
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
+from loadlab.analysis.amplification import TURN_COSTS
 from loadlab.analysis.pressure import pressure_series, pressure_summary
-from loadlab.analysis.resample import counter_increase
+from loadlab.analysis.resample import counter_increase, turn_columns
 from loadlab.analysis.rundata import load_run
 from loadlab.analysis.summary import summarize
 from loadlab.measure.recorder import RunRecorder
@@ -383,3 +386,33 @@ def test_a_limit_set_in_simulated_time_is_converted_to_real_time(
     _, changes = _limits(load_run(path))
     (change,) = [c for c in changes if c.quota == "ddb_wcu"]
     assert change.value == pytest.approx(10.0)
+
+
+def test_per_turn_counts_are_spread_over_each_turn_as_a_brute_force_sum_says() -> None:
+    rng = np.random.default_rng(11)
+    n = 400
+    start = rng.uniform(0.0, 50.0, n)
+    end = start + np.where(rng.random(n) < 0.2, 0.0, rng.exponential(3.0, n))  # some instant
+    start[:3] = end[:3] = [10.0, 20.0, 50.0]  # instant turns on bucket edges
+    turns = pd.DataFrame(
+        {
+            "t_start": 1_000.0 + start,
+            "t_end": 1_000.0 + end,
+            **{c: rng.integers(0, 4, n).astype(float) for c in TURN_COSTS[1:]},
+        }
+    )
+    edges = 1_000.0 + np.arange(0.0, 61.0, 5.0)
+    got = dict(turn_columns(turns, edges))  # SeriesInfo -> rate per bucket
+    for info, rates in got.items():
+        w = turns[info.metric].to_numpy()
+        expected = []
+        for lo, hi in itertools.pairwise(edges):
+            d = np.maximum(turns["t_end"] - turns["t_start"], 1e-12).to_numpy()
+            share = (np.minimum(turns["t_end"], hi) - np.maximum(turns["t_start"], lo)) / d
+            ramped = np.clip(share.to_numpy(), 0.0, 1.0)
+            instant = (turns["t_end"] - turns["t_start"]).to_numpy() <= 1e-9
+            at = turns["t_end"].to_numpy()
+            inside = np.where(instant, (at >= lo) & (at < hi), ramped)
+            expected.append(float((w * inside).sum()) / (hi - lo))
+        assert rates == pytest.approx(expected, abs=1e-9), info.key
+    assert len(got) == len(TURN_COSTS) - 1

@@ -42,6 +42,20 @@ def test_load_run_reads_only_the_columns_asked_for(known_run: Callable[..., Path
         load_run(path, columns={"carts": ["sku"]})
 
 
+def test_load_run_without_a_copy_gives_the_same_frames_read_only(
+    known_run: Callable[..., Path],
+) -> None:
+    path = known_run()
+    copied, shared = load_run(path), load_run(path, copy=False)
+    for name in ("requests", "turns", "sessions", "pressure"):
+        pd.testing.assert_frame_equal(
+            getattr(copied, name), getattr(shared, name), check_exact=True
+        )
+    copied.turns.loc[0, "t_end"] = 0.0
+    with pytest.raises(ValueError, match="read-only"):
+        shared.turns.loc[0, "t_end"] = 0.0
+
+
 def test_summary_matches_the_known_truth(known_run: Callable[..., Path]) -> None:
     s = summarize(load_run(known_run()))
     assert s.totals.turns == 101
