@@ -329,7 +329,7 @@ class _Profiler:
         if self._task is not None:
             await self._task
 
-    def summary(self, turns_per_cpu_s: float, top: int = 18) -> str:
+    def summary(self, turns_per_cpu_s: float, top: int = 24) -> str:
         """CPU per turn by function, from the samples (empty without --profile)."""
         if not self._enabled:
             return ""
@@ -338,7 +338,7 @@ class _Profiler:
         return profile_table(self._out.read_text(), turns_per_cpu_s, top=top)
 
 
-def profile_table(raw: str, turns_per_cpu_s: float, *, top: int = 18) -> str:
+def profile_table(raw: str, turns_per_cpu_s: float, *, top: int = 24) -> str:
     """py-spy raw stacks as CPU microseconds per turn, by the innermost function of ours.
 
     Each sample goes to the innermost frame of loadlab (or of the plain locustfile):
@@ -368,19 +368,20 @@ def profile_table(raw: str, turns_per_cpu_s: float, *, top: int = 18) -> str:
         share = n / total
         shown += share
         lines.append(f"  {share * per_turn:6.1f} us  {share:5.1%}  {name}")
-    lines.append(f"  {(1 - shown) * per_turn:6.1f} us  {1 - shown:5.1%}  (the rest)")
+    rest = max(0.0, 1.0 - shown)
+    lines.append(f"  {rest * per_turn:6.1f} us  {rest:5.1%}  (the rest)")
     return "\n".join(lines)
 
 
 def _owner(frames: list[str]) -> str:
+    # a frame reads "function (path/to/file.py:line)"
     for frame in reversed(frames):
-        name, _, place = frame.partition(" (")
-        path = place.split(":")[0]
+        name, _, place = frame.rpartition(" (")
+        path = place.rpartition(":")[0]
         if path.startswith("loadlab/") or path.endswith("_plain_locustfile.py"):
             return f"{name} ({path.rsplit('/', 1)[-1]})"
-    leaf = frames[-1].partition(" (")[2].split(":")[0]
-    package = leaf.split("/")[0] if "/" in leaf else leaf or "?"
-    return f"[{package}]"
+    path = frames[-1].rpartition(" (")[2].rpartition(":")[0]
+    return f"[{path.split('/')[0] if '/' in path else path.removesuffix('.py') or '?'}]"
 
 
 _WRK_REQUESTS = re.compile(r"(\d+) requests in ([\d.]+)(us|ms|s|m)\b")
