@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import socket
 import threading
 import urllib.request
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.parser import text_string_to_metric_families
 from row_samples import request_sample  # tests/row_samples.py
 
@@ -408,3 +410,49 @@ def test_run_web_with_its_port_in_use_exits_2_before_anything_starts(
     assert not (tmp_path / "runs").exists()
     # headless, the web port is not used and not checked
     RunOptions(scenario="ci_smoke", web_port=busy_port)
+
+
+def test_the_histograms_count_as_prometheus_clients_own_histogram() -> None:
+    """Bucket counts and sums added up in bulk are those of prometheus_client's Histogram."""
+    rng = random.Random(11)
+    # values on the bounds (le: at most), between them, past the last, and very small
+    seconds = [*LATENCY_BUCKETS_S, 0.0001, 45.0] + [rng.uniform(0, 40) for _ in range(5000)]
+    metrics = RunMetrics()
+    reference = CollectorRegistry()
+    turn_h = Histogram("ref_turn", "r", buckets=LATENCY_BUCKETS_S, registry=reference)
+    ttft_h = Histogram("ref_ttft", "r", buckets=LATENCY_BUCKETS_S, registry=reference)
+    for i, s in enumerate(seconds):
+        ttft_ms = None if i % 5 == 0 else s * 250.0
+        row = TurnRecord(
+            t_start=T0, t_end=T0 + s, session_id="s", turn_index=i, intent="search", ok=i % 7 != 0,
+            attempts=1, latency_ms=s * 1000.0, ttft_ms=ttft_ms, interrupted=False,
+            error_kind=None if i % 7 else ("reset", "timeout", "no-such-kind")[i % 3],
+        )  # fmt: skip
+        metrics.observe(row)
+        if row.ok:
+            turn_h.observe(row.t_end - row.t_start)
+            if ttft_ms is not None:
+                ttft_h.observe(ttft_ms / 1000.0)
+    # rows wait for at most 2,048 before they are added up (bounded memory without a scrape)
+    assert len(metrics._pending) < 2048
+    ours = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in metrics.registry.collect()
+        for s in family.samples
+    }
+    theirs = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in reference.collect()
+        for s in family.samples
+        if not s.name.endswith("_created")
+    }
+    for (name, labels), value in theirs.items():
+        mine = name.replace("ref_turn", "loadlab_run_turn_seconds").replace(
+            "ref_ttft", "loadlab_run_ttft_seconds"
+        )
+        assert ours[(mine, labels)] == pytest.approx(value, rel=1e-12), (mine, labels)
+    failed = sum(1 for i in range(len(seconds)) if i % 7 == 0)
+    assert ours[("loadlab_run_turns_total", (("outcome", "failed"),))] == failed
+    assert ours[("loadlab_run_turns_failed_total", (("kind", "other"),))] == sum(
+        1 for i in range(len(seconds)) if i % 7 == 0 and i % 3 == 2
+    )
