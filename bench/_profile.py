@@ -86,7 +86,15 @@ def _where(frame: str) -> str:
 def _idle(leaf: str) -> bool:
     # py-spy --idle keeps samples of waiting threads: the hub in its loop (libev
     # waiting in epoll, below hub.run), pool threads and the monitor waiting
-    return leaf == "run (hub.py)" or leaf.split(" (", maxsplit=1)[0] in _IDLE_CALLS
+    # (py-spy 0.4 names methods with their class: "Hub.run", "Queue.get")
+    name = leaf.split(" (", maxsplit=1)[0].rsplit(".", maxsplit=1)[-1]
+    return leaf in ("run (hub.py)", "Hub.run (hub.py)") or name in _IDLE_CALLS
+
+
+def busy_stack(line_stack: str) -> bool:
+    """Whether a raw py-spy stack (``thread;frame;...``) was running, not waiting."""
+    _, _, rest = line_stack.partition(";")
+    return bool(rest) and not _idle(_frames(rest)[-1])
 
 
 _IDLE_CALLS = {
@@ -98,6 +106,7 @@ _IDLE_CALLS = {
     "select",
     "poll",
     "_wait_for_tstate_lock",
+    "acquire_with_timeout",  # gevent's pool threads waiting for work
 }
 
 
