@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from loadlab.measure.live_status import LiveWindow
+from loadlab.measure.offload import Offloader, offloader
 from loadlab.measure.rundir import write_json_atomic
 from loadlab.rows import LIVE_STATUS_FILE, TimelineEvent
 
@@ -30,8 +31,12 @@ class ProgressReporter:
         run_dir: Path | None = None,
         window: LiveWindow | None = None,
         in_flight: InFlight | None = None,
+        offload: Offloader | None = None,
     ) -> None:
         self._env = environment
+        # live.json is replaced twice a second: 1-3 ms of blocking I/O each time, which
+        # on the load's loop would stall every user (loadlab.measure.offload)
+        self._offload = offload or offloader()
         self._sink = sink
         self._run_dir = run_dir
         self._window = window
@@ -84,8 +89,9 @@ class ProgressReporter:
             **in_flight,
             **self._window.snapshot(),
         }
+        path = self._run_dir / LIVE_STATUS_FILE
         try:
-            write_json_atomic(self._run_dir / LIVE_STATUS_FILE, status)
+            self._offload(lambda: write_json_atomic(path, status))
         except OSError as exc:  # the live file is a convenience; the run goes on
             sys.stderr.write(f"loadlab: could not write {LIVE_STATUS_FILE}: {exc}\n")
 

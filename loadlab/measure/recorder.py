@@ -30,6 +30,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from loadlab.measure.offload import offloader
 from loadlab.measure.rundir import RunDirectory, append_lines
 from loadlab.redact import Redactor
 from loadlab.rows import ROW_TYPES, Row, TimelineEvent
@@ -86,30 +87,6 @@ Values = tuple[Any, ...]
 
 def _as_dict(row: Row) -> dict[str, Any]:
     return dict(zip(_FIELDS[type(row)], _VALUES[type(row)](row), strict=True))
-
-
-def _offload() -> Callable[[Callable[[], None]], None]:
-    """How to run a blocking write without stalling the load.
-
-    Under Locust, gevent has patched ``threading``: the flusher is a greenlet on
-    the same loop as every user, and a parquet write would stop them all for its
-    duration. There the write runs in gevent's pool of real OS threads (pyarrow
-    releases the GIL for most of it) while only the flusher greenlet waits.
-    Without gevent, the flusher is already a real thread.
-    """
-    try:
-        from gevent import get_hub, monkey
-    except ImportError:  # pragma: no cover - gevent comes with locust
-        return _run_inline
-    if not monkey.is_module_patched("threading"):
-        return _run_inline
-    pool = get_hub().threadpool
-    apply: Callable[[Callable[[], None]], None] = pool.apply
-    return apply
-
-
-def _run_inline(fn: Callable[[], None]) -> None:
-    fn()
 
 
 def _arrow_table(
@@ -190,7 +167,7 @@ class RunRecorder:
         self._thread: threading.Thread | None = None
         self._flush_lock = threading.Lock()
         self._sealed = False
-        self._offload = _offload()
+        self._offload = offloader()  # parquet writes off the load's loop
         self.flush_errors = 0
         self.dropped_after_seal = 0
         self.repaired_columns = 0
