@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import gevent
 import pytest
 
-from loadlab.load.young_gc import YoungGarbageCollection
+from loadlab.load.young_gc import OLDEST_OFF, YoungGarbageCollection
 
 
 @pytest.fixture(autouse=True)
@@ -39,6 +39,21 @@ def test_objects_alive_at_a_tick_are_frozen_and_given_back_at_stop() -> None:
     ticks = young.freezes
     gevent.sleep(0.03)
     assert young.freezes == ticks  # stopped means stopped
+
+
+def test_the_oldest_generation_is_not_collected_while_the_load_runs() -> None:
+    before = gc.get_threshold()
+    young = YoungGarbageCollection(interval_s=10)
+    young.start()
+    assert gc.get_threshold() == (before[0], before[1], OLDEST_OFF)
+    survivors = [Session() for _ in range(50_000)]
+    full = gc.get_stats()[2]["collections"]
+    for _ in range(30):  # hundreds of young collections, each survivor reaching the oldest
+        [[] for _ in range(before[0] * 20)]
+    assert gc.get_stats()[2]["collections"] == full
+    young.stop()
+    assert gc.get_threshold() == before
+    assert len(survivors) == 50_000
 
 
 def test_a_frozen_cycle_is_collected_after_stop() -> None:
