@@ -10,6 +10,7 @@ import pytest
 
 from loadlab.analysis.impact import (
     FaultImpact,
+    _among,
     fault_impact,
     fault_spans,
     grouped_percentile,
@@ -194,3 +195,12 @@ def test_verdict_counts_list_every_verdict() -> None:
     )
     counts = verdict_counts(["resumed", "resumed", "weird"])
     assert counts["resumed"] == 2 and counts["weird"] == 1
+
+
+def test_session_membership_is_np_isin_missing_ids_included() -> None:
+    rng = np.random.default_rng(1)
+    ids = [f"s-{i}" for i in range(30)] + [np.nan]
+    for _ in range(200):
+        values = np.array([ids[i] for i in rng.integers(0, 31, rng.integers(0, 40))], dtype=object)
+        of = np.array([ids[i] for i in rng.integers(0, 31, rng.integers(0, 15))], dtype=object)
+        assert (_among(values, of) == np.isin(values, of)).all(), (values, of)
