@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -209,6 +210,13 @@ def test_stop_in_the_web_ui_finishes_the_run_and_the_ui_links_to_its_report(star
         [tab] = json.loads(stats.read())["extended_stats"]
     report_row = [r for r in tab["data"] if (r["section"], r["figure"]) == ("run", "report")]
     assert report_row == [{"section": "run", "figure": "report", "value": "./loadlab/report"}]
+    # the UI offers a new test now; this run is sealed: refused, nothing more recorded
+    turns = len(load_run(run.run_dir).turns)
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        _post(base + "/swarm", b"user_count=1&spawn_rate=1")
+    assert refused.value.code == 409 and b"sealed" in refused.value.read()
+    time.sleep(1.0)
+    assert len(load_run(run.run_dir).turns) == turns
     assert run.proc.poll() is None, "the UI closed before its linger"
     # a Ctrl-C ends the linger: the verdict's exit code, not 130
     t_signal = time.monotonic()

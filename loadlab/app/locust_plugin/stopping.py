@@ -99,11 +99,24 @@ class RunStopper:
         sys.stderr.flush()
         self._close_out()
 
-    def _notice_stop_button(self) -> None:
+    def _notice_stop_button(self) -> Any:
         from flask import request
 
-        if request.method == "POST" and request.path == "/stop" and self.stopped_by is None:
+        if request.method != "POST":
+            return None
+        if request.path == "/stop" and self.stopped_by is None:
             self.stopped_by = "web_ui"
+        if request.path == "/swarm" and self.sealed:
+            # the UI offers a new test once one stopped: this run is over and sealed
+            return (
+                {
+                    "success": False,
+                    "message": "this loadlab run has ended and its run directory is sealed; "
+                    "start a new run with `loadlab run`",
+                },
+                409,
+            )
+        return None
 
     def _close_out(self) -> None:
         if self._closing:
