@@ -7,7 +7,7 @@ import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from loadlab.app.closing import check_locust, check_verdict, render_and_print
+from loadlab.app.closing import check_locust, check_verdict, print_verdict, render_and_print
 from loadlab.app.embedded import audit_embedded, embedded_stack, pressure_env
 from loadlab.app.locust_process import run_load
 from loadlab.app.options import RunOptions
@@ -58,6 +58,10 @@ async def _run(options: RunOptions) -> int:
         )  # fmt: skip
         closing = _Closing(run_dir)
         rc = await _load(options, launch, closing)
+    if closing.out is not None:
+        # Locust's own summary, printed as it exited, came after the report's lines
+        print_verdict(closing.out)
+        print(f"report:        {closing.out.html_path}")
     out = closing.out or render_and_print(run_dir, locust_rc=rc)
     check_locust(rc)
     check_verdict(out)

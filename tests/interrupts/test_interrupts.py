@@ -229,6 +229,11 @@ def test_stop_in_the_web_ui_finishes_the_run_and_the_ui_links_to_its_report(star
     manifest = json.loads((run.run_dir / "manifest.json").read_text())
     assert manifest["stopped_by"] == "web_ui"
     assert _last_request_start(run.run_dir) - t_stop <= STOP_WITHIN_S
+    # the verdict is said again last, after the summary Locust prints as it exits
+    out = run.out.read_text(errors="replace").rstrip().splitlines()
+    assert out[-1].startswith("report:"), out[-12:]
+    assert any(line.startswith("verdict: ") for line in out[-12:]), out[-12:]
+    assert "Aggregated" in run.err.read_text(errors="replace")  # Locust's summary: stderr
 
 
 def test_one_ctrl_c_during_a_web_ui_run_finishes_it_with_its_report(start_run) -> None:  # type: ignore[no-untyped-def]
