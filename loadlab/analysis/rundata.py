@@ -60,6 +60,50 @@ class RunData:
         return max(candidates) if candidates else self.t0
 
 
+UNREAD_COLUMNS: dict[str, tuple[str, ...]] = {
+    "requests": ("attempt", "bytes", "max_gap_ms", "worker"),
+    "turns": (
+        "state_source",
+        "replayed",
+        "state_turn",
+        "checkpoint_version",
+        "cart_items",
+        "worker",
+        "answer_bytes",
+        "answer_truncated",
+    ),
+    "sessions": (
+        "persona",
+        "seed",
+        "turns_planned",
+        "turns_done",
+        "interrupted_turns",
+        "checkpoint_version",
+        "cart_json",
+        "worker",
+        "expected_cart_json",
+    ),
+}
+"""Recorded columns no figure of the report is derived from: left unread.
+
+On a long run every column read costs time and memory (a million turns: about
+0.03 s and 8 MB a column); a column added to the row types is read until it is
+listed here.
+"""
+
+
+def report_columns() -> dict[str, list[str]]:
+    """The columns the report's figures come from, by table (all but :data:`UNREAD_COLUMNS`).
+
+    ``load_run(path, columns=report_columns())`` reads what the report reads (the
+    web UI's impact lines, the same numbers, read the same way).
+    """
+    return {
+        name: [c for c in column_names(ROW_TYPES[name]) if c not in unread]
+        for name, unread in UNREAD_COLUMNS.items()
+    }
+
+
 def load_run(
     path: Path | str,
     *,

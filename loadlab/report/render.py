@@ -14,7 +14,7 @@ import markupsafe
 
 from loadlab.analysis.pressure import pressure_series
 from loadlab.analysis.run_summary import RunSummary, json_safe
-from loadlab.analysis.rundata import load_run
+from loadlab.analysis.rundata import load_run, report_columns
 from loadlab.analysis.summary import summarize
 from loadlab.analysis.timeseries import timeseries
 from loadlab.redact import Redactor
@@ -24,7 +24,6 @@ from loadlab.report.markdown import gate_value, summary_markdown
 from loadlab.report.plots import cold_start_plots, pressure_plots, timeline_plots
 from loadlab.report.slo import GateResult, evaluate
 from loadlab.report.verdict import Verdict, judge_run
-from loadlab.rows import ROW_TYPES, column_names
 from loadlab.scenario.files import slo_from_manifest
 
 
@@ -52,52 +51,13 @@ class RenderedReport:
         return all(g.passed for g in self.gates)
 
 
-UNREAD_COLUMNS: dict[str, tuple[str, ...]] = {
-    "requests": ("attempt", "bytes", "max_gap_ms", "worker"),
-    "turns": (
-        "state_source",
-        "replayed",
-        "state_turn",
-        "checkpoint_version",
-        "cart_items",
-        "worker",
-        "answer_bytes",
-        "answer_truncated",
-    ),
-    "sessions": (
-        "persona",
-        "seed",
-        "turns_planned",
-        "turns_done",
-        "interrupted_turns",
-        "checkpoint_version",
-        "cart_json",
-        "worker",
-        "expected_cart_json",
-    ),
-}
-"""Recorded columns no figure of the report is derived from: left unread.
-
-On a long run every column read costs time and memory (a million turns: about
-0.03 s and 8 MB a column); a column added to the row types is read until it is
-listed here.
-"""
-
-
 def render_run(run_dir: Path | str) -> RenderedReport:
     """Derive summary.json, report.html, junit.xml and summary.md from the files of ``run_dir``.
 
     Raises :class:`~loadlab.errors.ScenarioError` when the manifest's gates do not
     validate.
     """
-    run = load_run(
-        run_dir,
-        columns={
-            name: [c for c in column_names(ROW_TYPES[name]) if c not in unread]
-            for name, unread in UNREAD_COLUMNS.items()
-        },
-        copy=False,  # the report only reads the frames
-    )
+    run = load_run(run_dir, columns=report_columns(), copy=False)  # it only reads them
     # Both go into the summary and the plots: computed once (seconds on a long run).
     series, pressure = timeseries(run), pressure_series(run)
     summary = summarize(run, series=series, pressure=pressure)

@@ -6,9 +6,9 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
 
-from loadlab.analysis.rundata import load_run
+from loadlab.analysis.rundata import UNREAD_COLUMNS, load_run
 from loadlab.analysis.summary import summarize
-from loadlab.report.render import UNREAD_COLUMNS, headline, render_run
+from loadlab.report.render import headline, render_run
 from loadlab.report.slo import evaluate
 from loadlab.rows import ROW_TYPES, column_names
 from loadlab.scenario.files import slo_from_manifest

@@ -40,7 +40,7 @@ import pyarrow.csv as pa_csv
 
 from loadlab.analysis.impact import FaultImpact, fault_impact
 from loadlab.analysis.pressure import QUANTITIES
-from loadlab.analysis.rundata import load_run
+from loadlab.analysis.rundata import load_run, report_columns
 from loadlab.measure.fault_feed import FaultFeed, LiveFault
 from loadlab.measure.live_status import LiveWindow
 from loadlab.measure.readback import RunDirectoryReader
@@ -200,7 +200,12 @@ class LoadlabTab:
     def _measure(self, fault_id: str) -> None:
         path, window_s = self._run_dir.path, self._impact_window_s
         try:
-            impacts = self._off_loop(lambda: fault_impact(load_run(path), window_s=window_s))
+            # the report's own reading of the run: its impact line, its numbers
+            impacts = self._off_loop(
+                lambda: fault_impact(
+                    load_run(path, columns=report_columns(), copy=False), window_s=window_s
+                )
+            )
             found: FaultImpact | str = next(
                 (i for i in impacts if i.fault_id == fault_id), "not in the run directory"
             )
