@@ -45,8 +45,19 @@ def py_spy_path() -> str:
     return found
 
 
-async def py_spy(pid: int, *, start_after_s: float, duration_s: float, out: Path) -> None:
-    """Sample ``pid`` for ``duration_s`` after ``start_after_s``; raw stacks go to ``out``."""
+async def py_spy(
+    pid: int,
+    *,
+    start_after_s: float,
+    duration_s: float,
+    out: Path,
+    rate: int = 100,
+    idle: bool = True,
+) -> None:
+    """Sample ``pid`` for ``duration_s`` after ``start_after_s``; raw stacks go to ``out``.
+
+    ``idle``: keep the samples of waiting threads too, per thread (``--idle --threads``).
+    """
     await asyncio.sleep(start_after_s)
     proc = await asyncio.create_subprocess_exec(
         py_spy_path(),
@@ -56,9 +67,8 @@ async def py_spy(pid: int, *, start_after_s: float, duration_s: float, out: Path
         "--duration",
         str(max(1, int(duration_s))),
         "--rate",
-        "100",
-        "--idle",
-        "--threads",
+        str(rate),
+        *(["--idle", "--threads"] if idle else []),
         "--nonblocking",
         "--format",
         "raw",

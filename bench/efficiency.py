@@ -51,7 +51,7 @@ from _launch import (
     write_scenario,
 )
 from _procstat import between, bracket
-from _profile import py_spy_path
+from _profile import py_spy
 from _report import markdown_table, print_header, progress
 
 from loadlab.analysis.rundata import load_run
@@ -299,30 +299,14 @@ class _Profiler:
 
     async def _record(self, pid: int) -> None:
         # Locust's start-up (imports, the recorder's first write) takes a couple of seconds.
-        await asyncio.sleep(self._args.warmup + 2.0)
-        seconds = max(1, int(self._args.duration - self._args.warmup - 3.0))
-        proc = await asyncio.create_subprocess_exec(
-            py_spy_path(),
-            "record",
-            "--pid",
-            str(pid),
-            "--duration",
-            str(seconds),
-            "--rate",
-            str(PROFILE_RATE),
-            "--nonblocking",
-            "--format",
-            "raw",
-            "--output",
-            str(self._out),
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
+        await py_spy(
+            pid,
+            start_after_s=self._args.warmup + 2.0,
+            duration_s=max(1, int(self._args.duration - self._args.warmup - 3.0)),
+            out=self._out,
+            rate=PROFILE_RATE,
+            idle=False,
         )
-        try:
-            await asyncio.wait_for(proc.wait(), timeout=seconds + 30)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
 
     async def done(self) -> None:
         """Wait for py-spy to finish (it stops on its own when the process exits)."""
