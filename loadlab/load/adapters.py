@@ -83,6 +83,17 @@ class Malformed:
 
 Decoded = TokenText | AgentMeta | AgentDone | AgentFailure | Malformed
 
+_new = object.__new__
+_set_text = vars(TokenText)["text"].__set__
+
+
+def _token(text: str) -> TokenText:
+    """``TokenText(text)`` without the frozen dataclass's ``object.__setattr__``."""
+    token: TokenText = _new(TokenText)
+    _set_text(token, text)
+    return token
+
+
 _REFERENCE_EVENTS = frozenset({"meta", "token", "done", "error"})
 
 
@@ -132,8 +143,6 @@ class ReferenceAdapter:
     def decode(self, event: SSEEvent) -> Decoded | None:
         """Decode ``meta``, ``token``, ``done`` and ``error`` events; ignore the rest."""
         kind = event.event
-        if kind not in _REFERENCE_EVENTS:
-            return None
         if kind == "token":
             data = event.data
             # {"text":"..."} whose string has no escape and no control character
@@ -141,14 +150,16 @@ class ReferenceAdapter:
             if data.startswith('{"text":"') and data.endswith('"}'):
                 plain = data[9:-2]
                 if '"' not in plain and "\\" not in plain and plain.isprintable():
-                    return TokenText(plain)
+                    return _token(plain)
+        elif kind not in _REFERENCE_EVENTS:
+            return None
         try:
             obj = load_json_object(event.data)
             if kind == "token":
                 text = obj.get("text")
                 if not isinstance(text, str):
                     return Malformed("token event without a 'text' string")
-                return TokenText(text)
+                return _token(text)
             if kind == "meta":
                 return parse_meta(obj)
             if kind == "done":

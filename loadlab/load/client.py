@@ -340,12 +340,15 @@ class _Attempt:
         return self.clock()
 
     def token(self, text: str, now: float) -> None:
-        if self.first_token is None:
+        last = self.last_token
+        if last is None:
             self.first_token = now
             self.settle()
-        elif self.last_token is not None:
-            gap = now - self.last_token
-            self.max_gap = gap if self.max_gap is None else max(self.max_gap, gap)
+        else:
+            gap = now - last
+            max_gap = self.max_gap
+            if max_gap is None or gap > max_gap:
+                self.max_gap = gap
         self.last_token = now
         self.tokens += 1
         size = len(text) if text.isascii() else len(text.encode("utf-8"))

@@ -12,6 +12,7 @@ what the parser holds bounded however long the stream runs.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 DONE_SENTINEL = "[DONE]"
@@ -42,6 +43,32 @@ class MalformedStream:
 
 
 SSEItem = SSEEvent | MalformedStream
+
+# The usual event, as _simple_event takes it: an optional "event: NAME" line, one
+# "data: DATA" line, the blank line. Neither line holds a CR (see _feed_text).
+_SIMPLE = re.compile(r"(?:event: ([^\n]*)\n)?data: ([^\n]*)\n\n")
+_SIMPLE_EVENTS = re.compile(r"(?:(?:event: [^\n]*\n)?data: [^\n]*\n\n)*")
+
+_new = object.__new__
+_set_event = vars(SSEEvent)["event"].__set__
+_set_data = vars(SSEEvent)["data"].__set__
+_set_id = vars(SSEEvent)["id"].__set__
+_set_retry = vars(SSEEvent)["retry_ms"].__set__
+
+
+def _event(name: str, data: str, id_: str | None, retry_ms: int | None) -> SSEEvent:
+    """``SSEEvent(name, data, id_, retry_ms)`` at less than half the cost.
+
+    A frozen dataclass's ``__init__`` goes through ``object.__setattr__`` for
+    each field; the slots' own setters do the same stores directly. Every event
+    of every turn is built here.
+    """
+    event: SSEEvent = _new(SSEEvent)
+    _set_event(event, name)
+    _set_data(event, data)
+    _set_id(event, id_)
+    _set_retry(event, retry_ms)
+    return event
 
 
 class SSEParser:
@@ -105,7 +132,7 @@ class SSEParser:
                     # Line by line, to hand on the events before the bad line.
                     self._lines(complete.split(b"\n")[:-1], out)
                 else:
-                    self._feed_text(text, out)
+                    self._feed_text(text, len(complete), out)
         if not self._broken and len(self._buffer) > self._max_line:
             out.append(self._fail(f"line longer than {self._max_line} bytes", self._buffer[:64]))
         return out
@@ -144,14 +171,24 @@ class SSEParser:
                 out.append(failed)
                 return
 
-    def _feed_text(self, text: str, out: list[SSEItem]) -> None:
-        """Complete lines (``text`` ends with LF, holds no CR): the events they end.
+    def _feed_text(self, text: str, size: int, out: list[SSEItem]) -> None:
+        """Complete lines (``text``: ``size`` bytes, LF ends, no CR): the events they end.
 
-        The text is cut at its blank lines; an event of the usual shape (an
-        ``event: `` line and a ``data: `` line, or the data line alone) is taken
-        whole, anything else (comments, ``id``, ``retry``, several data lines,
-        an event split across chunks) line by line, with the same result.
+        Text made only of events of the usual shape (an ``event: `` line and a
+        ``data: `` line, or the data line alone, each ended by a blank line) is
+        read by two regular expressions, in C. Otherwise the text is cut at its
+        blank lines; an event of the usual shape is taken whole, anything else
+        (comments, ``id``, ``retry``, several data lines, an event split across
+        chunks) line by line, with the same result.
         """
+        fresh = not self._data and not self._event and self._retry is None
+        # No event of the text can pass the data limit if the whole text does not.
+        if fresh and size <= self._max_event and _SIMPLE_EVENTS.fullmatch(text):
+            id_ = self._id
+            out += [
+                _event(name or "message", data, id_, None) for name, data in _SIMPLE.findall(text)
+            ]
+            return
         ascii_only = text.isascii()
         blocks = text.split("\n\n")
         # after the last blank line: lines of an event that is not over yet
@@ -188,7 +225,7 @@ class SSEParser:
         size = len(block) - start if ascii_only else len(block[start:].encode("utf-8"))
         if size > self._max_event:
             return None  # line by line, which reports it
-        return SSEEvent(name or "message", block[start + 6 :], self._id)
+        return _event(name or "message", block[start + 6 :], self._id, None)
 
     def _line(self, line: str, ascii_only: bool, out: list[SSEItem]) -> bool:
         """Take one line (a blank one dispatches the event); True if the stream broke."""
@@ -240,7 +277,7 @@ class SSEParser:
             self._reset_event()
             return None
         data = self._data
-        event = SSEEvent(
+        event = _event(
             self._event or "message",
             data[0] if len(data) == 1 else "\n".join(data),
             self._id,

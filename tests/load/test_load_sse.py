@@ -196,3 +196,31 @@ def test_invalid_utf8_in_an_lf_stream_ends_it_after_the_good_events() -> None:
     items = parser.feed(b"event: token\ndata: ok\n\ndata: \xff\n\ndata: later\n\n")
     assert items[0] == SSEEvent("token", "ok")
     assert isinstance(items[1], MalformedStream) and len(items) == 2
+
+
+def test_usual_events_taken_whole_match_line_by_line() -> None:
+    # A chunk made only of "event: NAME\ndata: DATA\n\n" / "data: DATA\n\n" events is read
+    # whole by regular expressions: same events as byte by byte, the id carried on.
+    rng = random.Random(11)
+    names = ["token", "", "meta", " spaced", "a:b"]
+    datas = ['{"text":"hi"}', "", "café ☕", " lead", "x: y", "[DONE]"]
+    for _ in range(200):
+        events = [(rng.choice(names), rng.choice(datas)) for _ in range(rng.randint(1, 6))]
+        body = "".join(
+            (f"event: {n}\n" if n or rng.random() < 0.5 else "") + f"data: {d}\n\n"
+            for n, d in events
+        ).encode()
+        stream = b"id: 4\n\n" + body
+        expected = [SSEEvent(n or "message", d, id="4") for n, d in events]
+        assert _parse([b"id: 4\n\n", body]) == expected
+        assert _parse([stream[i : i + 1] for i in range(len(stream))]) == expected
+
+
+def test_usual_events_over_the_limit_together_each_within_it() -> None:
+    body = b"data: " + b"a" * 20 + b"\n\nevent: t\ndata: " + b"b" * 20 + b"\n\n"
+    assert SSEParser(max_event_bytes=26).feed(body) == [
+        SSEEvent("message", "a" * 20),
+        SSEEvent("t", "b" * 20),
+    ]
+    items = SSEParser(max_event_bytes=25).feed(body)
+    assert len(items) == 1 and isinstance(items[0], MalformedStream)
