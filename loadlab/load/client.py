@@ -20,6 +20,7 @@ import contextlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from loadlab.load.adapters import (
     AgentFailure,
@@ -98,6 +99,30 @@ class TurnResult:
     def mid_stream(self) -> bool:
         """True when the attempt failed after the agent had started answering."""
         return self.error_kind is not None and (self.meta is not None or self.tokens > 0)
+
+
+_RESULT_FIELDS = (
+    "t_start",
+    "latency_ms",
+    "ttft_ms",
+    "max_gap_ms",
+    "bytes",
+    "status",
+    "tokens",
+    "text",
+    "error_kind",
+    "error",
+    "agent_error_kind",
+    "retry_after_s",
+    "meta",
+    "done",
+    "answer_bytes",
+    "truncated",
+)
+_RESULT_SETTERS: tuple[Callable[[Any, Any], None], ...] = tuple(
+    vars(TurnResult)[name].__set__ for name in _RESULT_FIELDS
+)
+_new = object.__new__
 
 
 def is_retryable(result: TurnResult) -> bool:
@@ -291,6 +316,30 @@ class AgentClient:
 class _Attempt:
     """The measurements of one attempt as they accumulate."""
 
+    __slots__ = (
+        "agent_error_kind",
+        "answer_bytes",
+        "awaiting",
+        "bytes",
+        "clock",
+        "done",
+        "first_token",
+        "kept_bytes",
+        "last_token",
+        "live",
+        "max_answer",
+        "max_gap",
+        "meta",
+        "redact",
+        "retry_after_s",
+        "status",
+        "t0",
+        "t_start",
+        "text",
+        "tokens",
+        "truncated",
+    )
+
     def __init__(
         self,
         *,
@@ -380,24 +429,33 @@ class _Attempt:
 
     def finish(self, *, error_kind: str | None, error: str | None) -> TurnResult:
         end = self.clock()
-        return TurnResult(
-            t_start=self.t_start,
-            latency_ms=(end - self.t0) * 1000.0,
-            ttft_ms=None if self.first_token is None else (self.first_token - self.t0) * 1000.0,
-            max_gap_ms=None if self.max_gap is None else self.max_gap * 1000.0,
-            bytes=self.bytes,
-            status=self.status,
-            tokens=self.tokens,
-            text="".join(self.text),
-            error_kind=error_kind,
-            error=error if error is None or self.redact is None else self.redact(error),
-            agent_error_kind=self.agent_error_kind,
-            retry_after_s=self.retry_after_s,
-            meta=self.meta,
-            done=self.done,
-            answer_bytes=self.answer_bytes,
-            truncated=self.truncated,
-        )
+        # TurnResult's fields stored through its slots' setters, in the order of
+        # _RESULT_FIELDS: its frozen __init__ would take each through object.__setattr__.
+        result: TurnResult = _new(TurnResult)
+        for store, value in zip(
+            _RESULT_SETTERS,
+            (
+                self.t_start,
+                (end - self.t0) * 1000.0,
+                None if self.first_token is None else (self.first_token - self.t0) * 1000.0,
+                None if self.max_gap is None else self.max_gap * 1000.0,
+                self.bytes,
+                self.status,
+                self.tokens,
+                "".join(self.text),
+                error_kind,
+                error if error is None or self.redact is None else self.redact(error),
+                self.agent_error_kind,
+                self.retry_after_s,
+                self.meta,
+                self.done,
+                self.answer_bytes,
+                self.truncated,
+            ),
+            strict=True,
+        ):
+            store(result, value)
+        return result
 
 
 def _classify(exc: Exception, *, responded: bool) -> str:

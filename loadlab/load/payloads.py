@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 MAX_COUNT = 2**63 - 1
 """The largest count the run directory can hold (a signed 64-bit integer)."""
@@ -83,6 +83,37 @@ class AgentDone:
 
 _JSON = json.JSONDecoder()
 
+# Every turn's meta and done events build these frozen dataclasses, whose
+# __init__ stores each field through object.__setattr__: the slots' own setters
+# store the same values for about half the cost.
+_new = object.__new__
+
+
+def _setter(cls: type, name: str) -> Callable[[Any, Any], None]:
+    setter: Callable[[Any, Any], None] = vars(cls)[name].__set__
+    return setter
+
+
+_META = tuple(
+    _setter(AgentMeta, name)
+    for name in ("instance_id", "cold", "init_ms", "state_source", "intent", "replayed")
+)
+_STATE = tuple(_setter(AgentState, name) for name in ("session_id", "turn", "cart", "version"))
+_DONE = tuple(_setter(AgentDone, name) for name in ("state", "replayed", "downstream"))
+_DOWNSTREAM = tuple(
+    _setter(Downstream, name)
+    for name in (
+        "ddb_calls",
+        "ddb_rcu",
+        "ddb_wcu",
+        "llm_calls",
+        "llm_retries",
+        "llm_throttles",
+        "tokens_in",
+        "tokens_out",
+    )
+)
+
 
 def load_json_object(data: str) -> dict[str, Any]:
     """Parse an event's data as a JSON object, or raise :class:`PayloadError`."""
@@ -106,14 +137,15 @@ def load_json_object(data: str) -> dict[str, Any]:
 
 def parse_meta(obj: Mapping[str, Any]) -> AgentMeta:
     """Build :class:`AgentMeta` from a ``meta`` payload (missing fields are None)."""
-    return AgentMeta(
-        instance_id=_opt(obj, "instance_id", str),
-        cold=_opt(obj, "cold", bool),
-        init_ms=_opt_number(obj, "init_ms"),
-        state_source=_opt(obj, "state_source", str),
-        intent=_opt(obj, "intent", str),
-        replayed=bool(_opt(obj, "replayed", bool) or False),
-    )
+    instance_id, cold, init_ms, state_source, intent, replayed = _META
+    meta: AgentMeta = _new(AgentMeta)
+    instance_id(meta, _opt(obj, "instance_id", str))
+    cold(meta, _opt(obj, "cold", bool))
+    init_ms(meta, _opt_number(obj, "init_ms"))
+    state_source(meta, _opt(obj, "state_source", str))
+    intent(meta, _opt(obj, "intent", str))
+    replayed(meta, obj.get("replayed") is True)
+    return meta
 
 
 def parse_done(obj: Mapping[str, Any]) -> AgentDone:
@@ -140,32 +172,33 @@ def parse_done(obj: Mapping[str, Any]) -> AgentDone:
         raise PayloadError(
             f"done.state.version is not an integer from 0 to {MAX_COUNT}: {version!r:.80}"
         )
-    state = AgentState(
-        session_id=_opt(raw_state, "session_id", str),
-        turn=cast(int, turn),
-        cart=tuple(sorted(cart)),
-        version=version,
-    )
+    session_id, turn_, cart_, version_ = _STATE
+    state: AgentState = _new(AgentState)
+    session_id(state, _opt(raw_state, "session_id", str))
+    turn_(state, turn)
+    cart_(state, tuple(sorted(cart)))
+    version_(state, version)
     raw_down = obj.get("downstream")
     downstream = _NO_DOWNSTREAM
     if isinstance(raw_down, Mapping):
-        downstream = Downstream(
-            ddb_calls=_count(raw_down, "ddb_calls"),
-            ddb_rcu=_measure(raw_down, "ddb_rcu"),
-            ddb_wcu=_measure(raw_down, "ddb_wcu"),
-            llm_calls=_count(raw_down, "llm_calls"),
-            llm_retries=_count(raw_down, "llm_retries"),
-            llm_throttles=_count(raw_down, "llm_throttles"),
-            tokens_in=_count(raw_down, "tokens_in"),
-            tokens_out=_count(raw_down, "tokens_out"),
-        )
+        calls, rcu, wcu, llm_calls, retries, throttles, tokens_in, tokens_out = _DOWNSTREAM
+        downstream = _new(Downstream)
+        calls(downstream, _count(raw_down, "ddb_calls"))
+        rcu(downstream, _measure(raw_down, "ddb_rcu"))
+        wcu(downstream, _measure(raw_down, "ddb_wcu"))
+        llm_calls(downstream, _count(raw_down, "llm_calls"))
+        retries(downstream, _count(raw_down, "llm_retries"))
+        throttles(downstream, _count(raw_down, "llm_throttles"))
+        tokens_in(downstream, _count(raw_down, "tokens_in"))
+        tokens_out(downstream, _count(raw_down, "tokens_out"))
     elif raw_down is not None:
         raise PayloadError(f"done.downstream is not an object: {raw_down!r:.80}")
-    return AgentDone(
-        state=state,
-        replayed=bool(_opt(obj, "replayed", bool) or False),
-        downstream=downstream,
-    )
+    state_, replayed, downstream_ = _DONE
+    done: AgentDone = _new(AgentDone)
+    state_(done, state)
+    replayed(done, obj.get("replayed") is True)
+    downstream_(done, downstream)
+    return done
 
 
 @dataclass(frozen=True, slots=True)
