@@ -42,10 +42,13 @@ def test_lambda_needs_an_environment_per_concurrent_request_pods_do_not(tmp_path
     rows = {label: (a, b) for label, a, b, _ in comparison.rows}
     lam_envs, pod_envs = rows["environments created"]
     lam_peak, _ = rows["peak concurrency"]
-    assert pod_envs == 2, "two pods served every request"
+    # The two pods share one port: the kernel hashes each new connection to one of them,
+    # and 6 users keep theirs alive, so all 6 land on one pod about once in 32 runs
+    # (2 / 2**6). What a pod fleet guarantees is never more than its replicas.
+    assert 1 <= pod_envs <= 2, "the pods served every request, however many sessions ran"
     assert lam_envs >= lam_peak >= 2, "each request in flight on Lambda held its own environment"
     lam_cold, pod_cold = rows["cold starts"]
-    assert lam_cold == lam_envs and pod_cold == 2
+    assert lam_cold == lam_envs and pod_cold == pod_envs
     summary = json.loads((on_lambda / "summary.json").read_text())
     assert summary["sessions"]["verdicts"]["restarted"] == 0
     assert summary["sessions"]["verdicts"]["duplicated"] == 0
