@@ -26,6 +26,7 @@ from loadlab.analysis.rundata import RunData
 from loadlab.rows import VERDICTS
 
 __all__ = [
+    "IMPACT_COLUMNS",
     "Fault",
     "FaultImpact",
     "WindowStats",
@@ -34,6 +35,16 @@ __all__ = [
     "grouped_percentile",
     "verdict_counts",
 ]
+
+IMPACT_COLUMNS: dict[str, list[str]] = {
+    "requests": ["t_start", "latency_ms", "error_kind"],
+    "turns": ["session_id", "t_start", "t_end", "ok", "attempts", "interrupted"],
+    "sessions": ["session_id", "t_start", "t_end", "verdict"],
+    "pressure": [],
+}
+"""The only columns :func:`fault_impact` reads, by table: ``load_run(path,
+columns=IMPACT_COLUMNS)`` gives it all it needs (the web UI's impact line reads
+the run directory so while the load runs, a tenth of what the report reads)."""
 
 RECOVERED = "recovered"
 NOT_RECOVERED = "not recovered"

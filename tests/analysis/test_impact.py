@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from loadlab.analysis.impact import (
+    IMPACT_COLUMNS,
     FaultImpact,
     _among,
     fault_impact,
@@ -204,3 +205,18 @@ def test_session_membership_is_np_isin_missing_ids_included() -> None:
         values = np.array([ids[i] for i in rng.integers(0, 31, rng.integers(0, 40))], dtype=object)
         of = np.array([ids[i] for i in rng.integers(0, 31, rng.integers(0, 15))], dtype=object)
         assert (_among(values, of) == np.isin(values, of)).all(), (values, of)
+
+
+@pytest.mark.parametrize("make", ["fault_run", "known_run"])
+def test_the_impact_columns_alone_give_the_same_impacts(
+    make: str, request: pytest.FixtureRequest
+) -> None:
+    # The web UI's impact line reads only IMPACT_COLUMNS while the load runs: a
+    # column fault_impact needs and the list lacks raises, a column read
+    # differently changes a number.
+    path = request.getfixturevalue(make)()
+    narrow = load_run(path, columns=IMPACT_COLUMNS, copy=False)
+    assert list(narrow.pressure.columns) == []
+    assert len(narrow.turns.columns) == len(IMPACT_COLUMNS["turns"])
+    whole = fault_impact(load_run(path))
+    assert whole and fault_impact(narrow) == whole

@@ -38,9 +38,9 @@ from typing import Any
 
 import pyarrow.csv as pa_csv
 
-from loadlab.analysis.impact import FaultImpact, fault_impact
+from loadlab.analysis.impact import IMPACT_COLUMNS, FaultImpact, fault_impact
 from loadlab.analysis.pressure import QUANTITIES
-from loadlab.analysis.rundata import load_run, report_columns
+from loadlab.analysis.rundata import load_run
 from loadlab.measure.fault_feed import FaultFeed, LiveFault
 from loadlab.measure.live_status import LiveWindow
 from loadlab.measure.readback import RunDirectoryReader
@@ -200,10 +200,10 @@ class LoadlabTab:
     def _measure(self, fault_id: str) -> None:
         path, window_s = self._run_dir.path, self._impact_window_s
         try:
-            # the report's own reading of the run: its impact line, its numbers
+            # the report's own impact line and numbers, from only the columns it reads
             impacts = self._off_loop(
                 lambda: fault_impact(
-                    load_run(path, columns=report_columns(), copy=False), window_s=window_s
+                    load_run(path, columns=IMPACT_COLUMNS, copy=False), window_s=window_s
                 )
             )
             found: FaultImpact | str = next(
