@@ -9,6 +9,12 @@ recorder's schemas). Then runs ``loadlab report`` on it in a process of its own
 under ``/usr/bin/time -v`` and prints the wall time, the CPU time and the peak
 resident memory against the goal (5 s, 1 GB). Nothing here is timed in the tests.
 
+``--layout`` picks the directory's shape: ``sealed`` as a finished run leaves it
+(the recorder compacts each table's parts into one file when it closes:
+:func:`loadlab.measure.parts.compact_table`, timed here too), ``parts`` as an
+unsealed or killed run leaves it (one part per flush), or ``both`` (the default),
+timed round by round side by side.
+
 ``--compare-with TREE`` times another loadlab checkout too (a git worktree of an
 older commit), alternating with this one round by round on the same run
 directory, and checks that both wrote the same summary.json. The report runs in
@@ -38,9 +44,17 @@ import pyarrow.parquet as pq
 from _report import markdown_table, print_header, progress
 
 import loadlab
+from loadlab.measure.parts import compact_table
 from loadlab.measure.recorder import arrow_schema
 from loadlab.measure.rundir import RunDirectory, RunManifest
-from loadlab.rows import RequestSample, SessionRecord, TimelineEvent, TurnRecord, event_line
+from loadlab.rows import (
+    ROW_TYPES,
+    RequestSample,
+    SessionRecord,
+    TimelineEvent,
+    TurnRecord,
+    event_line,
+)
 
 GOAL_S = 5.0
 GOAL_MB = 1024.0
@@ -57,6 +71,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--turns-per-session", type=int, default=7, help="(7)")
     parser.add_argument("--turns-per-s", type=float, default=1000.0, help="run rate (1000)")
     parser.add_argument("--part-rows", type=int, default=1000, help="rows per part file (1000)")
+    parser.add_argument(
+        "--layout",
+        choices=("sealed", "parts", "both"),
+        default="both",
+        help="the tables compacted as the recorder closes them, one part per flush, or both",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the run directory")
     parser.add_argument("--rounds", type=int, default=1, help="reports timed per tree (1)")
     parser.add_argument(
@@ -299,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
             "turns_per_s": args.turns_per_s,
             "part_rows": args.part_rows,
             "rounds": args.rounds,
+            "layout": args.layout,
             "trees": " then ".join(f"{t} ({_commit(t)})" for t in trees),
         },
     )
@@ -308,35 +329,54 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         counts = synthesise(run, args)
         progress(f"run directory written in {time.perf_counter() - started:.1f} s: {counts}")
+        layouts = {"parts": run} if args.layout != "sealed" else {}
+        if args.layout != "parts":
+            sealed = work / "sealed" / "run"
+            shutil.copytree(run, sealed)
+            started = time.perf_counter()
+            for name in ("requests", "turns", "sessions", "pressure"):
+                compact_table(RunDirectory(sealed).table(name), arrow_schema(ROW_TYPES[name]))
+            took = time.perf_counter() - started
+            progress(f"tables compacted as the recorder closes them, in {took:.1f} s")
+            layouts = {"sealed": sealed} | layouts
+            if args.layout == "sealed":
+                shutil.rmtree(run)
         rows, summaries = [], set()
         for round_no in range(1, args.rounds + 1):
-            for tree in trees:  # alternated: a busy spell of the machine hits both
-                load = os.getloadavg()[0]
-                timed = time_report(run, tree)
-                progress(f"round {round_no}, {tree}: {timed.wall_s:.2f} s")
-                if timed.returncode not in (0, 6):  # 6: the verdict failed, as it may here
-                    print(f"loadlab report failed (exit {timed.returncode}):\n{timed.tail}")
-                    return 1
-                summaries.add(timed.summary)
-                rows.append(
-                    [
-                        round_no,
-                        f"{tree.name} ({_commit(tree)})",
-                        round(timed.wall_s, 2),
-                        round(timed.cpu_s, 2),
-                        round(timed.peak_mb),
-                        f"{timed.wall_s / GOAL_S:.2f}x",
-                        f"{timed.peak_mb / GOAL_MB:.2f}x",
-                        f"{load:.2f}",
-                    ]
-                )
+            # alternated: a busy spell of the machine hits every tree and layout
+            for tree in trees:
+                for layout, path in layouts.items():
+                    load = os.getloadavg()[0]
+                    timed = time_report(path, tree)
+                    progress(f"round {round_no}, {tree}, {layout}: {timed.wall_s:.2f} s")
+                    if timed.returncode not in (0, 6):  # 6: the verdict failed, as it may
+                        print(f"loadlab report failed (exit {timed.returncode}):\n{timed.tail}")
+                        return 1
+                    summaries.add(timed.summary)
+                    rows.append(
+                        [
+                            round_no,
+                            f"{tree.name} ({_commit(tree)})",
+                            layout,
+                            round(timed.wall_s, 2),
+                            round(timed.cpu_s, 2),
+                            round(timed.peak_mb),
+                            f"{timed.wall_s / GOAL_S:.2f}x",
+                            f"{timed.peak_mb / GOAL_MB:.2f}x",
+                            f"{load:.2f}",
+                        ]
+                    )
         parts = -(-counts["requests"] // args.part_rows)
-        print(f"\n{counts['requests']:,} request rows, {parts:,} part files per table\n")
+        print(
+            f"\n{counts['requests']:,} request rows; parts: {parts:,} part files per table, "
+            "sealed: one per table\n"
+        )
         print(
             markdown_table(
                 [
                     "round",
                     "loadlab",
+                    "layout",
                     "wall s",
                     "CPU s (user+sys)",
                     "peak RSS MB",
@@ -347,12 +387,12 @@ def main(argv: list[str] | None = None) -> int:
                 rows,
             )
         )
-        summary = json.loads((run / "summary.json").read_text())
+        summary = json.loads((next(iter(layouts.values())) / "summary.json").read_text())
         same = "identical in every run" if len(summaries) == 1 else "DIFFERENT between runs"
         print(f"\nsummary.json: {summary['totals']['turns']:,} turns; {same}")
     finally:
         if args.keep:
-            print(f"run directory kept: {work / 'run'}")
+            print(f"run directories kept: {', '.join(str(p) for p in layouts.values())}")
         else:
             shutil.rmtree(work, ignore_errors=True)
     return 0 if len(summaries) == 1 else 1

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from loadlab.measure.parts import live_parts
 from loadlab.measure.recorder import arrow_schema
 from loadlab.measure.rundir import RunDirectory
 from loadlab.rows import ROW_TYPES
@@ -53,7 +54,10 @@ class EventsRead:
 def read_dataset(
     directory: Path, schema: pa.Schema, *, label: str, columns: Sequence[str] | None = None
 ) -> DatasetRead:
-    """Read every ``part-*.parquet`` of ``directory`` as ``schema``, in part order.
+    """Read the live parts of ``directory`` as ``schema``, in part order.
+
+    The live parts (:func:`loadlab.measure.parts.live_parts`) are every
+    ``part-*.parquet`` but those a compacted part stands for.
 
     ``label`` names the dataset in problem messages (e.g. ``sessions``). A
     missing directory is an empty table, not an error: a run may end before
@@ -63,18 +67,22 @@ def read_dataset(
     if columns is not None:
         wanted = {schema.field(name).name for name in columns}  # KeyError: no such column
         schema = pa.schema([f for f in schema if f.name in wanted])
-    parts = sorted(directory.glob("part-*.parquet")) if directory.is_dir() else []
-    if not parts:
-        return DatasetRead(table=schema.empty_table(), parts=0, problems=())
-    try:
-        # One scan over every part: a long run leaves a thousand parts per table, and
-        # reading each as a dataset of its own cost more than decoding its rows. Threads
-        # only added contention for parts this small.
-        scan = ds.dataset([str(p) for p in parts], schema=schema, format="parquet")
-        table = scan.to_table(use_threads=False)
-    except (OSError, pa.ArrowException):
-        return _read_parts(parts, schema, label)  # a torn or foreign part: find which
-    return DatasetRead(table=table, parts=len(parts), problems=())
+    for attempt in range(2):
+        parts = live_parts(directory)
+        if not parts:
+            return DatasetRead(table=schema.empty_table(), parts=0, problems=())
+        try:
+            # One scan over every part: an open run has a part per flush, and reading
+            # each as a dataset of its own cost more than decoding its rows. Threads
+            # only added contention for parts this small.
+            scan = ds.dataset([str(p) for p in parts], schema=schema, format="parquet")
+            table = scan.to_table(use_threads=False)
+        except (OSError, pa.ArrowException):
+            if attempt == 0 and not all(p.exists() for p in parts):
+                continue  # compacted since listed (the recorder closing): list again
+            return _read_parts(parts, schema, label)  # a torn or foreign part: find which
+        return DatasetRead(table=table, parts=len(parts), problems=())
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _read_parts(parts: list[Path], schema: pa.Schema, label: str) -> DatasetRead:

@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from loadlab.measure.offload import offloader
+from loadlab.measure.parts import compact_table, part_span
 from loadlab.measure.rundir import RunDirectory, append_lines
 from loadlab.redact import Redactor
 from loadlab.rows import ROW_TYPES, Row, TimelineEvent
@@ -142,7 +143,10 @@ _FALLBACK: dict[pa.DataType, Any] = {
 
 
 class RunRecorder:
-    """Buffers timeline rows and writes them to a run directory in the background."""
+    """Buffers timeline rows and writes them to a run directory in the background.
+
+    ``compact=False`` leaves the tables one part per flush when it closes.
+    """
 
     def __init__(
         self,
@@ -150,6 +154,7 @@ class RunRecorder:
         *,
         flush_interval_s: float = 1.0,
         redactor: Redactor | None = None,
+        compact: bool = True,
     ) -> None:
         if flush_interval_s <= 0 or flush_interval_s > 1.0:
             raise ValueError("flush_interval_s must be in (0, 1]: DESIGN.md promises <= 1 s loss")
@@ -168,6 +173,7 @@ class RunRecorder:
         self._flush_lock = threading.Lock()
         self._sealed = False
         self._offload = offloader()  # parquet writes off the load's loop
+        self._compact = compact
         self.flush_errors = 0
         self.dropped_after_seal = 0
         self.repaired_columns = 0
@@ -191,12 +197,23 @@ class RunRecorder:
         return self
 
     def close(self) -> None:
-        """Stop the flusher and write everything still buffered."""
+        """Stop the flusher, write everything still buffered, then compact each table.
+
+        Compaction (:func:`loadlab.measure.parts.compact_table`) turns a table's
+        one-part-per-flush files into one file, safe to kill at any step; every
+        later reader of the run opens one file per table instead of a thousand.
+        """
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
         self.flush()
+        if self._compact:
+            self._offload(self._compact_tables)
+
+    def _compact_tables(self) -> None:
+        for table, schema in self._schemas.items():
+            compact_table(self.run_dir.table(table), schema)
 
     def __enter__(self) -> RunRecorder:
         return self.start()
@@ -339,12 +356,8 @@ class RunRecorder:
         directory: Path = self.run_dir.table(table)
         if not directory.is_dir():
             return 0
-        seqs = [
-            int(p.stem.split("-")[1])
-            for p in directory.glob("part-*.parquet")
-            if p.stem.split("-")[1].isdigit()
-        ]
-        return max(seqs, default=-1) + 1
+        spans = [part_span(p) for p in directory.glob("part-*.parquet")]
+        return max((span[1] for span in spans if span is not None), default=-1) + 1
 
     def _run(self) -> None:
         while not self._stop.wait(self.flush_interval_s):

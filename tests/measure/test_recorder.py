@@ -98,19 +98,36 @@ def test_each_flush_writes_an_atomic_part(tmp_path: Path) -> None:
     rec.emit(_request(1))
     rec.flush()
     rec.emit(_request(2))
-    rec.close()
+    rec.flush()
     parts = sorted(run_dir.table("requests").glob("*"))
     assert [p.name for p in parts] == ["part-000000.parquet", "part-000001.parquet"]
     assert pq.read_table(parts[1]).column("latency_ms").to_pylist() == [102.0]
+    rec.close()  # and on closing, the parts are compacted into one, rows in order
+    (part,) = run_dir.table("requests").glob("*")
+    assert part.name == "part-000000-000001.parquet"
+    assert pq.read_table(part).column("latency_ms").to_pylist() == [101.0, 102.0]
+
+
+def test_without_compaction_the_parts_stay(tmp_path: Path) -> None:
+    run_dir = RunDirectory(tmp_path / "run")
+    run_dir.path.mkdir()
+    with RunRecorder(run_dir, compact=False) as rec:
+        rec.emit(_request(1))
+        rec.flush()
+        rec.emit(_request(2))
+    assert len(list(run_dir.table("requests").glob("part-*.parquet"))) == 2
 
 
 def test_a_second_recorder_continues_the_part_sequence(tmp_path: Path) -> None:
     run_dir = RunDirectory(tmp_path / "run")
     run_dir.path.mkdir()
-    for i in range(2):
+    for i in range(3):
         with RunRecorder(run_dir) as rec:
             rec.emit(_request(i))
-    assert len(list(run_dir.table("requests").glob("part-*.parquet"))) == 2
+    # each closing compacts what is there: the third part follows the span 0-1
+    (part,) = run_dir.table("requests").glob("part-*.parquet")
+    assert part.name == "part-000000-000002.parquet"
+    assert pq.read_table(part).column("latency_ms").to_pylist() == [100.0, 101.0, 102.0]
 
 
 def test_unreadable_part_and_torn_event_line_are_reported_not_fatal(tmp_path: Path) -> None:
