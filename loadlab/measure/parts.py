@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 __all__ = [
@@ -114,13 +115,14 @@ def compact_table(
     tmp = directory / f".{final.name}.tmp"
     rows = 0
     try:
+        # one scan, part after part (no threads: in order), a row group at a time
+        scan = ds.dataset([str(p) for p in parts], schema=schema, format="parquet")
         with pq.ParquetWriter(tmp, schema) as writer:
             pending: list[pa.Table] = []
             pending_rows = 0
-            for part in parts:
-                table = pq.read_table(part, schema=schema)
-                pending.append(table)
-                pending_rows += table.num_rows
+            for batch in scan.to_batches(use_threads=False):
+                pending.append(pa.Table.from_batches([batch], schema=schema))
+                pending_rows += batch.num_rows
                 if pending_rows >= row_group_rows:
                     rows += _write(writer, pending, row_group_rows)
                     pending_rows = sum(t.num_rows for t in pending)

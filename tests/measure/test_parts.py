@@ -59,13 +59,27 @@ def test_names_carry_the_flushes_they_hold() -> None:
 def test_compaction_keeps_every_row_in_order_in_one_file(tmp_path: Path) -> None:
     table_dir = tmp_path / "requests.parquet"
     _parts(table_dir, 7)
+    # the truth: part after part, in flush order
+    each = pa.concat_tables([pq.read_table(p) for p in sorted(table_dir.iterdir())])
     before = _read(table_dir)
     done = compact_table(table_dir, SCHEMA, row_group_rows=4)
     assert done is not None and (done.parts, done.rows) == (7, 21)
     assert [p.name for p in table_dir.iterdir()] == ["part-000000-000006.parquet"]
     after = _read(table_dir)
-    assert after.equals(before)
+    assert after.equals(before) and after.equals(each)
     assert pq.ParquetFile(done.path).metadata.num_row_groups == 6  # 5 of 4 rows, the rest
+
+
+def test_many_parts_keep_their_order(tmp_path: Path) -> None:
+    table_dir = tmp_path / "requests.parquet"
+    for seq in range(300):
+        _part(table_dir, seq, seq * 10.0, 1 + seq % 5)
+    t_start = pa.concat_tables(
+        [pq.read_table(p, columns=["t_start"]) for p in sorted(table_dir.iterdir())]
+    ).column("t_start")
+    assert compact_table(table_dir, SCHEMA, row_group_rows=64) is not None
+    assert _read(table_dir).column("t_start").equals(t_start)
+    assert t_start.to_pylist() == sorted(t_start.to_pylist())
 
 
 def test_one_part_or_none_is_left_alone(tmp_path: Path) -> None:
