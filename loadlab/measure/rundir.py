@@ -16,7 +16,10 @@ single files: a parquet file is only readable once its footer is written, so a
 file rewritten in place would be lost to a SIGKILL. Each flush writes a new part
 to a dot-named temporary file and renames it into place, which is atomic, so a
 killed harness loses at most the rows of its last flush interval. pandas, pyarrow
-and DuckDB all read such a directory as one table.
+and DuckDB all read such a directory as one table. When the recorder closes, each
+table's parts are compacted into one file named for the flushes it spans
+(``part-000000-000999.parquet``, :mod:`loadlab.measure.parts`), so a finished
+run is read one file per table.
 """
 
 from __future__ import annotations
