@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 MAX_COUNT = 2**63 - 1
@@ -89,30 +89,15 @@ _JSON = json.JSONDecoder()
 _new = object.__new__
 
 
-def _setter(cls: type, name: str) -> Callable[[Any, Any], None]:
-    setter: Callable[[Any, Any], None] = vars(cls)[name].__set__
-    return setter
+def _setters(cls: type) -> tuple[Callable[[Any, Any], None], ...]:
+    """The slot setters of a dataclass's fields, in the order the class declares them."""
+    return tuple(vars(cls)[f.name].__set__ for f in fields(cls))
 
 
-_META = tuple(
-    _setter(AgentMeta, name)
-    for name in ("instance_id", "cold", "init_ms", "state_source", "intent", "replayed")
-)
-_STATE = tuple(_setter(AgentState, name) for name in ("session_id", "turn", "cart", "version"))
-_DONE = tuple(_setter(AgentDone, name) for name in ("state", "replayed", "downstream"))
-_DOWNSTREAM = tuple(
-    _setter(Downstream, name)
-    for name in (
-        "ddb_calls",
-        "ddb_rcu",
-        "ddb_wcu",
-        "llm_calls",
-        "llm_retries",
-        "llm_throttles",
-        "tokens_in",
-        "tokens_out",
-    )
-)
+_META = _setters(AgentMeta)
+_STATE = _setters(AgentState)
+_DONE = _setters(AgentDone)
+_DOWNSTREAM = _setters(Downstream)
 
 
 def load_json_object(data: str) -> dict[str, Any]:
