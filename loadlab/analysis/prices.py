@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from loadlab.errors import ConfigError
+from loadlab.scenario.yaml_text import load_yaml
 
 __all__ = [
     "ASSUMPTIONS",
@@ -173,7 +174,7 @@ def load_prices(path: Path | str | None = None) -> PriceTable:
                 "shipped us-east-1 table",
             ) from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)  # duplicate keys and alias bombs refused, as in scenarios
     except yaml.YAMLError as exc:
         raise ConfigError(f"the price table {where} is not valid YAML: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("prices"), dict):

@@ -242,6 +242,14 @@ def test_bad_price_file_names_the_price(tmp_path: Path, edit: str, needle: str) 
         load_prices(_write_prices(tmp_path, edit))
 
 
+def test_a_price_given_twice_is_refused_naming_it(tmp_path: Path) -> None:
+    # yaml.safe_load kept the last of two values silently; which one was meant?
+    path = _write_prices(tmp_path, "none")
+    path.write_text(path.read_text() + "prices:\n  lambda_request: {value: 0}\n")
+    with pytest.raises(ConfigError, match=r"(?s)not valid YAML.*duplicate key 'prices'"):
+        load_prices(path)
+
+
 def test_unknown_override_and_negative_override(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no price or assumption"):
         load_prices().with_overrides({"lambda_gbs": "1"})
