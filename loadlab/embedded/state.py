@@ -25,12 +25,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import psutil
 import yaml
 
 from loadlab.errors import StackError
 
 STACK_FILE = "stack.json"
 KUBECONFIG_FILE = "kubeconfig"
+_CLOCK_SLACK_S = 2.0
+"""How much later than ``started_at`` the kernel may date the owner's start (its
+clock ticks, rounding): a process started later than that is another one."""
+
 FORMAT = 1
 
 
@@ -195,14 +200,19 @@ class StackState:
     # -- what readers ask -------------------------------------------------------------
 
     def owner_alive(self) -> bool:
-        """True while the process that started the stack is alive."""
+        """True while the process that started the stack is alive.
+
+        A pid alone is not enough: after a reboot or a long uptime the owner's pid
+        can belong to another process. The owner was running before it wrote
+        ``started_at``; a process by that pid that started later is not it.
+        """
         try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
+            created = psutil.Process(self.pid).create_time()
+        except psutil.NoSuchProcess:
             return False
-        except PermissionError:
+        except psutil.Error:  # not ours to inspect: alive, as os.kill(pid, 0) would say
             return True
-        return True
+        return created <= self.started_at + _CLOCK_SLACK_S
 
     def serves(self, url: str) -> bool:
         """True when ``url`` points at one of this stack's servers (same host and port)."""

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import os
+import time
 
 from loadlab.embedded.state import LocalAWS, StackEndpoints, StackState
+
+STARTED_AT = time.time()
+"""After this process started, as a stack's owner writes it (one value: states compare equal)."""
 
 
 def state(**overrides: object) -> StackState:
     values: dict[str, object] = {
         "pid": os.getpid(),
-        "started_at": 1.5,
+        "started_at": STARTED_AT,
         "endpoints": StackEndpoints(
             agent_url="http://127.0.0.1:8001",
             aws_endpoint_url="http://127.0.0.1:8002",

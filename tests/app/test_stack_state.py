@@ -6,6 +6,7 @@ import json
 import stat
 from pathlib import Path
 
+import psutil
 import pytest
 from stack_states import state
 
@@ -34,6 +35,16 @@ def test_no_file_is_no_state_and_a_dead_owner_is_stale(tmp_path: Path) -> None:
     assert StackState.read_running(path) is None
     state().write(path)
     assert StackState.read_running(path) == state()
+
+
+def test_a_pid_taken_by_a_later_process_is_not_the_owner(tmp_path: Path) -> None:
+    # After a reboot (or pids wrapping around), the owner's pid can name another
+    # process: one that started after the stack's state was written is not it.
+    path = tmp_path / "stack.json"
+    state(started_at=psutil.Process().create_time() - 60.0).write(path)
+    assert StackState.read_running(path) is None
+    state().write(path)  # written after this process started: it is the owner
+    assert StackState.read_running(path) is not None
 
 
 @pytest.mark.parametrize("text", ["{", "[]", '{"format": 99}', json.dumps({"format": 1, "pid": 1})])
