@@ -102,19 +102,19 @@ def lambda_on_demand(
         cold_starts=cold,
         compute=(
             requests_line(usage, prices),
-            CostLine(
+            CostLine.at(
+                prices,
+                "lambda_gb_second",
                 item="duration",
                 quantity=usage.compute_s * gb,
                 unit="GB-s",
-                price_key="lambda_gb_second",
-                price=prices.price("lambda_gb_second"),
             ),
-            CostLine(
+            CostLine.at(
+                prices,
+                "lambda_gb_second",
                 item=f"INIT of {cold} cold starts",
                 quantity=init_s * gb,
                 unit="GB-s",
-                price_key="lambda_gb_second",
-                price=prices.price("lambda_gb_second"),
             ),
         ),
         shared=shared,
@@ -123,12 +123,12 @@ def lambda_on_demand(
 
 
 def requests_line(usage: Usage, prices: PriceTable) -> CostLine:
-    return CostLine(
+    return CostLine.at(
+        prices,
+        "lambda_request",
         item="requests",
         quantity=float(usage.invocations),
         unit="invocations",
-        price_key="lambda_request",
-        price=prices.price("lambda_request"),
     )
 
 
@@ -167,33 +167,33 @@ def lambda_provisioned(
         cold_starts=cold,
         compute=(
             requests_line(usage, prices),
-            CostLine(
+            CostLine.at(
+                prices,
+                "lambda_pc_gb_second",
                 item=f"{n} environments provisioned for the run ({usage.run_s:.0f} s)",
                 quantity=n * gb * usage.run_s,
                 unit="GB-s",
-                price_key="lambda_pc_gb_second",
-                price=prices.price("lambda_pc_gb_second"),
             ),
-            CostLine(
+            CostLine.at(
+                prices,
+                "lambda_pc_duration_gb_second",
                 item=f"duration on provisioned environments ({share:.0%})",
                 quantity=usage.compute_s * gb * share,
                 unit="GB-s",
-                price_key="lambda_pc_duration_gb_second",
-                price=prices.price("lambda_pc_duration_gb_second"),
             ),
-            CostLine(
+            CostLine.at(
+                prices,
+                "lambda_gb_second",
                 item="duration on on-demand environments",
                 quantity=usage.compute_s * gb * (1 - share),
                 unit="GB-s",
-                price_key="lambda_gb_second",
-                price=prices.price("lambda_gb_second"),
             ),
-            CostLine(
+            CostLine.at(
+                prices,
+                "lambda_gb_second",
                 item=f"INIT of {cold} cold starts beyond N",
                 quantity=cold * (init_each or 0.0) * gb,
                 unit="GB-s",
-                price_key="lambda_gb_second",
-                price=prices.price("lambda_gb_second"),
             ),
         ),
         shared=shared,

@@ -58,33 +58,33 @@ def cost_estimate(run: RunData, prices: PriceTable, *, platform: str | None = No
 
 def _shared_lines(usage: Usage, prices: PriceTable) -> tuple[CostLine, ...]:
     return (
-        CostLine(
+        CostLine.at(
+            prices,
+            "dynamodb_read_request_unit",
             item="DynamoDB reads (on-demand)",
             quantity=usage.ddb_rcu,
             unit="read request units",
-            price_key="dynamodb_read_request_unit",
-            price=prices.price("dynamodb_read_request_unit"),
         ),
-        CostLine(
+        CostLine.at(
+            prices,
+            "dynamodb_write_request_unit",
             item="DynamoDB writes (on-demand)",
             quantity=usage.ddb_wcu,
             unit="write request units",
-            price_key="dynamodb_write_request_unit",
-            price=prices.price("dynamodb_write_request_unit"),
         ),
-        CostLine(
+        CostLine.at(
+            prices,
+            "llm_input_token",
             item="LLM input tokens",
             quantity=usage.tokens_in,
             unit="tokens",
-            price_key="llm_input_token",
-            price=prices.price("llm_input_token"),
         ),
-        CostLine(
+        CostLine.at(
+            prices,
+            "llm_output_token",
             item="LLM output tokens",
             quantity=usage.tokens_out,
             unit="tokens",
-            price_key="llm_output_token",
-            price=prices.price("llm_output_token"),
         ),
     )
 

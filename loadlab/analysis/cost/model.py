@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from loadlab.analysis.prices import PriceTable
 
 __all__ = [
     "HOURS_PER_MONTH",
@@ -80,6 +83,11 @@ class CostLine:
     unit: str
     price_key: str
     price: float
+
+    @classmethod
+    def at(cls, prices: PriceTable, key: str, *, item: str, quantity: float, unit: str) -> CostLine:
+        """A line priced at the table's ``key`` (its value and its name, from one place)."""
+        return cls(item=item, quantity=quantity, unit=unit, price_key=key, price=prices.price(key))
 
     @property
     def usd(self) -> float:

@@ -45,19 +45,19 @@ def eks(usage: Usage, prices: PriceTable, shared: tuple[CostLine, ...]) -> Platf
         sessions=usage.sessions,
         cold_starts=0,
         compute=(
-            CostLine(
+            CostLine.at(
+                prices,
+                f"node_hour_{node_type}",
                 item=f"{nodes} x {node_type} nodes ({pods} pods, {per_node:g} per node)",
                 quantity=nodes * hours,
                 unit="node-hours",
-                price_key=f"node_hour_{node_type}",
-                price=prices.price(f"node_hour_{node_type}"),
             ),
-            CostLine(
+            CostLine.at(
+                prices,
+                "eks_cluster_hour",
                 item="EKS cluster",
                 quantity=hours,
                 unit="cluster-hours",
-                price_key="eks_cluster_hour",
-                price=prices.price("eks_cluster_hour"),
             ),
         ),
         shared=shared,
@@ -79,26 +79,26 @@ def fargate(usage: Usage, prices: PriceTable, shared: tuple[CostLine, ...]) -> P
         sessions=usage.sessions,
         cold_starts=0,
         compute=(
-            CostLine(
+            CostLine.at(
+                prices,
+                "fargate_vcpu_hour",
                 item=f"{pods} pods x {vcpu:g} vCPU",
                 quantity=pods * vcpu * hours,
                 unit="vCPU-hours",
-                price_key="fargate_vcpu_hour",
-                price=prices.price("fargate_vcpu_hour"),
             ),
-            CostLine(
+            CostLine.at(
+                prices,
+                "fargate_gb_hour",
                 item=f"{pods} pods x {mem:g} GB",
                 quantity=pods * mem * hours,
                 unit="GB-hours",
-                price_key="fargate_gb_hour",
-                price=prices.price("fargate_gb_hour"),
             ),
-            CostLine(
+            CostLine.at(
+                prices,
+                "eks_cluster_hour",
                 item="EKS cluster",
                 quantity=hours,
                 unit="cluster-hours",
-                price_key="eks_cluster_hour",
-                price=prices.price("eks_cluster_hour"),
             ),
         ),
         shared=shared,
@@ -117,19 +117,19 @@ def active_cpu(usage: Usage, prices: PriceTable, shared: tuple[CostLine, ...]) -
         sessions=usage.sessions,
         cold_starts=None,
         compute=(
-            CostLine(
+            CostLine.at(
+                prices,
+                "active_cpu_vcpu_hour",
                 item=f"CPU while busy ({fraction:.1%} of {usage.compute_s:,.1f} s)",
                 quantity=busy_h * fraction * vcpu,
                 unit="vCPU-hours",
-                price_key="active_cpu_vcpu_hour",
-                price=prices.price("active_cpu_vcpu_hour"),
             ),
-            CostLine(
+            CostLine.at(
+                prices,
+                "active_cpu_gb_hour",
                 item=f"memory held ({mem:g} GB)",
                 quantity=busy_h * mem,
                 unit="GB-hours",
-                price_key="active_cpu_gb_hour",
-                price=prices.price("active_cpu_gb_hour"),
             ),
         ),
         shared=shared,

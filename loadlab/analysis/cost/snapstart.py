@@ -33,26 +33,26 @@ def snapstart_charges(
     """The SnapStart lines: ``restores`` restores taking ``restore_s`` in all, the cache."""
     gb = memory_mb / 1024.0
     return (
-        CostLine(
+        CostLine.at(
+            prices,
+            "lambda_gb_second",
             item=f"restore duration of {restores} restores",
             quantity=restore_s * gb,
             unit="GB-s",
-            price_key="lambda_gb_second",
-            price=prices.price("lambda_gb_second"),
         ),
-        CostLine(
+        CostLine.at(
+            prices,
+            "lambda_snapstart_restore_gb",
             item=f"{restores} restores x {gb:g} GB",
             quantity=restores * gb,
             unit="GB restored",
-            price_key="lambda_snapstart_restore_gb",
-            price=prices.price("lambda_snapstart_restore_gb"),
         ),
-        CostLine(
+        CostLine.at(
+            prices,
+            "lambda_snapstart_cache_gb_second",
             item=f"snapshot cached {max(cached_s, MIN_CACHE_S) / 3600:.2f} h (3 h at least)",
             quantity=max(cached_s, MIN_CACHE_S) * gb,
             unit="GB-s",
-            price_key="lambda_snapstart_cache_gb_second",
-            price=prices.price("lambda_snapstart_cache_gb_second"),
         ),
     )
 
@@ -82,12 +82,12 @@ def lambda_snapstart(
         cold_starts=usage.cold_starts,
         compute=(
             requests_line(usage, prices),
-            CostLine(
+            CostLine.at(
+                prices,
+                "lambda_gb_second",
                 item="duration",
                 quantity=usage.compute_s * gb,
                 unit="GB-s",
-                price_key="lambda_gb_second",
-                price=prices.price("lambda_gb_second"),
             ),
             *snapstart_charges(
                 prices,
