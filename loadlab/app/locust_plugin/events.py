@@ -26,6 +26,7 @@ from loadlab.app.locust_plugin.options import add_arguments
 from loadlab.app.locust_plugin.stopping import RunStopper
 from loadlab.app.locust_plugin.web_tab import install_tab
 from loadlab.errors import LoadLabError
+from loadlab.load.gil_slices import ShortGilSlices
 from loadlab.load.in_flight import InFlightCounters, total_in_flight
 from loadlab.load.young_gc import YoungGarbageCollection
 from loadlab.measure.live_status import LiveWindow, ObservedSink
@@ -54,6 +55,7 @@ class PluginState:
     stopper: RunStopper | None = None
     metrics: ServedMetrics | None = None
     young_gc: YoungGarbageCollection = field(default_factory=YoungGarbageCollection)
+    gil_slices: ShortGilSlices = field(default_factory=ShortGilSlices)
     sealed: bool = False
 
 
@@ -78,12 +80,16 @@ def register(events: Any) -> None:
         # Full collections of the live sessions stalled every user for 100-300 ms
         # (bench/concurrency.py --profile); see loadlab.load.young_gc.
         state.young_gc.start()
+        # A helper thread's Python work held the users up 5 ms a slice; see
+        # loadlab.load.gil_slices.
+        state.gil_slices.start()
         if state.forwarder is not None:
             _or_exit(lambda: _worker_context(environment, state))
         _emit_phase(environment, "test_start")
 
     def on_test_stop(environment: Any, **_: Any) -> None:
         state.young_gc.stop()
+        state.gil_slices.stop()
         _emit_phase(environment, "test_stop")
         if state.stopper is not None:
             state.stopper.load_stopped()
