@@ -37,6 +37,7 @@ import logging
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -162,28 +163,38 @@ class RunMetrics:
         self._pressure: dict[tuple[str, str], dict[str, float]] = {}
         self._pressure_lock = threading.Lock()
         self._totals = _RowTotals()
-        self._pending: list[object] = []
+        self._pending: deque[object] = deque()
         self._rows_lock = threading.Lock()
         self.registry.register(_RowCollector(self))
         self.registry.register(_NowCollector(self))
 
     # -- rows in ---------------------------------------------------------
     def observe(self, row: object) -> None:
-        """Take one row of the run (rows of other types are ignored)."""
+        """Take one row of the run (rows of other types are ignored).
+
+        Every row of the run comes through here, so it only queues the row: the
+        deque's ``append`` is atomic, no lock is taken (a request row only if it was
+        a cold start, all that is counted of requests).
+        """
         kind = type(row)
-        if kind is PressureSample:
+        if kind is RequestSample:
+            if not row.cold_start:  # type: ignore[attr-defined]
+                return
+        elif kind is PressureSample:
             self._pressure_sample(row)  # type: ignore[arg-type]
-        elif kind in _TOTALLED:
-            with self._rows_lock:
-                self._pending.append(row)
-                full = len(self._pending) >= _ADD_UP_EVERY
-            if full:
-                self.totals()
+            return
+        elif kind not in _TOTALLED:
+            return
+        pending = self._pending
+        pending.append(row)
+        if len(pending) >= _ADD_UP_EVERY:
+            self.totals()
 
     def totals(self) -> _RowTotals:
         """What every row so far adds up to (the rows waiting are added up now)."""
-        with self._rows_lock:
-            rows, self._pending = self._pending, []
+        with self._rows_lock:  # one adder at a time; rows queued meanwhile wait
+            pending = self._pending
+            rows = [pending.popleft() for _ in range(len(pending))]
             self._totals.add(rows)
             return self._totals.copy()
 

@@ -303,6 +303,28 @@ def test_scrapes_while_rows_pour_in_never_fail(served: tuple[RunMetrics, str, Pa
         worker.join()
 
 
+def test_no_row_is_lost_while_another_thread_adds_up() -> None:
+    # Rows are queued without a lock; a scrape adding them up meanwhile must
+    # neither lose nor count twice a row queued while it works.
+    metrics = RunMetrics()
+    per_thread, threads = 6000, 3
+
+    def pour(offset: int) -> None:
+        for i in range(per_thread):
+            metrics.observe(turn(offset + i))
+
+    pourers = [threading.Thread(target=pour, args=(k * per_thread,)) for k in range(threads)]
+    for worker in pourers:
+        worker.start()
+    while any(w.is_alive() for w in pourers):
+        metrics.totals()
+    for worker in pourers:
+        worker.join()
+    totals = metrics.totals()
+    assert sum(totals.turns.values()) == per_thread * threads
+    assert int(totals.turn_buckets.sum()) == totals.turns["ok"]
+
+
 @pytest.fixture
 def busy_port() -> Iterator[int]:
     with socket.socket() as holder:
