@@ -53,10 +53,14 @@ async def py_spy(
     out: Path,
     rate: int = 100,
     idle: bool = True,
+    nonblocking: bool = True,
 ) -> None:
     """Sample ``pid`` for ``duration_s`` after ``start_after_s``; raw stacks go to ``out``.
 
     ``idle``: keep the samples of waiting threads too, per thread (``--idle --threads``).
+    ``nonblocking`` reads the process while it runs (no pause, but a stack read
+    while it changes can come out wrong: frames of one call under another);
+    False pauses it for each sample, for stacks to attribute work by.
     """
     await asyncio.sleep(start_after_s)
     proc = await asyncio.create_subprocess_exec(
@@ -69,7 +73,7 @@ async def py_spy(
         "--rate",
         str(rate),
         *(["--idle", "--threads"] if idle else []),
-        "--nonblocking",
+        *(["--nonblocking"] if nonblocking else []),
         "--format",
         "raw",
         "--output",

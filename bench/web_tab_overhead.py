@@ -120,8 +120,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--profile",
         action="store_true",
-        help="py-spy on each process over the window: the share of their busy samples "
-        "in the tab, the metrics endpoint and Locust's web UI (the profiler perturbs CPU)",
+        help="py-spy on each process over the window (pausing it at each sample, so that "
+        "stacks are whole): the share of their busy samples in the tab, the metrics endpoint "
+        "and Locust's web UI (the profiler perturbs CPU)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args(argv)
@@ -308,6 +309,7 @@ async def measure_one(
                         start_after_s=4.0 + args.ramp + args.settle,
                         duration_s=args.hold - args.settle - 2,
                         out=spy_out,
+                        nonblocking=False,  # whole stacks: the shares are by frame
                     )
                 )
             )
@@ -358,9 +360,9 @@ async def measure_one(
 # lines: "thread;func (path:line);... count"); a sample counts for the first part
 # that matches. The metrics sink's own frame is not counted: through it every row
 # also reaches the recorder, which both variants pay for.
-_ATTRIBUTION = {
-    "loadlab tab": ("LoadlabTab.", "FaultFeed.", "locust_plugin/web_tab.py"),
+_ATTRIBUTION = {  # the metrics first: its scrapes read the faults too (FaultFeed)
     "metrics endpoint": ("RunMetrics.", "ServedMetrics.", "prometheus_client/"),
+    "loadlab tab": ("LoadlabTab.", "FaultFeed.", "locust_plugin/web_tab.py"),
     "Locust's web UI (Flask, its stats JSON)": ("locust/web.py", "flask/", "werkzeug/"),
 }
 
