@@ -16,6 +16,7 @@ import json
 import math
 import threading
 import time
+from array import array
 from collections import Counter, deque
 from typing import Any
 
@@ -45,15 +46,11 @@ class LiveWindow:
     def __init__(self, *, window_s: float = 30.0, max_samples: int = 200_000) -> None:
         self.window_s = window_s
         self._lock = threading.Lock()
-        # the window's turns (t_end, ok) and their latencies, side by side; with the
-        # failures among them counted as they come and go, the once-a-second snapshot
-        # costs a C-level copy of floats, not a Python loop over tuples (that loop
-        # stopped every user for ~25 ms a second at 1,000 turns/s)
-        # (the tab's percentiles, too: read as arrays, masked, never looped over)
-        self._ends: deque[float] = deque(maxlen=max_samples)
-        self._oks: deque[bool] = deque(maxlen=max_samples)
-        self._latencies: deque[float] = deque(maxlen=max_samples)
-        self._ttfts: deque[float] = deque(maxlen=max_samples)  # NaN: no first token
+        # the window's turns (t_end, ok, latency, TTFT) as columns of machine numbers;
+        # with the failures among them counted as they come and go, the snapshot and
+        # the tab's percentiles cost a copy of memory, not a Python loop over tuples
+        # (that loop stopped every user for ~25 ms a second at 1,000 turns/s)
+        self._turns = _TurnColumns(max_samples)
         self._window_failures = 0
         # every turn so far (bounded), for stop conditions: t_end, latency, ok, TTFT, intent
         self._history: deque[tuple[float, float, bool, float | None, str]] = deque(
@@ -141,12 +138,9 @@ class LiveWindow:
         intent: str = "",
     ) -> None:
         with self._lock:
-            if len(self._ends) == self._ends.maxlen:
-                self._window_failures -= not self._oks[0]  # append drops it
-            self._ends.append(t_end)
-            self._oks.append(ok)
-            self._latencies.append(latency_ms)
-            self._ttfts.append(math.nan if ttft_ms is None else ttft_ms)
+            if len(self._turns) == self._turns.max_turns:
+                self._window_failures -= not self._turns.drop_oldest()
+            self._turns.append(t_end, ok, latency_ms, math.nan if ttft_ms is None else ttft_ms)
             self._window_failures += not ok
             self._history.append((t_end, latency_ms, ok, ttft_ms, intent))
             self.turns_done += 1
@@ -216,7 +210,7 @@ class LiveWindow:
         now = time.time() if now is None else now
         with self._lock:
             self._prune(now)
-            latencies = np.fromiter(self._latencies, dtype="float64", count=len(self._latencies))
+            latencies = self._turns.column("latencies")
             failures = self._window_failures
             verdicts = dict(self._verdicts)
             done, failed = self.turns_done, self.turns_failed
@@ -247,11 +241,10 @@ class LiveWindow:
         since = now - self.window_s
         with self._lock:
             self._prune(now)
-            n = len(self._ends)
-            ends = np.fromiter(self._ends, dtype="float64", count=n)
-            oks = np.fromiter(self._oks, dtype="bool", count=n)
-            latencies = np.fromiter(self._latencies, dtype="float64", count=n)
-            ttfts = np.fromiter(self._ttfts, dtype="float64", count=n)
+            ends = self._turns.column("ends")
+            oks = self._turns.column("oks").astype(bool)
+            latencies = self._turns.column("latencies")
+            ttfts = self._turns.column("ttfts")
         counted = oks & (ends >= since)
         ttft = ttfts[counted]
         return {
@@ -279,16 +272,63 @@ class LiveWindow:
     def _prune(self, now: float) -> None:
         """Drop the turns that ended before the window (the lock held)."""
         cutoff = now - self.window_s
-        while self._ends and self._ends[0] < cutoff:
-            self._ends.popleft()
-            self._window_failures -= not self._oks.popleft()
-            self._latencies.popleft()
-            self._ttfts.popleft()
+        turns = self._turns
+        while len(turns) and turns.oldest_end() < cutoff:
+            self._window_failures -= not turns.drop_oldest()
 
     def verdicts(self) -> dict[str, int]:
         """Sessions ended so far, by verdict."""
         with self._lock:
             return dict(self._verdicts)
+
+
+class _TurnColumns:
+    """The window's turns, oldest first, as columns of machine numbers (``array.array``).
+
+    The window's floats are read back once a second or more (live.json, the web
+    UI's tab); from a deque of Python floats that meant a pointer to follow per
+    value, scattered over a large heap. Here a column is one block of memory:
+    reading it is a copy. Turns leave from the front by moving ``_start``; the
+    columns are cut to what is left when that front passes half their length.
+    """
+
+    __slots__ = ("_start", "ends", "latencies", "max_turns", "oks", "ttfts")
+
+    def __init__(self, max_turns: int) -> None:
+        self.max_turns = max_turns
+        self.ends = array("d")
+        self.oks = array("b")
+        self.latencies = array("d")
+        self.ttfts = array("d")  # NaN: no first token
+        self._start = 0
+
+    def __len__(self) -> int:
+        return len(self.ends) - self._start
+
+    def append(self, end: float, ok: bool, latency_ms: float, ttft_ms: float) -> None:
+        self.ends.append(end)
+        self.oks.append(ok)
+        self.latencies.append(latency_ms)
+        self.ttfts.append(ttft_ms)
+
+    def oldest_end(self) -> float:
+        return self.ends[self._start]
+
+    def drop_oldest(self) -> bool:
+        """Drop the oldest turn (there must be one); whether it was ok."""
+        ok = bool(self.oks[self._start])
+        self._start += 1
+        if self._start * 2 >= len(self.ends) and self._start >= 1024:
+            for column in (self.ends, self.oks, self.latencies, self.ttfts):
+                del column[: self._start]
+            self._start = 0
+        return ok
+
+    def column(self, name: str) -> npt.NDArray[Any]:
+        """A copy of one column's turns in the window, oldest first."""
+        values: array[Any] = getattr(self, name)
+        dtype = "int8" if values.typecode == "b" else "float64"
+        return np.frombuffer(values, dtype=dtype)[self._start :].copy()
 
 
 def _percentile(values: npt.NDArray[np.float64], q: float) -> float | None:

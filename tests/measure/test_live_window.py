@@ -74,6 +74,29 @@ def test_window_percentiles_are_the_figures_of_the_window_late_rows_included() -
     }
 
 
+def test_a_long_run_through_a_bounded_window_keeps_its_figures() -> None:
+    # Thousands of turns enter and leave (the columns are cut as their front
+    # moves, and turns beyond max_samples push the oldest out): every snapshot
+    # is what the turns then in the window say.
+    rng = random.Random(11)
+    window = LiveWindow(window_s=5.0, max_samples=1500)
+    kept: list[tuple[float, float, bool]] = []
+    for k in range(12_000):
+        t_end, latency, ok = T + k / 400.0, rng.uniform(50, 900), k % 13 != 0
+        window.observe(_turn(t_end, latency, ok))
+        kept = [*kept[-1499:], (t_end, latency, ok)]
+        if k % 997 == 0:
+            now = t_end + 0.5
+            inside = [row for row in kept if row[0] >= now - 5.0]
+            snap = window.snapshot(now=now)["window"]
+            assert snap["turns"] == len(inside)
+            assert snap["error_rate"] == sum(not ok for *_, ok in inside) / len(inside)
+            latencies = sorted(latency for _, latency, _ in inside)
+            assert snap["p99_ms"] == round(latencies[-(-99 * len(latencies) // 100) - 1], 3)
+            got = window.window_percentiles(now=now)["p50_ms"]
+            assert got == window.figure("p50_ms", window_s=5.0, now=now, min_turns=1)
+
+
 def test_environments_alive_counts_each_instance_once_while_it_answers() -> None:
     window = LiveWindow(window_s=10.0, max_samples=4)
     for k, instance in enumerate(["a", "a", "b", "a", "c", "c"]):
