@@ -51,6 +51,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -367,14 +368,15 @@ _ATTRIBUTION = {  # the metrics first: its scrapes read the faults too (FaultFee
 }
 
 
-def attribute(path: Path) -> tuple[int, dict[str, int]]:
-    """Busy samples of the process, and how many of them were in each part of the UI.
+def attribute(path: Path) -> tuple[int, dict[str, Counter[str]]]:
+    """Busy samples of the process, and in each part of the UI where they were.
 
     A sample counts for the first part (in :data:`_ATTRIBUTION`'s order) with a
-    frame on its stack; idle samples (a thread waiting) count for none.
+    frame on its stack, under that frame and the next two (function names);
+    idle samples (a thread waiting) count for none.
     """
     busy = 0
-    parts = dict.fromkeys(_ATTRIBUTION, 0)
+    parts: dict[str, Counter[str]] = {part: Counter() for part in _ATTRIBUTION}
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if not count.isdigit() or ";" not in stack:
@@ -382,9 +384,12 @@ def attribute(path: Path) -> tuple[int, dict[str, int]]:
         if not busy_stack(stack):
             continue
         busy += int(count)
+        frames = stack.split(";")
         for part, files in _ATTRIBUTION.items():
-            if any(f in stack for f in files):
-                parts[part] += int(count)
+            hits = [i for i, frame in enumerate(frames) if any(f in frame for f in files)]
+            if hits:
+                where = " > ".join(f.split(" (")[0] for f in frames[hits[0] : hits[0] + 3])
+                parts[part][where] += int(count)
                 break
     return busy, parts
 
@@ -420,8 +425,10 @@ def report(args: argparse.Namespace, results: list[Measurement]) -> None:
             continue
         busy, parts = attribute(m.profile)
         print(f"\nround {m.round} `{m.variant}`, py-spy over the window: {busy:,} busy samples")
-        for part, n in parts.items():
-            print(f"  {n / max(busy, 1):6.2%}  {part}")
+        for part, where in parts.items():
+            print(f"  {where.total() / max(busy, 1):6.2%}  {part}")
+            for stack, n in where.most_common(6):
+                print(f"      {n / max(busy, 1):6.2%}  {stack}")
         print("\n".join(py_spy_summary(m.profile, top=25)))
     # The budget is the tab's and the metrics endpoint's: against `web` (Locust's UI
     # without them) when it ran; against headless, what the web UI costs in all.
