@@ -6,13 +6,14 @@ writes them out every ``flush_interval_s``. Row tables become parquet part files
 (see :mod:`loadlab.measure.rundir`), events are appended to ``events.jsonl``.
 
 Thread-safety: ``emit`` may be called from any thread or greenlet; it only
-appends a tuple of the row's values (in column order) to a list under a lock.
+appends a tuple of the row's values (in column order) to a deque, without a lock.
 Under Locust, gevent patches ``threading`` so the flusher is a greenlet and never
 blocks a user for long (one flush of a second's rows takes milliseconds).
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import io
 import json
@@ -84,6 +85,12 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
 
 Values = tuple[Any, ...]
 """One buffered row: its field values in column order."""
+
+
+def _take(queue: collections.deque[Values]) -> list[Values]:
+    """The rows in ``queue`` now, oldest first; rows appended meanwhile stay for next time."""
+    take = queue.popleft
+    return [take() for _ in range(len(queue))]
 
 
 def _as_dict(row: Row) -> dict[str, Any]:
@@ -163,7 +170,12 @@ class RunRecorder:
         # credentials never reach the run directory (loadlab.redact): every string, last line
         self._redact = Redactor.from_env() if redactor is None else redactor
         self._lock = threading.Lock()
-        self._rows: dict[str, list[Values]] = {name: [] for name in ROW_TYPES}
+        # Rows wait in deques: appending needs no lock (a lock taken per row cost
+        # more than the rest of emit under gevent), and the flusher takes from the
+        # left only what was there when it looked, so nothing appended meanwhile is lost.
+        self._rows: dict[str, collections.deque[Values]] = {
+            name: collections.deque() for name in ROW_TYPES
+        }
         self._events: list[str] = []
         self._schemas = {name: arrow_schema(cls) for name, cls in ROW_TYPES.items()}
         self._part_seq = {name: self._next_seq(name) for name in ROW_TYPES}
@@ -243,9 +255,7 @@ class RunRecorder:
         table = _TABLE_OF.get(type(row))
         if table is None:
             raise TypeError(f"not a timeline row: {type(row).__name__}")
-        values = _VALUES[type(row)](row)
-        with self._lock:
-            self._rows[table].append(values)
+        self._rows[table].append(_VALUES[type(row)](row))
 
     def emit_dicts(self, table: str, rows: list[dict[str, Any]]) -> None:
         """Buffer rows that arrive as plain dicts (from distributed workers)."""
@@ -259,9 +269,7 @@ class RunRecorder:
         names = self._schemas[table].names
         defaults = _DEFAULTS[table]
         # A key a worker's row lacks takes the row type's default (None when it has none).
-        clean = [tuple(r.get(k, defaults.get(k)) for k in names) for r in rows]
-        with self._lock:
-            self._rows[table].extend(clean)
+        self._rows[table].extend([tuple(r.get(k, defaults.get(k)) for k in names) for r in rows])
 
     @property
     def counts(self) -> dict[str, int]:
@@ -280,8 +288,8 @@ class RunRecorder:
         """
         with self._flush_lock:
             with self._lock:
-                rows, self._rows = self._rows, {name: [] for name in ROW_TYPES}
                 events, self._events = self._events, []
+            rows = {name: _take(queue) for name, queue in self._rows.items()}
             if events:
                 try:
                     append_lines(self.run_dir.events, [self._redacted_event(e) for e in events])
@@ -343,8 +351,7 @@ class RunRecorder:
     def _requeue_rows(self, table: str, batch: list[Values], exc: Exception) -> None:
         self.flush_errors += 1
         log.error("could not write %d %s rows (%s); will retry", len(batch), table, exc)
-        with self._lock:
-            self._rows[table][:0] = batch
+        self._rows[table].extendleft(reversed(batch))
 
     def _requeue_events(self, events: list[str], exc: Exception) -> None:
         self.flush_errors += 1

@@ -108,6 +108,38 @@ def test_each_flush_writes_an_atomic_part(tmp_path: Path) -> None:
     assert pq.read_table(part).column("latency_ms").to_pylist() == [101.0, 102.0]
 
 
+def test_rows_emitted_from_threads_while_it_flushes_are_all_written_once(tmp_path: Path) -> None:
+    # emit takes no lock: four threads append while the test flushes as fast as it can.
+    import threading
+
+    run_dir = RunDirectory(tmp_path / "run")
+    run_dir.path.mkdir()
+    rec = RunRecorder(run_dir, compact=False)
+    rec.start()
+    per_thread = 3_000
+
+    def emit_many(offset: int) -> None:
+        for i in range(per_thread):
+            rec.emit(_request(offset + i))
+            if i % 100 == 0:
+                time.sleep(0.001)  # let the flushes in between
+
+    threads = [threading.Thread(target=emit_many, args=(k * per_thread,)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    flushes = 0
+    while any(t.is_alive() for t in threads) and flushes < 10_000:
+        rec.flush()
+        flushes += 1
+    for thread in threads:
+        thread.join()
+    rec.close()
+    latencies = pq.read_table(run_dir.table("requests")).column("latency_ms").to_pylist()
+    assert sorted(latencies) == [100.0 + i for i in range(4 * per_thread)]
+    # the flushes did interleave with the emits
+    assert len(list(run_dir.table("requests").glob("part-*.parquet"))) > 2
+
+
 def test_without_compaction_the_parts_stay(tmp_path: Path) -> None:
     run_dir = RunDirectory(tmp_path / "run")
     run_dir.path.mkdir()
