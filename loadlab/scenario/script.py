@@ -15,6 +15,8 @@ semantics the agent uses.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 import random
 from collections.abc import Sequence
@@ -128,6 +130,13 @@ _CATEGORIES = (
     "toys",
     "garden",
 )
+_TEMPLATES: dict[str, tuple[str, ...]] = {
+    "browse": _BROWSE,
+    "search": _SEARCH,
+    "compare": _COMPARE,
+    "order_status": _ORDER,
+    "checkout_question": _CHECKOUT,
+}
 _TERMS = (
     "wireless headphones",
     "running shoes",
@@ -164,16 +173,30 @@ def plan_session(scenario: Scenario, seed: int, *, session_id: str | None = None
     )
 
 
+# A session is planned for every shopper of a run (thousands a second at a flash
+# sale's peak): the weights are summed once per persona, not once per turn.
+# ``choices`` with ``cum_weights`` draws exactly what it draws with ``weights``
+# (it sums them the same way first), so a seed plans the same session as before.
+@functools.lru_cache(maxsize=64)
+def _persona_table(personas: tuple[Persona, ...]) -> tuple[list[Persona], list[float]]:
+    return list(personas), list(itertools.accumulate(p.weight for p in personas))
+
+
+@functools.lru_cache(maxsize=256)
+def _intent_table(persona: Persona) -> tuple[list[Intent], list[float]]:
+    return [i for i, _ in persona.intents], list(itertools.accumulate(w for _, w in persona.intents))
+
+
 def _pick_persona(rng: random.Random, personas: Sequence[Persona]) -> Persona:
-    return rng.choices(list(personas), weights=[p.weight for p in personas], k=1)[0]
+    population, cumulative = _persona_table(tuple(personas))
+    return rng.choices(population, cum_weights=cumulative, k=1)[0]
 
 
 def _pick_intent(rng: random.Random, persona: Persona, *, cart_has_items: bool) -> Intent:
     # Removing needs something the script itself added; with an empty cart a
     # remove becomes an add, which keeps the persona's appetite for cart turns.
-    intents = [i for i, _ in persona.intents]
-    weights = [w for _, w in persona.intents]
-    intent = rng.choices(intents, weights=weights, k=1)[0]
+    intents, cumulative = _intent_table(persona)
+    intent = rng.choices(intents, cum_weights=cumulative, k=1)[0]
     if intent == "remove_from_cart" and not cart_has_items:
         return "add_to_cart"
     return intent
@@ -220,19 +243,9 @@ def _make_turn(
             index=index, intent=intent, message=message, think_time_s=think, sku=item, cart_delta=-1
         )
     first = _random_sku(rng)
-    second = _random_sku(rng, avoid=[first])
-    fields = {
-        "sku": first,
-        "sku2": second,
-        "category": rng.choice(_CATEGORIES),
-        "term": rng.choice(_TERMS),
-    }
-    templates = {
-        "browse": _BROWSE,
-        "search": _SEARCH,
-        "compare": _COMPARE,
-        "order_status": _ORDER,
-        "checkout_question": _CHECKOUT,
-    }[intent]
-    message = rng.choice(templates).format(**fields)
+    second = _random_sku(rng, avoid=(first,))
+    category = rng.choice(_CATEGORIES)
+    term = rng.choice(_TERMS)
+    template = rng.choice(_TEMPLATES[intent])
+    message = template.format(sku=first, sku2=second, category=category, term=term)
     return Turn(index=index, intent=intent, message=message, think_time_s=think)
