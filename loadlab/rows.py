@@ -15,11 +15,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal, TypeVar, get_args
 
 from loadlab.redact import Redactor
+
+T = TypeVar("T")
 
 ErrorKind = Literal[
     "connect",  # could not open a connection (refused, unreachable)
@@ -179,6 +182,35 @@ Row = RequestSample | TurnRecord | SessionRecord | PressureSample | TimelineEven
 def row_to_dict(row: Row) -> dict[str, Any]:
     """Return a row as a plain dict (JSON- and Arrow-friendly)."""
     return dataclasses.asdict(row)
+
+
+def row_builder(row_type: type[T], names: tuple[str, ...]) -> Callable[[tuple[Any, ...]], T]:
+    """A function that builds a frozen, slotted ``row_type`` from values in ``names``' order.
+
+    A frozen dataclass's ``__init__`` stores each field through
+    ``object.__setattr__``: for the rows built on every turn (31 fields for a
+    :class:`TurnRecord`) that cost more than everything else about them. The
+    builder stores the same values through the slots' own setters, without
+    checks: ``names`` must name every field once (checked here, when the
+    builder is made).
+    """
+    declared = [f.name for f in dataclasses.fields(row_type)]  # type: ignore[arg-type]
+    if sorted(names) != sorted(declared):
+        wrong = sorted(n for n in set(names) if names.count(n) != 1 or n not in declared)
+        raise TypeError(
+            f"a {row_type.__name__} builder must name each of its fields once: "
+            f"missing {sorted(set(declared) - set(names))}, unknown or repeated {wrong}"
+        )
+    setters = tuple(vars(row_type)[name].__set__ for name in names)
+    new = object.__new__
+
+    def build(values: tuple[Any, ...]) -> T:
+        row: T = new(row_type)
+        for store, value in zip(setters, values, strict=True):
+            store(row, value)
+        return row
+
+    return build
 
 
 def column_names(row_type: type[Any]) -> list[str]:

@@ -20,7 +20,6 @@ import contextlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from loadlab.load.adapters import (
     AgentFailure,
@@ -47,6 +46,7 @@ from loadlab.load.transport import (
     TransportTimeout,
 )
 from loadlab.redact import Redactor
+from loadlab.rows import row_builder
 from loadlab.scenario.model import DEADLINE_TIMEOUTS
 
 _MAX_ERROR_BODY = 64 * 1024
@@ -101,28 +101,27 @@ class TurnResult:
         return self.error_kind is not None and (self.meta is not None or self.tokens > 0)
 
 
-_RESULT_FIELDS = (
-    "t_start",
-    "latency_ms",
-    "ttft_ms",
-    "max_gap_ms",
-    "bytes",
-    "status",
-    "tokens",
-    "text",
-    "error_kind",
-    "error",
-    "agent_error_kind",
-    "retry_after_s",
-    "meta",
-    "done",
-    "answer_bytes",
-    "truncated",
+_turn_result = row_builder(
+    TurnResult,
+    (
+        "t_start",
+        "latency_ms",
+        "ttft_ms",
+        "max_gap_ms",
+        "bytes",
+        "status",
+        "tokens",
+        "text",
+        "error_kind",
+        "error",
+        "agent_error_kind",
+        "retry_after_s",
+        "meta",
+        "done",
+        "answer_bytes",
+        "truncated",
+    ),
 )
-_RESULT_SETTERS: tuple[Callable[[Any, Any], None], ...] = tuple(
-    vars(TurnResult)[name].__set__ for name in _RESULT_FIELDS
-)
-_new = object.__new__
 
 
 def is_retryable(result: TurnResult) -> bool:
@@ -429,11 +428,8 @@ class _Attempt:
 
     def finish(self, *, error_kind: str | None, error: str | None) -> TurnResult:
         end = self.clock()
-        # TurnResult's fields stored through its slots' setters, in the order of
-        # _RESULT_FIELDS: its frozen __init__ would take each through object.__setattr__.
-        result: TurnResult = _new(TurnResult)
-        for store, value in zip(
-            _RESULT_SETTERS,
+        # Through its slots' setters (loadlab.rows.row_builder), in the order named above.
+        return _turn_result(
             (
                 self.t_start,
                 (end - self.t0) * 1000.0,
@@ -451,11 +447,8 @@ class _Attempt:
                 self.done,
                 self.answer_bytes,
                 self.truncated,
-            ),
-            strict=True,
-        ):
-            store(result, value)
-        return result
+            )
+        )
 
 
 def _classify(exc: Exception, *, responded: bool) -> str:

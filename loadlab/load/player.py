@@ -25,7 +25,7 @@ from loadlab.load.auth import SessionCredentials
 from loadlab.load.client import AgentClient, TurnResult, is_retryable
 from loadlab.load.context import RowSink
 from loadlab.load.ledger import SessionLedger, TurnCheck
-from loadlab.rows import RequestSample, SessionRecord, TurnRecord
+from loadlab.rows import RequestSample, SessionRecord, TurnRecord, row_builder
 from loadlab.scenario.model import RetryPolicy
 from loadlab.scenario.script import SessionSpec, Turn
 
@@ -71,7 +71,8 @@ class SessionPlayer:
         self._worker = worker_id
         self._wall = wall
         self._clock = clock
-        self._rng = rng if rng is not None else random.Random(spec.seed)
+        # Made at the first backoff: seeding a generator costs more than planning a turn.
+        self._rng = rng
         self._on_attempt = on_attempt
         self.ledger = SessionLedger(
             session_id=spec.session_id, tracks_state=client.adapter.tracks_state
@@ -200,6 +201,8 @@ class SessionPlayer:
         # Equal jitter: never retry instantly (a killed pod needs a moment),
         # and never in lock step with the other sessions the same fault hit.
         ceiling = min(self._retry.backoff_max_s, self._retry.backoff_s * 2.0 ** (attempt - 1))
+        if self._rng is None:
+            self._rng = random.Random(self.spec.seed)
         delay = (ceiling / 2 + self._rng.uniform(0, ceiling / 2)) * self._time_scale
         if retry_after_s is not None:
             delay = max(delay, min(retry_after_s, MAX_RETRY_AFTER_S))
@@ -207,29 +210,93 @@ class SessionPlayer:
 
     def _emit_attempt(self, turn: Turn, attempt: int, result: TurnResult) -> None:
         meta = result.meta
-        sample = RequestSample(
-            t_start=result.t_start,
-            name=f"turn:{turn.intent}",
-            session_id=self.spec.session_id,
-            turn_index=turn.index,
-            attempt=attempt,
-            latency_ms=result.latency_ms,
-            ttft_ms=result.ttft_ms,
-            bytes=result.bytes,
-            status=result.status,
-            error_kind=result.error_kind,
-            error=result.error,
-            tokens=result.tokens,
-            max_gap_ms=result.max_gap_ms,
-            instance_id=None if meta is None else meta.instance_id,
-            cold_start=None if meta is None else meta.cold,
-            init_ms=None if meta is None else meta.init_ms,
-            worker=self._worker,
+        sample = _request_sample(
+            (
+                result.t_start,
+                f"turn:{turn.intent}",
+                self.spec.session_id,
+                turn.index,
+                attempt,
+                result.latency_ms,
+                result.ttft_ms,
+                result.bytes,
+                result.status,
+                result.error_kind,
+                result.error,
+                result.tokens,
+                result.max_gap_ms,
+                None if meta is None else meta.instance_id,
+                None if meta is None else meta.cold,
+                None if meta is None else meta.init_ms,
+                self._worker,
+            )
         )
         self._attempts += 1
         self._sink.emit(sample)
         if self._on_attempt is not None:
             self._on_attempt(Attempt(turn=turn, sample=sample, result=result))
+
+
+# Two rows a turn, built through their slots' setters (loadlab.rows.row_builder);
+# the values below are given in these orders.
+_request_sample = row_builder(
+    RequestSample,
+    (
+        "t_start",
+        "name",
+        "session_id",
+        "turn_index",
+        "attempt",
+        "latency_ms",
+        "ttft_ms",
+        "bytes",
+        "status",
+        "error_kind",
+        "error",
+        "tokens",
+        "max_gap_ms",
+        "instance_id",
+        "cold_start",
+        "init_ms",
+        "worker",
+    ),
+)
+_turn_row = row_builder(
+    TurnRecord,
+    (
+        "t_start",
+        "t_end",
+        "session_id",
+        "turn_index",
+        "intent",
+        "ok",
+        "attempts",
+        "latency_ms",
+        "ttft_ms",
+        "interrupted",
+        "resume_latency_ms",
+        "error_kind",
+        "instance_id",
+        "cold_start",
+        "state_source",
+        "replayed",
+        "state_turn",
+        "checkpoint_version",
+        "cart_items",
+        "ddb_calls",
+        "ddb_rcu",
+        "ddb_wcu",
+        "llm_calls",
+        "llm_retries",
+        "llm_throttles",
+        "tokens_in",
+        "tokens_out",
+        "worker",
+        "answer_bytes",
+        "answer_truncated",
+        "lateness_ms",
+    ),
+)
 
 
 def _turn_record(
@@ -251,36 +318,38 @@ def _turn_record(
     meta, done = last.meta, last.done
     state = done.state if done is not None else None
     down = done.downstream if done is not None else None
-    return TurnRecord(
-        t_start=first.t_start,
-        t_end=last.t_end,
-        session_id=session_id,
-        turn_index=turn.index,
-        intent=turn.intent,
-        ok=ok,
-        attempts=len(results),
-        latency_ms=(last.t_end - first.t_start) * 1000.0,
-        ttft_ms=ttft,
-        interrupted=bool(failures),
-        resume_latency_ms=None if check is None else check.resume_latency_ms,
-        error_kind=failures[0].error_kind if failures else None,
-        instance_id=None if meta is None else meta.instance_id,
-        cold_start=None if meta is None else meta.cold,
-        state_source=None if meta is None else meta.state_source,
-        replayed=bool((meta is not None and meta.replayed) or (done is not None and done.replayed)),
-        state_turn=None if state is None else state.turn,
-        checkpoint_version=None if state is None else state.version,
-        cart_items=None if state is None else sum(units for _, units in state.cart),
-        ddb_calls=0 if down is None else down.ddb_calls,
-        ddb_rcu=0.0 if down is None else down.ddb_rcu,
-        ddb_wcu=0.0 if down is None else down.ddb_wcu,
-        llm_calls=0 if down is None else down.llm_calls,
-        llm_retries=0 if down is None else down.llm_retries,
-        llm_throttles=0 if down is None else down.llm_throttles,
-        tokens_in=0 if down is None else down.tokens_in,
-        tokens_out=0 if down is None else down.tokens_out,
-        worker=worker,
-        answer_bytes=last.answer_bytes,
-        answer_truncated=last.truncated,
-        lateness_ms=lateness_ms,
+    return _turn_row(
+        (
+            first.t_start,
+            last.t_end,
+            session_id,
+            turn.index,
+            turn.intent,
+            ok,
+            len(results),
+            (last.t_end - first.t_start) * 1000.0,
+            ttft,
+            bool(failures),
+            None if check is None else check.resume_latency_ms,
+            failures[0].error_kind if failures else None,
+            None if meta is None else meta.instance_id,
+            None if meta is None else meta.cold,
+            None if meta is None else meta.state_source,
+            bool((meta is not None and meta.replayed) or (done is not None and done.replayed)),
+            None if state is None else state.turn,
+            None if state is None else state.version,
+            None if state is None else sum(units for _, units in state.cart),
+            0 if down is None else down.ddb_calls,
+            0.0 if down is None else down.ddb_rcu,
+            0.0 if down is None else down.ddb_wcu,
+            0 if down is None else down.llm_calls,
+            0 if down is None else down.llm_retries,
+            0 if down is None else down.llm_throttles,
+            0 if down is None else down.tokens_in,
+            0 if down is None else down.tokens_out,
+            worker,
+            last.answer_bytes,
+            last.truncated,
+            lateness_ms,
+        )
     )

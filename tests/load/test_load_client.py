@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import random
 from collections.abc import Iterator
@@ -11,7 +10,7 @@ import pytest
 from load_testkit import ManualClock, done, meta, sse, timed, token
 
 from loadlab.load.adapters import ReferenceAdapter, TurnRequest
-from loadlab.load.client import _RESULT_FIELDS, AgentClient, TurnResult, is_retryable
+from loadlab.load.client import AgentClient, TurnResult, is_retryable
 from loadlab.load.transport import (
     ConnectFailed,
     MalformedResponse,
@@ -301,8 +300,3 @@ def test_live_counters_track_turns_in_flight_and_awaiting_first_token(
     assert seen == expected
     assert (live.turns_in_flight, live.awaiting_first_token) == (0, 0)
     assert (result.error_kind == "reset") is cut_after_meta
-
-
-def test_results_are_built_with_every_field_of_turn_result_in_order() -> None:
-    # finish() stores the fields through the slots' setters, in _RESULT_FIELDS' order
-    assert tuple(f.name for f in dataclasses.fields(TurnResult)) == _RESULT_FIELDS
