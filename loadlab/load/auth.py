@@ -6,11 +6,16 @@ never logged or put in a repr; neither is a minted token.
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import time
+import warnings
 from collections.abc import Mapping
 
-import jwt
+from jwt.algorithms import HMACAlgorithm
+from jwt.utils import base64url_encode
+from jwt.warnings import InsecureKeyLengthWarning
 
 from loadlab.errors import ConfigError
 
@@ -32,10 +37,39 @@ def jwt_secret_from_env(environ: Mapping[str, str] | None = None) -> str | None:
 def mint_session_token(
     *, secret: str, session_id: str, ttl_s: float = 3600.0, now: float | None = None
 ) -> str:
-    """Return an HS256 JWT for one session: ``sub`` = session id, ``iat``, ``exp``."""
+    """Return an HS256 JWT for one session: ``sub`` = session id, ``iat``, ``exp``.
+
+    The token ``jwt.encode(claims, secret, algorithm="HS256")`` returns, byte for
+    byte, signed by PyJWT's own HS256 algorithm. ``jwt.encode`` checks and
+    prepares the key on every call (PEM and JWK look-alikes, its length): at a
+    flash sale's peak, hundreds of sessions start every second, and that was
+    most of what a session's start cost. Here the key is prepared once per secret.
+    """
     issued = int(time.time() if now is None else now)
     claims = {"sub": session_id, "iat": issued, "exp": issued + max(1, int(ttl_s))}
-    return jwt.encode(claims, secret, algorithm="HS256")
+    algorithm, key = _hs256(secret)
+    payload = json.dumps(claims, separators=(",", ":")).encode()
+    signing_input = _HS256_HEADER + b"." + base64url_encode(payload)
+    signature = base64url_encode(algorithm.sign(signing_input, key))
+    return (signing_input + b"." + signature).decode("ascii")
+
+
+# PyJWT's header for HS256, as jwt.encode writes it (sorted keys, no spaces).
+_HS256_HEADER = base64url_encode(
+    json.dumps({"typ": "JWT", "alg": "HS256"}, separators=(",", ":"), sort_keys=True).encode()
+)
+
+
+@functools.lru_cache(maxsize=4)
+def _hs256(secret: str) -> tuple[HMACAlgorithm, bytes]:
+    """PyJWT's HS256 algorithm and the secret prepared as its key (checked, and warned
+    about if short, as jwt.encode does: once per secret instead of once per token)."""
+    algorithm = HMACAlgorithm(HMACAlgorithm.SHA256)
+    key = algorithm.prepare_key(secret)
+    too_short = algorithm.check_key_length(key)
+    if too_short:
+        warnings.warn(too_short, InsecureKeyLengthWarning, stacklevel=3)
+    return algorithm, key
 
 
 class SessionCredentials:

@@ -28,6 +28,21 @@ def test_minted_token_carries_the_session() -> None:
         jwt.decode(token, "another-secret-of-the-same-length-000000", algorithms=["HS256"])
 
 
+@pytest.mark.parametrize("session_id", ["sess-1", "flash-\u00e9-\u2603", "x" * 300])
+@pytest.mark.parametrize("now", [0.0, 1_765_000_000.75])
+def test_a_token_is_the_one_jwt_encode_makes_byte_for_byte(session_id: str, now: float) -> None:
+    # loadlab prepares the key once and signs with PyJWT's own HS256; the token must not change.
+    claims = {"sub": session_id, "iat": int(now), "exp": int(now) + 600}
+    expected = jwt.encode(claims, SECRET, algorithm="HS256")
+    assert mint_session_token(secret=SECRET, session_id=session_id, ttl_s=600, now=now) == expected
+
+
+def test_a_key_pyjwt_refuses_is_refused_the_same_way() -> None:
+    pem = "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----"
+    with pytest.raises(jwt.InvalidKeyError):
+        mint_session_token(secret=pem, session_id="s")
+
+
 def test_credentials_reuse_then_renew_and_never_show_secrets() -> None:
     creds = SessionCredentials(secret=SECRET, session_id="sess-1", ttl_s=600)
     now = time.time()
