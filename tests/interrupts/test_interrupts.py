@@ -73,6 +73,15 @@ class Run:
             time.sleep(0.2)
         pytest.fail(f"no {turns} turns within {timeout} s:\n{self.output()[-3000:]}")
 
+    def wait_for_rows_on_disk(self, table: str, *, timeout: float = 10.0) -> None:
+        """Until the recorder has flushed a part of ``table`` (live.json counts turns sooner)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any((self.run_dir / f"{table}.parquet").glob("part-*.parquet")):
+                return
+            time.sleep(0.1)
+        pytest.fail(f"no {table} part within {timeout} s:\n{self.output()[-3000:]}")
+
 
 @pytest.fixture
 def start_run(tmp_path: Path) -> Iterator[object]:
@@ -271,6 +280,8 @@ def test_a_web_ui_run_closes_out_when_its_shape_ends(start_run) -> None:  # type
 def test_sigkill_of_loadlab_leaves_no_process_and_no_live_stack_behind(start_run) -> None:  # type: ignore[no-untyped-def]
     run = start_run()
     run.wait_for_turns(5)
+    # the report judges what reached the disk: a kill before the first flush leaves no turn
+    run.wait_for_rows_on_disk("turns")
     children = psutil.Process(run.proc.pid).children(recursive=True)
     locust = [p for p in children if "locust" in " ".join(p.cmdline())]
     assert locust, [p.cmdline() for p in children]
