@@ -184,7 +184,9 @@ def _persona_table(personas: tuple[Persona, ...]) -> tuple[list[Persona], list[f
 
 @functools.lru_cache(maxsize=256)
 def _intent_table(persona: Persona) -> tuple[list[Intent], list[float]]:
-    return [i for i, _ in persona.intents], list(itertools.accumulate(w for _, w in persona.intents))
+    return [i for i, _ in persona.intents], list(
+        itertools.accumulate(w for _, w in persona.intents)
+    )
 
 
 def _pick_persona(rng: random.Random, personas: Sequence[Persona]) -> Persona:
