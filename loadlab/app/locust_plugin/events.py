@@ -26,9 +26,9 @@ from loadlab.app.locust_plugin.options import add_arguments
 from loadlab.app.locust_plugin.stopping import RunStopper
 from loadlab.app.locust_plugin.web_tab import install_tab
 from loadlab.errors import LoadLabError
+from loadlab.load.gc_pause import CollectorPause
 from loadlab.load.gil_slices import ShortGilSlices
 from loadlab.load.in_flight import InFlightCounters, total_in_flight
-from loadlab.load.young_gc import YoungGarbageCollection
 from loadlab.measure.live_status import LiveWindow, ObservedSink
 from loadlab.measure.pressure import PressureSampler, pressure_sampler_from_options
 from loadlab.measure.progress import ProgressReporter
@@ -54,7 +54,7 @@ class PluginState:
     aborted: Breach | None = None
     stopper: RunStopper | None = None
     metrics: ServedMetrics | None = None
-    young_gc: YoungGarbageCollection = field(default_factory=YoungGarbageCollection)
+    gc_pause: CollectorPause = field(default_factory=CollectorPause)
     gil_slices: ShortGilSlices = field(default_factory=ShortGilSlices)
     sealed: bool = False
 
@@ -77,9 +77,9 @@ def register(events: Any) -> None:
             install_tab(environment, web_ui, state.window, state.run_dir)
 
     def on_test_start(environment: Any, **_: Any) -> None:
-        # Full collections of the live sessions stalled every user for 100-300 ms
-        # (bench/concurrency.py --profile); see loadlab.load.young_gc.
-        state.young_gc.start()
+        # Each cyclic collection stopped every user for milliseconds, several times
+        # a second (bench/concurrency.py --profile); see loadlab.load.gc_pause.
+        state.gc_pause.start()
         # A helper thread's Python work held the users up 5 ms a slice; see
         # loadlab.load.gil_slices.
         state.gil_slices.start()
@@ -88,7 +88,7 @@ def register(events: Any) -> None:
         _emit_phase(environment, "test_start")
 
     def on_test_stop(environment: Any, **_: Any) -> None:
-        state.young_gc.stop()
+        state.gc_pause.stop()
         state.gil_slices.stop()
         _emit_phase(environment, "test_stop")
         if state.stopper is not None:
