@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import contextlib
 import ctypes
+import gc
 import json
 import os
 import signal
@@ -269,6 +270,19 @@ def _listen(port: int) -> socket.socket:
     return sock
 
 
+async def _freeze_every_second() -> None:
+    """Keep the collector to the last second's objects (the server's own stalls off the figures).
+
+    Without it, a collection of the oldest generation (the connections, the
+    lateness samples piling up) stopped a server process for 25-30 ms a few
+    times a run: every turn it held was that much later, in the load
+    generator's P99.9 (bench/RESULTS.md, "2. Concurrency").
+    """
+    while True:
+        gc.freeze()
+        await asyncio.sleep(1.0)
+
+
 async def _serve(sock: socket.socket, args: argparse.Namespace, ready: int | None) -> None:
     stats = ServerStats()
     server = TurnServer(latency_s=args.latency_ms / 1000.0, tokens=args.tokens, stats=stats)
@@ -280,9 +294,11 @@ async def _serve(sock: socket.socket, args: argparse.Namespace, ready: int | Non
     if ready is not None:
         os.write(ready, b"x")
         os.close(ready)
+    freezer = asyncio.create_task(_freeze_every_second())
     try:
         await stop.wait()
     finally:
+        freezer.cancel()
         listener.close()
         path = Path(args.stats_dir) / f"server-{os.getpid()}.json"
         if args.stats_dir:
