@@ -40,6 +40,7 @@ from loadlab.load.transport import (
     StreamingResponse,
     StreamReset,
     TransportTimeout,
+    forget_traceback,
 )
 
 # An http(s) URL whose path holds only unreserved characters and slashes: its
@@ -132,12 +133,16 @@ class FastHttpTransport:
         except gevent.Timeout as exc:
             if exc is not timer:
                 raise
+            forget_traceback(exc)
             raise TransportTimeout(f"no response within {timeout:g} s") from None
         except (HTTPConnectionClosed, ConnectionResetError, BrokenPipeError) as exc:
+            forget_traceback(exc)
             raise StreamReset(f"connection closed before the response: {exc}") from None
         except HTTPParseError as exc:
+            forget_traceback(exc)
             raise _parse_failure(exc, "response") from None
         except (OSError, socket.gaierror) as exc:
+            forget_traceback(exc)
             raise ConnectFailed(f"cannot connect to {parsed.host}:{parsed.port}: {exc}") from None
         finally:
             timer.close()
@@ -313,12 +318,15 @@ def _read_body(response: Any, timeout: float) -> Iterator[bytes]:
             response.release()
             if exc is not timer:
                 raise
+            forget_traceback(exc)
             raise TransportTimeout(f"no data for {timeout:g} s") from None
         except (HTTPConnectionClosed, OSError) as exc:
             response.release()
+            forget_traceback(exc)
             raise StreamReset(f"connection closed mid-stream: {exc}") from None
         except HTTPParseError as exc:
             response.release()
+            forget_traceback(exc)
             raise _parse_failure(exc, "body") from None
         finally:
             timer.close()

@@ -13,6 +13,7 @@ failures without knowing which library produced them.
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -36,6 +37,25 @@ class StreamReset(TransportError):
 
 class MalformedResponse(TransportError):
     """The bytes received are not valid HTTP (bad status line, broken chunking)."""
+
+
+def forget_traceback(exc: BaseException) -> None:
+    """Drop a handled exception's traceback and what its frames hold.
+
+    A transport reports a failure it caught by its message alone. The caught
+    exception's traceback can hold a reference cycle: geventhttpclient keeps a
+    failed connect's error in a local of a frame that error's traceback holds
+    (``first_error``), and a transport's own timer is both the exception and a
+    local of the frame it fired in. Python's cyclic collector is off while the
+    load runs (:mod:`loadlab.load.gc_pause`), so every refused connection or
+    timeout left 30-50 objects until the load stopped, and a pod kill makes
+    thousands of them. With the frames cleared, reference counting frees them
+    at once (tests/load/locust_runs/failure_cycles.py counts what is left).
+    """
+    tb = exc.__traceback__
+    if tb is not None:
+        traceback.clear_frames(tb)
+        exc.__traceback__ = None
 
 
 @dataclass(frozen=True, slots=True)

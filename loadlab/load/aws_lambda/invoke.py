@@ -71,6 +71,7 @@ from loadlab.load.transport import (
     StreamingResponse,
     StreamReset,
     TransportTimeout,
+    forget_traceback,
 )
 from loadlab.rows import PressureSample
 
@@ -248,12 +249,15 @@ class LambdaTransport:
             return record.refused(exc)
         except (ConnectTimeoutError, ReadTimeoutError) as exc:
             record.done(status=0)
+            forget_traceback(exc)
             raise TransportTimeout(f"Lambda did not answer: {exc}") from None
         except EndpointConnectionError as exc:
             record.done(status=0)
+            forget_traceback(exc)
             raise ConnectFailed(f"cannot reach the Lambda API: {exc}") from None
         except (ConnectionClosedError, HTTPClientError) as exc:
             record.done(status=0)
+            forget_traceback(exc)
             raise StreamReset(f"the Lambda API connection broke: {exc}") from None
         meta = response.get("ResponseMetadata", {})
         status = int(meta.get("HTTPStatusCode", 200))
