@@ -7,8 +7,10 @@ to five times a second: a large share of the load's CPU and most of what the
 harness added to P99 (bench/RESULTS.md, "2. Concurrency"). They found next to
 nothing: the harness frees what it makes by reference counting, a turn's
 objects and a failed turn's exception alike (tests/load/test_gc_pause.py plays
-failed turns with the collector off and finds no cyclic garbage). The cycles a
-run leaves are its users, once they stop.
+failed turns with the collector off and finds no cyclic garbage; the transports
+clear each handled failure's traceback, which held cycles:
+:func:`loadlab.load.transport.forget_traceback`). The cycles a run leaves are
+its users, once they stop.
 
 :class:`CollectorPause` turns the collector off from :meth:`~CollectorPause.start`
 to :meth:`~CollectorPause.stop` (the start and stop of the load) and calls
