@@ -1,10 +1,10 @@
 """No cyclic garbage collection while the load runs; what it made is collected after.
 
 Python's cyclic collector runs a young collection every few hundred net
-allocations. In a Locust process holding 5,000 sessions each one took ~8 ms of
-CPU with every user stopped (timed by ``bench/concurrency.py --profile``), three
-to five times a second: a large share of the load's CPU and most of what the
-harness added to P99 (bench/RESULTS.md, "2. Concurrency"). They found next to
+allocations. In a Locust process holding 5,000 sessions each one took 4 ms on
+average and up to 16 ms with every user stopped (``bench/concurrency.py
+--profile``), several times a second: a large share of the load's CPU and most
+of what the harness added to P99 (bench/RESULTS.md, "2. Concurrency"). They found next to
 nothing: the harness frees what it makes by reference counting, a turn's
 objects and a failed turn's exception alike (tests/load/test_gc_pause.py plays
 failed turns with the collector off and finds no cyclic garbage; the transports
