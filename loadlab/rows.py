@@ -188,11 +188,12 @@ def row_builder(row_type: type[T], names: tuple[str, ...]) -> Callable[[tuple[An
     """A function that builds a frozen, slotted ``row_type`` from values in ``names``' order.
 
     A frozen dataclass's ``__init__`` stores each field through
-    ``object.__setattr__``: for the rows built on every turn (31 fields for a
-    :class:`TurnRecord`) that cost more than everything else about them. The
-    builder stores the same values through the slots' own setters, without
-    checks: ``names`` must name every field once (checked here, when the
-    builder is made).
+    ``object.__setattr__``: for what is built on every turn (the rows, 31 fields
+    for a :class:`TurnRecord`; the decoded events of the stream, loadlab.load.payloads)
+    that cost more than everything else about them. The builder stores the same
+    values through the slots' own setters, without checks: ``names`` must name
+    every field once (checked here, when the builder is made), and a tuple of
+    another length is refused (ValueError) when a row is built.
     """
     declared = [f.name for f in dataclasses.fields(row_type)]  # type: ignore[arg-type]
     if sorted(names) != sorted(declared):
@@ -201,15 +202,20 @@ def row_builder(row_type: type[T], names: tuple[str, ...]) -> Callable[[tuple[An
             f"a {row_type.__name__} builder must name each of its fields once: "
             f"missing {sorted(set(declared) - set(names))}, unknown or repeated {wrong}"
         )
-    setters = tuple(vars(row_type)[name].__set__ for name in names)
-    new = object.__new__
-
-    def build(values: tuple[Any, ...]) -> T:
-        row: T = new(row_type)
-        for store, value in zip(setters, values, strict=True):
-            store(row, value)
-        return row
-
+    # One straight-line function per builder, as dataclasses writes its __init__:
+    # a loop over (setter, value) pairs cost half as much again. The source holds
+    # only numbered locals; the setters come in through its namespace.
+    count = len(names)
+    values = ", ".join(f"v{i}" for i in range(count))
+    stores = "".join(f"    s{i}(row, v{i})\n" for i in range(count))
+    source = (
+        f"def build(values):\n    ({values},) = values\n    row = new(cls)\n{stores}"
+        "    return row\n"
+    )
+    namespace: dict[str, Any] = {"new": object.__new__, "cls": row_type}
+    namespace.update({f"s{i}": vars(row_type)[name].__set__ for i, name in enumerate(names)})
+    exec(source, namespace)
+    build: Callable[[tuple[Any, ...]], T] = namespace["build"]
     return build
 
 

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
+
+from loadlab.rows import row_builder
 
 MAX_COUNT = 2**63 - 1
 """The largest count the run directory can hold (a signed 64-bit integer)."""
@@ -83,21 +85,26 @@ class AgentDone:
 
 _JSON = json.JSONDecoder()
 
-# Every turn's meta and done events build these frozen dataclasses, whose
-# __init__ stores each field through object.__setattr__: the slots' own setters
-# store the same values for about half the cost.
-_new = object.__new__
-
-
-def _setters(cls: type) -> tuple[Callable[[Any, Any], None], ...]:
-    """The slot setters of a dataclass's fields, in the order the class declares them."""
-    return tuple(vars(cls)[f.name].__set__ for f in fields(cls))
-
-
-_META = _setters(AgentMeta)
-_STATE = _setters(AgentState)
-_DONE = _setters(AgentDone)
-_DOWNSTREAM = _setters(Downstream)
+# Every turn's meta and done events build these frozen dataclasses: through their
+# slots' setters (loadlab.rows.row_builder), each from values in the order named here.
+_meta = row_builder(
+    AgentMeta, ("instance_id", "cold", "init_ms", "state_source", "intent", "replayed")
+)
+_state = row_builder(AgentState, ("session_id", "turn", "cart", "version"))
+_downstream = row_builder(
+    Downstream,
+    (
+        "ddb_calls",
+        "ddb_rcu",
+        "ddb_wcu",
+        "llm_calls",
+        "llm_retries",
+        "llm_throttles",
+        "tokens_in",
+        "tokens_out",
+    ),
+)
+_done = row_builder(AgentDone, ("state", "replayed", "downstream"))
 
 
 def load_json_object(data: str) -> dict[str, Any]:
@@ -122,15 +129,16 @@ def load_json_object(data: str) -> dict[str, Any]:
 
 def parse_meta(obj: Mapping[str, Any]) -> AgentMeta:
     """Build :class:`AgentMeta` from a ``meta`` payload (missing fields are None)."""
-    instance_id, cold, init_ms, state_source, intent, replayed = _META
-    meta: AgentMeta = _new(AgentMeta)
-    instance_id(meta, _opt(obj, "instance_id", str))
-    cold(meta, _opt(obj, "cold", bool))
-    init_ms(meta, _opt_number(obj, "init_ms"))
-    state_source(meta, _opt(obj, "state_source", str))
-    intent(meta, _opt(obj, "intent", str))
-    replayed(meta, obj.get("replayed") is True)
-    return meta
+    return _meta(
+        (
+            _opt(obj, "instance_id", str),
+            _opt(obj, "cold", bool),
+            _opt_number(obj, "init_ms"),
+            _opt(obj, "state_source", str),
+            _opt(obj, "intent", str),
+            obj.get("replayed") is True,
+        )
+    )
 
 
 def parse_done(obj: Mapping[str, Any]) -> AgentDone:
@@ -157,33 +165,25 @@ def parse_done(obj: Mapping[str, Any]) -> AgentDone:
         raise PayloadError(
             f"done.state.version is not an integer from 0 to {MAX_COUNT}: {version!r:.80}"
         )
-    session_id, turn_, cart_, version_ = _STATE
-    state: AgentState = _new(AgentState)
-    session_id(state, _opt(raw_state, "session_id", str))
-    turn_(state, turn)
-    cart_(state, tuple(sorted(cart)))
-    version_(state, version)
+    state = _state((_opt(raw_state, "session_id", str), turn, tuple(sorted(cart)), version))
     raw_down = obj.get("downstream")
     downstream = _NO_DOWNSTREAM
     if isinstance(raw_down, Mapping):
-        calls, rcu, wcu, llm_calls, retries, throttles, tokens_in, tokens_out = _DOWNSTREAM
-        downstream = _new(Downstream)
-        calls(downstream, _count(raw_down, "ddb_calls"))
-        rcu(downstream, _measure(raw_down, "ddb_rcu"))
-        wcu(downstream, _measure(raw_down, "ddb_wcu"))
-        llm_calls(downstream, _count(raw_down, "llm_calls"))
-        retries(downstream, _count(raw_down, "llm_retries"))
-        throttles(downstream, _count(raw_down, "llm_throttles"))
-        tokens_in(downstream, _count(raw_down, "tokens_in"))
-        tokens_out(downstream, _count(raw_down, "tokens_out"))
+        downstream = _downstream(
+            (
+                _count(raw_down, "ddb_calls"),
+                _measure(raw_down, "ddb_rcu"),
+                _measure(raw_down, "ddb_wcu"),
+                _count(raw_down, "llm_calls"),
+                _count(raw_down, "llm_retries"),
+                _count(raw_down, "llm_throttles"),
+                _count(raw_down, "tokens_in"),
+                _count(raw_down, "tokens_out"),
+            )
+        )
     elif raw_down is not None:
         raise PayloadError(f"done.downstream is not an object: {raw_down!r:.80}")
-    state_, replayed, downstream_ = _DONE
-    done: AgentDone = _new(AgentDone)
-    state_(done, state)
-    replayed(done, obj.get("replayed") is True)
-    downstream_(done, downstream)
-    return done
+    return _done((state, obj.get("replayed") is True, downstream))
 
 
 @dataclass(frozen=True, slots=True)
