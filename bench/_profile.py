@@ -10,12 +10,14 @@ collapsed stacks) over a window; ``stall_report`` sums all of it up as text.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import collections
 import json
 import os
 import re
 import shutil
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -150,8 +152,22 @@ def py_spy_summary(path: Path, top: int = 16) -> list[str]:
     return lines
 
 
-def stall_report(work: Path, log_path: Path, t0: float, w_from: float, w_to: float) -> str:
-    """GC, recorder flushes and gevent's blocking reports in the window, and the py-spy summary."""
+def stall_report(
+    work: Path,
+    log_path: Path,
+    t0: float,
+    w_from: float,
+    w_to: float,
+    *,
+    turns: Sequence[tuple[float, float]] = (),
+    over_ms: float = 5.0,
+) -> str:
+    """GC, recorder flushes and gevent's blocking reports in the window, and the py-spy summary.
+
+    ``turns`` are the window's turns as (end, epoch seconds; ms added to the latency):
+    with them, the report says how many of those over ``over_ms`` ended while the
+    recorder was flushing, against the share of the window its flushes took.
+    """
     lines: list[str] = []
     stalls: dict[str, Any] = {}
     if (work / "stalls.json").exists():
@@ -176,9 +192,35 @@ def stall_report(work: Path, log_path: Path, t0: float, w_from: float, w_to: flo
         )
         slow = sorted(flushes, key=lambda f: -f[1])[:5]
         lines += [f"  flush t+{f[0] - t0:.1f}s: {f[1]:.1f} ms, rows {f[2]}" for f in slow]
+        lines += _turns_during_flushes(flushes, turns, w_to - w_from, over_ms)
     lines += _blocking_reports(stalls.get("blocks", []), t0, w_from, w_to)
     lines += py_spy_summary(work / "pyspy.raw")
     return "\n".join(lines)
+
+
+def _turns_during_flushes(
+    flushes: list[Any], turns: Sequence[tuple[float, float]], window_s: float, over_ms: float
+) -> list[str]:
+    """How the slow turns fall against the recorder's flushes (each logged at its end)."""
+    if not turns or window_s <= 0:
+        return []
+    spans = sorted((end - ms / 1000.0, end) for end, ms, _ in flushes)
+    starts = [a for a, _ in spans]
+
+    def during(t: float) -> bool:
+        i = bisect.bisect_right(starts, t) - 1
+        return i >= 0 and t <= spans[i][1]
+
+    slow = [t for t, added in turns if added > over_ms]
+    outside = sorted(added for t, added in turns if not during(t))
+    share = sum(b - a for a, b in spans) / window_s
+    in_flush = sum(1 for t in slow if during(t))
+    p99_outside = outside[min(len(outside) - 1, int(len(outside) * 0.99))] if outside else 0.0
+    return [
+        f"turns over {over_ms:g} ms: {len(slow)}, of which {in_flush} "
+        f"({100.0 * in_flush / max(1, len(slow)):.0f} %) ended during a flush; the flushes took "
+        f"{100.0 * share:.1f} % of the window; P99 added outside the flushes {p99_outside:.1f} ms"
+    ]
 
 
 def _blocking_reports(

@@ -338,7 +338,17 @@ async def measure(args: argparse.Namespace, work: Path) -> ConcurrencyResult:
         late_p99=p(turns["lateness_ms"], 99),
         late_p999=p(turns["lateness_ms"], 99.9),
         late_max=p(turns["lateness_ms"], 100),
-        stalls=stall_report(work, run.log_path, t0, w_from, w_to) if args.profile else "",
+        stalls=stall_report(
+            work,
+            run.log_path,
+            t0,
+            w_from,
+            w_to,
+            turns=list(zip(ok["t_end"], ok["latency_ms"] - latency, strict=True)),
+            over_ms=GOAL_ADDED_P99_MS,
+        )
+        if args.profile
+        else "",
     )
 
 
