@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from loadlab.analysis.stats import percentile
+
 BENCH_DIR = Path(__file__).resolve().parent
 STALLS_DIR = BENCH_DIR / "_stalls"
 BLOCKING_S = 0.05
@@ -212,14 +214,14 @@ def _turns_during_flushes(
         return i >= 0 and t <= spans[i][1]
 
     slow = [t for t, added in turns if added > over_ms]
-    outside = sorted(added for t, added in turns if not during(t))
     share = sum(b - a for a, b in spans) / window_s
     in_flush = sum(1 for t in slow if during(t))
-    p99_outside = outside[min(len(outside) - 1, int(len(outside) * 0.99))] if outside else 0.0
+    p99_outside = percentile([added for t, added in turns if not during(t)], 99)
+    outside_text = "-" if p99_outside is None else f"{p99_outside:.1f} ms"
     return [
         f"turns over {over_ms:g} ms: {len(slow)}, of which {in_flush} "
         f"({100.0 * in_flush / max(1, len(slow)):.0f} %) ended during a flush; the flushes took "
-        f"{100.0 * share:.1f} % of the window; P99 added outside the flushes {p99_outside:.1f} ms"
+        f"{100.0 * share:.1f} % of the window; P99 added outside the flushes {outside_text}"
     ]
 
 
