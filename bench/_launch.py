@@ -200,7 +200,9 @@ async def run_loadlab(
 
     The command line and environment are :class:`~loadlab.load.launch.LocustLaunch`'s,
     as for ``loadlab run`` (whose runner cannot be used here: it gives no pid to
-    measure and prints Locust's summary into the benchmark's report).
+    measure and prints Locust's summary into the benchmark's report). The group
+    ``load`` counts the Locust process and its children: the recorder's part
+    writer process (loadlab.measure.part_writer) is part of loadlab's cost.
     """
     launch.run_dir.mkdir(parents=True, exist_ok=True)
     return await run_measured(
@@ -210,6 +212,7 @@ async def run_loadlab(
         env=launch.environment(),
         timeout_s=timeout_s,
         interval_s=interval_s,
+        descendants=True,
         on_start=on_start,
     )
 

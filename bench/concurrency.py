@@ -16,7 +16,8 @@ Measured over the hold (after one think time of settling), side by side:
   hitting the same server at the same time: the floor the machine and server
   give; "added by the harness" = loadlab's P99 - the probe's P99;
 * how late the server itself sent its answers (it logs every one);
-* the Locust process's CPU (percent of one core, from /proc) and how many
+* the Locust process's CPU with its recorder's part writer process (percent
+  of one core, from /proc) and how many
   sessions were really concurrent (Locust's user count on the run timeline,
   sessions open per the run directory, connections the server held).
 """

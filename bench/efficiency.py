@@ -12,8 +12,9 @@ their order round by round:
   stream with ``iter_lines`` (bench/_plain_locustfile.py);
 * ``wrk`` (if installed): the same POST from C, one thread, as a ceiling.
 
-Efficiency = completed turns / CPU seconds of the load generator process
-(user + system, from /proc), counted over the same window after a warm-up.
+Efficiency = completed turns / CPU seconds of the load generator process and
+its children (user + system, from /proc; loadlab's recorder writes its parquet
+parts in a child process), counted over the same window after a warm-up.
 The headline is the ratio ShoppingSessionUser / FastHttpUser per round; the
 goal is >= 0.8 (issue #12; it was >= 0.5 before).
 

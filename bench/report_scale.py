@@ -44,8 +44,8 @@ import pyarrow.parquet as pq
 from _report import markdown_table, print_header, progress
 
 import loadlab
+from loadlab.measure.part_file import arrow_schema
 from loadlab.measure.parts import compact_table
-from loadlab.measure.recorder import arrow_schema
 from loadlab.measure.rundir import RunDirectory, RunManifest
 from loadlab.rows import (
     ROW_TYPES,

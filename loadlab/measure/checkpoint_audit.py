@@ -49,8 +49,8 @@ from loadlab.measure.checkpoint_rules import (
     agrees,
     judge,
 )
+from loadlab.measure.part_file import arrow_schema
 from loadlab.measure.readback import read_dataset
-from loadlab.measure.recorder import arrow_schema
 from loadlab.measure.rundir import RunDirectory
 from loadlab.rows import SessionRecord
 from loadlab.scenario.files import load_scenario

@@ -15,19 +15,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-__all__ = ["Offloader", "offloader"]
+__all__ = ["Offloader", "offloader", "under_gevent"]
 
 Offloader = Callable[[Callable[[], None]], None]
 
 
 def offloader() -> Offloader:
     """How this process runs a blocking write without stalling the load (see above)."""
-    try:
-        from gevent import get_hub, monkey
-    except ImportError:  # pragma: no cover - gevent comes with locust
+    if not under_gevent():
         return _run_inline
-    if not monkey.is_module_patched("threading"):
-        return _run_inline
+    from gevent import get_hub
+
     pool = get_hub().threadpool
     apply: Offloader = pool.apply
     return apply
@@ -35,3 +33,12 @@ def offloader() -> Offloader:
 
 def _run_inline(fn: Callable[[], None]) -> None:
     fn()
+
+
+def under_gevent() -> bool:
+    """Whether gevent has patched ``threading`` (threads of the harness are greenlets)."""
+    try:
+        from gevent import monkey
+    except ImportError:  # pragma: no cover - gevent comes with locust
+        return False
+    return bool(monkey.is_module_patched("threading"))

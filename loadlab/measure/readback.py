@@ -26,8 +26,8 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from loadlab.measure.part_file import arrow_schema
 from loadlab.measure.parts import live_parts
-from loadlab.measure.recorder import arrow_schema
 from loadlab.measure.rundir import RunDirectory
 from loadlab.rows import ROW_TYPES
 

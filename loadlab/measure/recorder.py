@@ -15,52 +15,24 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import io
 import json
 import logging
 import operator
-import os
 import threading
 import time
-import types
-import typing
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
-from loadlab.measure.offload import offloader
+from loadlab.measure.offload import offloader, under_gevent
+from loadlab.measure.part_file import Values, arrow_schema, warm_up, write_part
+from loadlab.measure.part_writer import PartWriterProcess
 from loadlab.measure.parts import compact_table, part_span
 from loadlab.measure.rundir import RunDirectory, append_lines
 from loadlab.redact import Redactor
 from loadlab.rows import ROW_TYPES, Row, TimelineEvent
 
 log = logging.getLogger("loadlab.recorder")
-
-_ARROW_TYPES: dict[Any, pa.DataType] = {
-    float: pa.float64(),
-    int: pa.int64(),
-    str: pa.string(),
-    bool: pa.bool_(),
-}
-
-
-def arrow_schema(row_type: type[Any]) -> pa.Schema:
-    """Derive the parquet schema of a row dataclass from its annotations."""
-    hints = typing.get_type_hints(row_type)
-    fields = []
-    for f in dataclasses.fields(row_type):
-        hint = hints[f.name]
-        nullable = False
-        if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
-            args = [a for a in typing.get_args(hint) if a is not type(None)]
-            nullable = len(args) != len(typing.get_args(hint))
-            hint = args[0]
-        fields.append(pa.field(f.name, _ARROW_TYPES[hint], nullable=nullable))
-    return pa.schema(fields)
-
 
 _TABLE_OF: dict[type[Any], str] = {cls: name for name, cls in ROW_TYPES.items()}
 # Field names per row type, in column order. emit() runs three times per turn:
@@ -83,9 +55,6 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
     for name, cls in ROW_TYPES.items()
 }
 
-Values = tuple[Any, ...]
-"""One buffered row: its field values in column order."""
-
 
 def _take(queue: collections.deque[Values]) -> list[Values]:
     """The rows in ``queue`` now, oldest first; rows appended meanwhile stay for next time."""
@@ -97,62 +66,15 @@ def _as_dict(row: Row) -> dict[str, Any]:
     return dict(zip(_FIELDS[type(row)], _VALUES[type(row)](row), strict=True))
 
 
-def _arrow_table(
-    table: str, columns: dict[str, Any], schema: pa.Schema, problems: list[str]
-) -> pa.Table:
-    """The batch as an Arrow table; values that do not fit their column are replaced.
-
-    The whole batch converts in one call when every value fits (the usual case);
-    otherwise each column is converted on its own and, in a column that fails,
-    each value: what does not fit becomes null (0, "" or False in a column that
-    allows no null) and ``problems`` gets one line per column saying so.
-    """
-    try:
-        return pa.Table.from_pydict(columns, schema=schema)
-    except (pa.ArrowException, OverflowError, TypeError, ValueError):
-        pass
-    arrays = []
-    for field in schema:
-        values = columns[field.name]
-        if field.nullable or None not in values:
-            try:
-                arrays.append(pa.array(values, type=field.type))
-                continue
-            except (pa.ArrowException, OverflowError, TypeError, ValueError):
-                pass
-        fallback = None if field.nullable else _FALLBACK[field.type]
-        kept: list[Any] = []
-        bad: list[Any] = []
-        for value in values:
-            try:
-                if value is None and not field.nullable:
-                    raise ValueError("null in a column that allows none")
-                pa.array([value], type=field.type)
-                kept.append(value)
-            except (pa.ArrowException, OverflowError, TypeError, ValueError):
-                bad.append(value)
-                kept.append(fallback)
-        arrays.append(pa.array(kept, type=field.type))
-        stored = "null" if fallback is None else repr(fallback)
-        problems.append(
-            f"{table}.{field.name}: {len(bad)} value(s) could not be recorded as "
-            f"{field.type} (first: {bad[0]!r:.80}); the row was written with {stored}"
-        )
-    return pa.Table.from_arrays(arrays, schema=schema)
-
-
-_FALLBACK: dict[pa.DataType, Any] = {
-    pa.float64(): 0.0,
-    pa.int64(): 0,
-    pa.string(): "",
-    pa.bool_(): False,
-}
-
-
 class RunRecorder:
     """Buffers timeline rows and writes them to a run directory in the background.
 
     ``compact=False`` leaves the tables one part per flush when it closes.
+    ``parts`` says where the parquet parts are converted and written: in a child
+    process (``"process"``, :mod:`loadlab.measure.part_writer`: nothing of it
+    holds the load's GIL), on a thread of this process (``"thread"``), or
+    ``"auto"``: the child process where the load runs on gevent's loop (the
+    Locust process), a thread elsewhere.
     """
 
     def __init__(
@@ -162,9 +84,12 @@ class RunRecorder:
         flush_interval_s: float = 1.0,
         redactor: Redactor | None = None,
         compact: bool = True,
+        parts: Literal["auto", "process", "thread"] = "auto",
     ) -> None:
         if flush_interval_s <= 0 or flush_interval_s > 1.0:
             raise ValueError("flush_interval_s must be in (0, 1]: DESIGN.md promises <= 1 s loss")
+        if parts not in ("auto", "process", "thread"):
+            raise ValueError(f"parts must be 'auto', 'process' or 'thread', got {parts!r}")
         self.run_dir = run_dir
         self.flush_interval_s = flush_interval_s
         # credentials never reach the run directory (loadlab.redact): every string, last line
@@ -186,6 +111,8 @@ class RunRecorder:
         self._sealed = False
         self._offload = offloader()  # parquet writes off the load's loop
         self._compact = compact
+        in_child = parts == "process" or (parts == "auto" and under_gevent())
+        self._writer = PartWriterProcess(self._redact, self._offload) if in_child else None
         self.flush_errors = 0
         self.dropped_after_seal = 0
         self.repaired_columns = 0
@@ -196,10 +123,12 @@ class RunRecorder:
 
         The first pyarrow conversion of a process costs a second or more (lazy
         imports, kernels); it is paid here, before the first user starts, not in
-        the middle of the ramp.
+        the middle of the ramp (by the part writer process when there is one).
         """
-        for schema in self._schemas.values():
-            pq.write_table(pa.Table.from_pylist([], schema=schema), io.BytesIO())
+        if self._writer is not None:
+            self._writer.start()
+        else:
+            warm_up(self._schemas.values())
         for name in ROW_TYPES:
             self.run_dir.table(name).mkdir(parents=True, exist_ok=True)
         self.run_dir.events.touch()
@@ -219,7 +148,17 @@ class RunRecorder:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
-        self.flush()
+        try:
+            self.flush()
+            if self._writer is not None and any(self._rows.values()):
+                # The child failed the last flush: what it did not write is written here.
+                log.error("recorder: the part writer process failed; writing the rest in-process")
+                self._writer.close()
+                self._writer = None
+                self.flush()
+        finally:
+            if self._writer is not None:
+                self._writer.close()
         if self._compact:
             self._offload(self._compact_tables)
 
@@ -313,16 +252,15 @@ class RunRecorder:
         self._part_seq[table] = seq + 1
         final = directory / f"part-{seq:06d}.parquet"
         tmp = directory / f".part-{seq:06d}.parquet.tmp"
+        if self._writer is not None:
+            return self._writer.write(table, batch, tmp, final)
         schema = self._schemas[table]
         problems: list[str] = []
 
         def write() -> None:
-            columns = dict(zip(schema.names, zip(*batch, strict=True), strict=True))
-            for name in schema.names:
-                if schema.field(name).type == pa.string():
-                    columns[name] = self._redact.column(columns[name])
-            pq.write_table(_arrow_table(table, columns, schema, problems), tmp)
-            os.replace(tmp, final)
+            problems.extend(
+                write_part(table, batch, schema, redact=self._redact, tmp=tmp, final=final)
+            )
 
         self._offload(write)
         return problems

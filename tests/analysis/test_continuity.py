@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 
 from loadlab.analysis.rundata import load_run
 from loadlab.analysis.summary import summarize
-from loadlab.measure.recorder import arrow_schema
+from loadlab.measure.part_file import arrow_schema
 from loadlab.rows import SessionRecord
 
 T0 = 1_700_000_000.0

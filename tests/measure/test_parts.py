@@ -11,9 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from loadlab.analysis.rundata import load_run
+from loadlab.measure.part_file import arrow_schema
 from loadlab.measure.parts import compact_table, live_parts, part_span
 from loadlab.measure.readback import read_dataset
-from loadlab.measure.recorder import arrow_schema
 from loadlab.rows import RequestSample
 
 SCHEMA = arrow_schema(RequestSample)

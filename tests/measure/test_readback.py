@@ -9,8 +9,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from loadlab.measure.part_file import arrow_schema
 from loadlab.measure.readback import RunDirectoryReader
-from loadlab.measure.recorder import RunRecorder, arrow_schema
+from loadlab.measure.recorder import RunRecorder
 from loadlab.measure.rundir import RunDirectory, RunManifest
 from loadlab.rows import RequestSample, TimelineEvent
 

@@ -12,13 +12,19 @@ import json
 import math
 import time
 from pathlib import Path
+from typing import Literal
 
 import pyarrow.parquet as pq
+import pytest
 
 from loadlab.analysis.rundata import load_run
 from loadlab.measure.recorder import RunRecorder
 from loadlab.measure.rundir import RunDirectory, RunManifest
 from loadlab.rows import SessionRecord, TurnRecord
+
+Parts = Literal["thread", "process"]
+# The same repairs whether the parts are written on a thread or by the child process.
+PARTS = pytest.mark.parametrize("parts", ["thread", "process"])
 
 
 def _run_dir(path: Path) -> RunDirectory:
@@ -72,10 +78,13 @@ def _session(i: int) -> SessionRecord:
     )
 
 
-def test_unrecordable_values_cost_no_row_and_are_listed_as_problems(tmp_path: Path) -> None:
+@PARTS
+def test_unrecordable_values_cost_no_row_and_are_listed_as_problems(
+    tmp_path: Path, parts: Parts
+) -> None:
     run_dir = _run_dir(tmp_path / "run")
     bad = [10**20, math.inf, math.nan, "12", -(2**64)]
-    with RunRecorder(run_dir) as recorder:
+    with RunRecorder(run_dir, parts=parts) as recorder:
         for i, value in enumerate([3, *bad]):
             recorder.emit(_turn(i, value, cart_items=10**19 if i == 1 else 1))
             recorder.emit(_session(i))
@@ -100,9 +109,12 @@ def test_unrecordable_values_cost_no_row_and_are_listed_as_problems(tmp_path: Pa
     assert any("turns.ddb_calls" in p for p in problems), problems
 
 
-def test_rows_from_workers_with_unrecordable_values_are_kept_too(tmp_path: Path) -> None:
+@PARTS
+def test_rows_from_workers_with_unrecordable_values_are_kept_too(
+    tmp_path: Path, parts: Parts
+) -> None:
     run_dir = _run_dir(tmp_path / "run")
-    with RunRecorder(run_dir) as recorder:
+    with RunRecorder(run_dir, parts=parts) as recorder:
         rows = [{"t": 1.0, "source": "ddb", "metric": "rcu", "value": v} for v in (1.0, "x")]
         recorder.emit_dicts("pressure", rows)
     pressure = pq.read_table(tmp_path / "run" / "pressure.parquet").to_pandas()
@@ -110,11 +122,12 @@ def test_rows_from_workers_with_unrecordable_values_are_kept_too(tmp_path: Path)
     assert recorder.repaired_columns == 1
 
 
-def test_a_non_string_in_a_text_column_costs_no_row(tmp_path: Path) -> None:
+@PARTS
+def test_a_non_string_in_a_text_column_costs_no_row(tmp_path: Path, parts: Parts) -> None:
     # A worker sent a number where text belongs: the rows around it are written, the
     # value is repaired and said, and later flushes are not stuck on it.
     run_dir = _run_dir(tmp_path / "run")
-    with RunRecorder(run_dir) as recorder:
+    with RunRecorder(run_dir, parts=parts) as recorder:
         rows = [
             {"t": float(i), "source": source, "metric": "rcu", "value": 1.0}
             for i, source in enumerate(["ddb", 7, "ddb", b"raw", "llm"])
