@@ -15,14 +15,18 @@ semantics the agent uses.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import itertools
 import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from loadlab.scenario.model import Intent, Persona, Scenario, ThinkTime
+
+T = TypeVar("T")
 
 CATALOG_SIZE = 200
 """The reference agent's catalog holds SKUs P-0001 .. P-0200."""
@@ -158,7 +162,7 @@ def plan_session(scenario: Scenario, seed: int, *, session_id: str | None = None
     rng = random.Random(seed)
     model = scenario.session
     persona = _pick_persona(rng, model.personas)
-    count = rng.randint(model.turns.min, model.turns.max)
+    count = model.turns.min + _below(rng, model.turns.max - model.turns.min + 1)
     cart: list[str] = []
     turns: list[Turn] = []
     for index in range(1, count + 1):
@@ -174,31 +178,51 @@ def plan_session(scenario: Scenario, seed: int, *, session_id: str | None = None
 
 
 # A session is planned for every shopper of a run (thousands a second at a flash
-# sale's peak): the weights are summed once per persona, not once per turn.
-# ``choices`` with ``cum_weights`` draws exactly what it draws with ``weights``
-# (it sums them the same way first), so a seed plans the same session as before.
+# sale's peak), and ``random.Random``'s ``choices``, ``choice`` and ``randint``
+# each cost two or three Python calls per draw: more than the rest of planning.
+# The draws below take the same values from the generator in the same order as
+# CPython 3.11's methods (a seed plans the same session as before) in one call
+# each: ``_below`` is its ``_randbelow`` (rejection sampling on ``getrandbits``),
+# ``_weighted`` its ``choices(..., cum_weights=..., k=1)`` (bisect on
+# ``random() * total``). Being loadlab's own, they also keep a seed's session the
+# same on a Python whose ``random`` draws differently.
+def _below(rng: random.Random, n: int) -> int:
+    """A uniform integer in ``[0, n)``, ``n >= 1``."""
+    k = n.bit_length()
+    r = rng.getrandbits(k)
+    while r >= n:
+        r = rng.getrandbits(k)
+    return r
+
+
+def _pick(rng: random.Random, options: Sequence[T]) -> T:
+    return options[_below(rng, len(options))]
+
+
 @functools.lru_cache(maxsize=64)
-def _persona_table(personas: tuple[Persona, ...]) -> tuple[list[Persona], list[float]]:
-    return list(personas), list(itertools.accumulate(p.weight for p in personas))
+def _persona_table(personas: tuple[Persona, ...]) -> tuple[list[Persona], list[float], float]:
+    cumulative = list(itertools.accumulate(p.weight for p in personas))
+    return list(personas), cumulative, cumulative[-1] + 0.0
 
 
 @functools.lru_cache(maxsize=256)
-def _intent_table(persona: Persona) -> tuple[list[Intent], list[float]]:
-    return [i for i, _ in persona.intents], list(
-        itertools.accumulate(w for _, w in persona.intents)
-    )
+def _intent_table(persona: Persona) -> tuple[list[Intent], list[float], float]:
+    cumulative = list(itertools.accumulate(w for _, w in persona.intents))
+    return [i for i, _ in persona.intents], cumulative, cumulative[-1] + 0.0
+
+
+def _weighted(rng: random.Random, options: list[T], cumulative: list[float], total: float) -> T:
+    return options[bisect.bisect_right(cumulative, rng.random() * total, 0, len(options) - 1)]
 
 
 def _pick_persona(rng: random.Random, personas: Sequence[Persona]) -> Persona:
-    population, cumulative = _persona_table(tuple(personas))
-    return rng.choices(population, cum_weights=cumulative, k=1)[0]
+    return _weighted(rng, *_persona_table(tuple(personas)))
 
 
 def _pick_intent(rng: random.Random, persona: Persona, *, cart_has_items: bool) -> Intent:
     # Removing needs something the script itself added; with an empty cart a
     # remove becomes an add, which keeps the persona's appetite for cart turns.
-    intents, cumulative = _intent_table(persona)
-    intent = rng.choices(intents, cum_weights=cumulative, k=1)[0]
+    intent = _weighted(rng, *_intent_table(persona))
     if intent == "remove_from_cart" and not cart_has_items:
         return "add_to_cart"
     return intent
@@ -220,7 +244,7 @@ def _random_sku(rng: random.Random, avoid: Sequence[str] = ()) -> str:
     # At most 10 cart items in a scenario's turns, so this finds one quickly;
     # the bound keeps it finite even if a catalog were nearly exhausted.
     for _ in range(1000):
-        candidate = sku(rng.randint(1, CATALOG_SIZE))
+        candidate = sku(1 + _below(rng, CATALOG_SIZE))
         if candidate not in avoid:
             return candidate
     return next(sku(n) for n in range(1, CATALOG_SIZE + 1) if sku(n) not in avoid)
@@ -233,21 +257,21 @@ def _make_turn(
     if intent == "add_to_cart":
         item = _random_sku(rng, avoid=cart)
         cart.append(item)
-        message = rng.choice(_ADD).format(sku=item)
+        message = _pick(rng, _ADD).format(sku=item)
         return Turn(
             index=index, intent=intent, message=message, think_time_s=think, sku=item, cart_delta=1
         )
     if intent == "remove_from_cart":
-        item = rng.choice(cart)
+        item = _pick(rng, cart)
         cart.remove(item)
-        message = rng.choice(_REMOVE).format(sku=item)
+        message = _pick(rng, _REMOVE).format(sku=item)
         return Turn(
             index=index, intent=intent, message=message, think_time_s=think, sku=item, cart_delta=-1
         )
     first = _random_sku(rng)
     second = _random_sku(rng, avoid=(first,))
-    category = rng.choice(_CATEGORIES)
-    term = rng.choice(_TERMS)
-    template = rng.choice(_TEMPLATES[intent])
+    category = _pick(rng, _CATEGORIES)
+    term = _pick(rng, _TERMS)
+    template = _pick(rng, _TEMPLATES[intent])
     message = template.format(sku=first, sku2=second, category=category, term=term)
     return Turn(index=index, intent=intent, message=message, think_time_s=think)

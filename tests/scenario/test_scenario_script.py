@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 import pytest
@@ -127,3 +128,23 @@ def test_reference_agent_detects_every_planned_intent() -> None:
     assert {t.intent for t in turns} == set(INTENTS)
     wrong = [(t.intent, t.message) for t in turns if detect_intent(t.message) != t.intent]
     assert wrong == []
+
+
+def test_a_seed_plans_the_same_session_as_before() -> None:
+    # The planner draws from the generator itself (loadlab.scenario.script._below):
+    # these sessions are the ones random.Random's choices/choice/randint planned.
+    digest = hashlib.sha256()
+    for session in (
+        {},
+        {
+            "turns": {"min": 1, "max": 12},
+            "think_time": {"distribution": "uniform", "min_s": 1, "max_s": 9},
+        },
+        {"think_time": {"distribution": "lognormal", "median_s": 4}},
+    ):
+        scenario = parse_scenario({"name": "plan", "seed": 5, "session": session})
+        for seed in range(300):
+            digest.update(repr(plan_session(scenario, seed)).encode())
+    assert digest.hexdigest() == (
+        "dcbf35946b956693badb0cb697dd520234bb0a852a5be67c5b76656b7e866014"
+    )
