@@ -6,19 +6,22 @@ conversion) is Python code that holds the GIL: on a thread beside the loop it
 held the users up for milliseconds every second, and most of the turns the
 harness timed over 5 ms late ended during a flush (bench/RESULTS.md).
 :class:`PartWriterProcess` hands each batch to a child process instead. The
-load's loop only pickles the rows (C code, about a microsecond a turn); a real
-thread (:mod:`loadlab.measure.offload`) carries the bytes over the pipe and
-waits for the answer with the GIL released; the child converts, redacts and
-writes the part (:func:`loadlab.measure.part_file.write_part`, the same function
-the recorder runs in-process elsewhere) and answers with the values it had to
-repair.
+load's loop only serialises the rows (marshal, C code, under a microsecond a
+turn); a real thread (:mod:`loadlab.measure.offload`) carries the bytes over
+the pipe and waits for the answer with the GIL released; the child converts,
+redacts and writes the part (:func:`loadlab.measure.part_file.write_part`, the
+same function the recorder runs in-process elsewhere) and answers with the
+values it had to repair.
 
-The protocol, over the child's stdin and stdout: frames of an 8-byte length and
-a pickle. The parent first sends the :class:`~loadlab.redact.Redactor` (the
-secrets never touch a file or the command line); the child answers ``ready``
-once pyarrow is warm. Then, per part, ``(table, rows, tmp path, final path)``
-is answered by ``("ok", problems)`` or ``("error", message)``. The child exits
-at the end of its input, so it never outlives the load process, killed or not.
+The protocol, over the child's stdin and stdout: frames of an 8-byte length, a
+kind byte and the value (``M``: marshal; ``P``: a pickle, for what marshal
+cannot write). The parent first sends the :class:`~loadlab.redact.Redactor`
+(the secrets never touch a file or the command line); the child answers
+``ready`` once pyarrow is warm. Then, per part, ``(table, rows, tmp path, final
+path)`` is answered by ``("ok", problems)`` or ``("error", message)``. The
+child exits at the end of its input, so it never outlives the load process,
+killed or not.
+
 Run as ``python -m loadlab.measure.part_writer`` (by :meth:`PartWriterProcess.start`
 only: it is not a command).
 """
@@ -26,6 +29,7 @@ only: it is not a command).
 from __future__ import annotations
 
 import contextlib
+import marshal
 import os
 import pickle
 import signal
@@ -43,6 +47,8 @@ from loadlab.redact import Redactor
 __all__ = ["COMMAND", "PartWriterError", "PartWriterProcess"]
 
 _LENGTH = struct.Struct("!Q")
+_MARSHAL = b"M"
+_PICKLE = b"P"
 _READY = "ready"
 COMMAND = (sys.executable, "-m", "loadlab.measure.part_writer")
 """How the child is started."""
@@ -53,9 +59,29 @@ class PartWriterError(RuntimeError):
 
 
 def _write_frame(fd: int, payload: bytes) -> None:
-    view = memoryview(_LENGTH.pack(len(payload)) + payload)
-    while view:
-        view = view[os.write(fd, view) :]
+    for part in (_LENGTH.pack(len(payload)), payload):
+        view = memoryview(part)
+        while view:
+            view = view[os.write(fd, view) :]
+
+
+def _encode(value: object) -> bytes:
+    # marshal writes tuples of str, int, float, bool and None (every row loadlab
+    # makes) in half the time pickle takes, on the loop; anything else is pickled.
+    # Parent and child are the same interpreter, so marshal's format is shared.
+    try:
+        return _MARSHAL + marshal.dumps(value)  # type: ignore[arg-type]
+    except ValueError:
+        return _PICKLE + pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _decode(data: bytes) -> Any:
+    kind, body = data[:1], data[1:]
+    if kind == _MARSHAL:
+        return marshal.loads(body)
+    if kind == _PICKLE:
+        return pickle.loads(body)
+    raise ValueError(f"not a part writer frame (starts with {data[:16]!r})")
 
 
 def _read_exact(fd: int, n: int) -> bytes:
@@ -71,7 +97,7 @@ def _read_exact(fd: int, n: int) -> bytes:
 
 def _read_frame(fd: int) -> Any:
     (length,) = _LENGTH.unpack(_read_exact(fd, _LENGTH.size))
-    return pickle.loads(_read_exact(fd, length))
+    return _decode(_read_exact(fd, length))
 
 
 class PartWriterProcess:
@@ -122,7 +148,7 @@ class PartWriterProcess:
         finally:
             os.close(child_in)
             os.close(child_out)
-        init = pickle.dumps(self._redactor, protocol=pickle.HIGHEST_PROTOCOL)
+        init = _encode(self._redactor)
         answer = self._exchange(init)
         if answer != _READY:
             self.close()
@@ -135,9 +161,7 @@ class PartWriterProcess:
         """Write ``rows`` of ``table`` as the part ``final`` (through ``tmp``); the repairs made."""
         if self.pid is None:
             self.start()
-        payload = pickle.dumps(
-            (table, rows, str(tmp), str(final)), protocol=pickle.HIGHEST_PROTOCOL
-        )
+        payload = _encode((table, rows, str(tmp), str(final)))
         answer = self._exchange(payload)
         kind, value = answer
         if kind != "ok":
@@ -155,7 +179,7 @@ class PartWriterProcess:
 
         try:
             self._offload(exchange)
-        except (OSError, EOFError, ValueError, pickle.UnpicklingError) as exc:
+        except (OSError, EOFError, ValueError, TypeError, pickle.UnpicklingError) as exc:
             # A half-read frame cannot be resumed: this child is done with.
             proc = self._proc
             self.close(kill=True)
@@ -207,7 +231,7 @@ def main() -> int:
         return 2
     schemas = {name: arrow_schema(cls) for name, cls in ROW_TYPES.items()}
     warm_up(schemas.values())
-    _write_frame(frames_out, pickle.dumps(_READY))
+    _write_frame(frames_out, _encode(_READY))
     while True:
         try:
             table, rows, tmp, final = _read_frame(frames_in)
@@ -222,7 +246,7 @@ def main() -> int:
             )
         except Exception as exc:  # the parent keeps the rows and tries again
             answer = ("error", redactor(f"{type(exc).__name__}: {exc}"))
-        _write_frame(frames_out, pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))
+        _write_frame(frames_out, _encode(answer))
 
 
 if __name__ == "__main__":
