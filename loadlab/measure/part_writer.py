@@ -50,6 +50,9 @@ _LENGTH = struct.Struct("!Q")
 _MARSHAL = b"M"
 _PICKLE = b"P"
 _READY = "ready"
+NICE = 10
+"""How much lower the child's scheduling priority is than the load's (``os.nice``)."""
+
 COMMAND = (sys.executable, "-m", "loadlab.measure.part_writer")
 """How the child is started."""
 
@@ -214,6 +217,9 @@ def main() -> int:
     from loadlab.rows import ROW_TYPES
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # it ends when its input does
+    # Background work: on a busy machine the load generator's loop goes first.
+    with contextlib.suppress(OSError):
+        os.nice(NICE)
     # The frames own descriptors 0 and 1; print() goes to stderr, never into a frame.
     frames_in = os.dup(0)
     frames_out = os.dup(1)

@@ -16,7 +16,7 @@ from typing import Literal
 import pyarrow.parquet as pq
 import pytest
 
-from loadlab.measure.part_writer import COMMAND, PartWriterError, PartWriterProcess
+from loadlab.measure.part_writer import COMMAND, NICE, PartWriterError, PartWriterProcess
 from loadlab.measure.recorder import RunRecorder
 from loadlab.measure.rundir import RunDirectory
 from loadlab.redact import Redactor
@@ -201,3 +201,14 @@ def test_without_gevent_the_recorder_writes_on_a_thread(tmp_path: Path) -> None:
 def test_an_unknown_parts_mode_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="parts must be"):
         RunRecorder(RunDirectory(tmp_path), parts="fork")  # type: ignore[arg-type]
+
+
+def test_the_child_runs_below_the_load_s_priority(tmp_path: Path) -> None:
+    writer = PartWriterProcess(Redactor(), lambda fn: fn()).start()
+    try:
+        assert writer.pid is not None
+        ours = os.getpriority(os.PRIO_PROCESS, 0)
+        assert os.getpriority(os.PRIO_PROCESS, writer.pid) == min(19, ours + NICE)
+    finally:
+        writer.close()
+    assert writer.pid is None
