@@ -252,7 +252,10 @@ def main() -> int:
             )
         except Exception as exc:  # the parent keeps the rows and tries again
             answer = ("error", redactor(f"{type(exc).__name__}: {exc}"))
-        _write_frame(frames_out, _encode(answer))
+        try:
+            _write_frame(frames_out, _encode(answer))
+        except BrokenPipeError:  # the load process is gone: nothing is waiting for the answer
+            return 0
 
 
 if __name__ == "__main__":

@@ -7,8 +7,10 @@ writes them out every ``flush_interval_s``. Row tables become parquet part files
 
 Thread-safety: ``emit`` may be called from any thread or greenlet; it only
 appends a tuple of the row's values (in column order) to a deque, without a lock.
-Under Locust, gevent patches ``threading`` so the flusher is a greenlet and never
-blocks a user for long (one flush of a second's rows takes milliseconds).
+Under Locust, gevent patches ``threading`` so the flusher is a greenlet on the
+users' loop: it only serialises a second's rows and hands them to the part
+writer process (:mod:`loadlab.measure.part_writer`), which converts and writes
+them beside the load without ever holding its GIL.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Any, Literal
 
 from loadlab.measure.offload import offloader, under_gevent
 from loadlab.measure.part_file import Values, arrow_schema, warm_up, write_part
-from loadlab.measure.part_writer import PartWriterProcess
+from loadlab.measure.part_writer import PartWriterError, PartWriterProcess
 from loadlab.measure.parts import compact_table, part_span
 from loadlab.measure.rundir import RunDirectory, append_lines
 from loadlab.redact import Redactor
@@ -66,6 +68,10 @@ def _as_dict(row: Row) -> dict[str, Any]:
     return dict(zip(_FIELDS[type(row)], _VALUES[type(row)](row), strict=True))
 
 
+WRITER_TRIES = 3
+"""Flushes in a row the part writer process may fail before the recorder writes parts itself."""
+
+
 class RunRecorder:
     """Buffers timeline rows and writes them to a run directory in the background.
 
@@ -74,7 +80,9 @@ class RunRecorder:
     process (``"process"``, :mod:`loadlab.measure.part_writer`: nothing of it
     holds the load's GIL), on a thread of this process (``"thread"``), or
     ``"auto"``: the child process where the load runs on gevent's loop (the
-    Locust process), a thread elsewhere.
+    Locust process), a thread elsewhere. A child that does not start, or fails
+    :data:`WRITER_TRIES` flushes in a row, is given up (logged) and the parts are
+    written on a thread; no batch is lost either way.
     """
 
     def __init__(
@@ -113,6 +121,7 @@ class RunRecorder:
         self._compact = compact
         in_child = parts == "process" or (parts == "auto" and under_gevent())
         self._writer = PartWriterProcess(self._redact, self._offload) if in_child else None
+        self._writer_failures = 0
         self.flush_errors = 0
         self.dropped_after_seal = 0
         self.repaired_columns = 0
@@ -126,8 +135,11 @@ class RunRecorder:
         the middle of the ramp (by the part writer process when there is one).
         """
         if self._writer is not None:
-            self._writer.start()
-        else:
+            try:
+                self._writer.start()
+            except PartWriterError as exc:
+                self._give_up_on_the_writer(f"it did not start ({exc})")
+        if self._writer is None:
             warm_up(self._schemas.values())
         for name in ROW_TYPES:
             self.run_dir.table(name).mkdir(parents=True, exist_ok=True)
@@ -151,10 +163,8 @@ class RunRecorder:
         try:
             self.flush()
             if self._writer is not None and any(self._rows.values()):
-                # The child failed the last flush: what it did not write is written here.
-                log.error("recorder: the part writer process failed; writing the rest in-process")
-                self._writer.close()
-                self._writer = None
+                # What the child did not write is written here: the run ends with every row.
+                self._give_up_on_the_writer("it failed the last flush")
                 self.flush()
         finally:
             if self._writer is not None:
@@ -253,7 +263,15 @@ class RunRecorder:
         final = directory / f"part-{seq:06d}.parquet"
         tmp = directory / f".part-{seq:06d}.parquet.tmp"
         if self._writer is not None:
-            return self._writer.write(table, batch, tmp, final)
+            try:
+                repaired = self._writer.write(table, batch, tmp, final)
+            except PartWriterError:
+                self._writer_failures += 1
+                if self._writer_failures >= WRITER_TRIES:
+                    self._give_up_on_the_writer(f"it failed {WRITER_TRIES} flushes in a row")
+                raise  # the batch waits for the next flush
+            self._writer_failures = 0
+            return repaired
         schema = self._schemas[table]
         problems: list[str] = []
 
@@ -264,6 +282,12 @@ class RunRecorder:
 
         self._offload(write)
         return problems
+
+    def _give_up_on_the_writer(self, why: str) -> None:
+        log.error("recorder: the part writer process is not used: %s; parts are written here", why)
+        if self._writer is not None:
+            self._writer.close(kill=True)
+        self._writer = None
 
     def _report_problems(self, problems: list[str]) -> None:
         self.repaired_columns += len(problems)

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from loadlab.measure.part_writer import COMMAND, NICE, PartWriterError, PartWriterProcess
-from loadlab.measure.recorder import RunRecorder
+from loadlab.measure.recorder import WRITER_TRIES, RunRecorder
 from loadlab.measure.rundir import RunDirectory
 from loadlab.redact import Redactor
 from loadlab.rows import RequestSample
@@ -159,6 +159,42 @@ def test_when_the_child_fails_the_last_flush_the_rows_are_written_in_process(
     assert pq.read_table(path / "requests.parquet").column("t_start").to_pylist() == [1001.0]
 
 
+def test_a_child_that_fails_every_flush_is_given_up_and_the_recorder_writes_the_parts(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "run"
+    path.mkdir()
+    recorder = RunRecorder(RunDirectory(path), parts="process")
+    assert recorder._writer is not None
+    recorder._writer.command = (sys.executable, "-c", _DIES_ON_FIRST_PART)
+    recorder.start()
+    for i in range(WRITER_TRIES):
+        recorder.emit(_sample(i))
+        recorder.flush()
+    assert recorder.flush_errors == WRITER_TRIES and recorder.counts["requests"] == 0
+    assert recorder._writer is None  # given up: the next flush writes in this process
+    recorder.emit(_sample(WRITER_TRIES))
+    recorder.flush()
+    assert recorder.counts["requests"] == WRITER_TRIES + 1
+    recorder.close()
+    table = pq.read_table(path / "requests.parquet")
+    assert sorted(table.column("t_start").to_pylist()) == [
+        1000.0 + i for i in range(WRITER_TRIES + 1)
+    ]
+
+
+def test_a_child_that_cannot_start_leaves_the_run_recorded_in_process(tmp_path: Path) -> None:
+    path = tmp_path / "run"
+    path.mkdir()
+    recorder = RunRecorder(RunDirectory(path), parts="process")
+    assert recorder._writer is not None
+    recorder._writer.command = (sys.executable, "-c", "pass")
+    with recorder:
+        assert recorder._writer is None
+        recorder.emit(_sample(1))
+    assert pq.read_table(path / "requests.parquet").num_rows == 1
+
+
 def test_a_child_that_is_not_a_part_writer_is_refused(tmp_path: Path) -> None:
     writer = PartWriterProcess(
         Redactor(), lambda fn: fn(), command=(sys.executable, "-c", "print('hello')")
@@ -175,7 +211,7 @@ import gevent.monkey
 gevent.monkey.patch_all()
 import os
 from pathlib import Path
-from loadlab.measure.recorder import RunRecorder
+from loadlab.measure.recorder import WRITER_TRIES, RunRecorder
 from loadlab.measure.rundir import RunDirectory
 from loadlab.rows import TimelineEvent, RequestSample
 path = Path({str(tmp_path / "run")!r})
