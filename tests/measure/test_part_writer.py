@@ -126,13 +126,19 @@ _DIES_ON_FIRST_PART = textwrap.dedent(
 )
 
 
-def test_a_child_that_dies_mid_write_costs_no_row(tmp_path: Path) -> None:
-    path = tmp_path / "run"
+def _recorder_whose_child_runs(path: Path, *command: str) -> RunRecorder:
+    """A started recorder (parts in a child) whose child is ``command`` instead of the writer."""
     path.mkdir()
     recorder = RunRecorder(RunDirectory(path), parts="process")
     assert recorder._writer is not None
-    recorder._writer.command = (sys.executable, "-c", _DIES_ON_FIRST_PART)
-    recorder.start()
+    recorder._writer.command = (sys.executable, *command)
+    return recorder.start()
+
+
+def test_a_child_that_dies_mid_write_costs_no_row(tmp_path: Path) -> None:
+    path = tmp_path / "run"
+    recorder = _recorder_whose_child_runs(path, "-c", _DIES_ON_FIRST_PART)
+    assert recorder._writer is not None
     recorder.emit(_sample(1))
     recorder.flush()  # the child dies: the row waits for the next flush
     assert recorder.flush_errors == 1 and recorder.counts["requests"] == 0
@@ -163,11 +169,7 @@ def test_a_child_that_fails_every_flush_is_given_up_and_the_recorder_writes_the_
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "run"
-    path.mkdir()
-    recorder = RunRecorder(RunDirectory(path), parts="process")
-    assert recorder._writer is not None
-    recorder._writer.command = (sys.executable, "-c", _DIES_ON_FIRST_PART)
-    recorder.start()
+    recorder = _recorder_whose_child_runs(path, "-c", _DIES_ON_FIRST_PART)
     for i in range(WRITER_TRIES):
         recorder.emit(_sample(i))
         recorder.flush()
