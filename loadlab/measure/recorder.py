@@ -69,7 +69,7 @@ def _as_dict(row: Row) -> dict[str, Any]:
 
 
 WRITER_TRIES = 3
-"""Flushes in a row the part writer process may fail before the recorder writes parts itself."""
+"""Parts in a row the part writer process may fail before the recorder writes them itself."""
 
 
 class RunRecorder:
@@ -81,7 +81,7 @@ class RunRecorder:
     holds the load's GIL), on a thread of this process (``"thread"``), or
     ``"auto"``: the child process where the load runs on gevent's loop (the
     Locust process), a thread elsewhere. A child that does not start, or fails
-    :data:`WRITER_TRIES` flushes in a row, is given up (logged) and the parts are
+    :data:`WRITER_TRIES` parts in a row, is given up (logged) and the parts are
     written on a thread; no batch is lost either way.
     """
 
@@ -268,7 +268,7 @@ class RunRecorder:
             except PartWriterError:
                 self._writer_failures += 1
                 if self._writer_failures >= WRITER_TRIES:
-                    self._give_up_on_the_writer(f"it failed {WRITER_TRIES} flushes in a row")
+                    self._give_up_on_the_writer(f"it failed {WRITER_TRIES} parts in a row")
                 raise  # the batch waits for the next flush
             self._writer_failures = 0
             return repaired

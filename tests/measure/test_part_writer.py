@@ -213,7 +213,7 @@ import gevent.monkey
 gevent.monkey.patch_all()
 import os
 from pathlib import Path
-from loadlab.measure.recorder import WRITER_TRIES, RunRecorder
+from loadlab.measure.recorder import RunRecorder
 from loadlab.measure.rundir import RunDirectory
 from loadlab.rows import TimelineEvent, RequestSample
 path = Path({str(tmp_path / "run")!r})
