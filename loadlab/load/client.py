@@ -256,10 +256,21 @@ class AgentClient:
             return run.failed("malformed", f"expected text/event-stream, got {content_type!r}")
         parser = SSEParser(max_line_bytes=self._max_event, max_event_bytes=self._max_event)
         decode = self._adapter.decode
+        plain_tokens = self._adapter.plain_tokens
         deadline = run.t0 + self._deadline
         for chunk in response.chunks:
             now = run.chunk(chunk)
-            for item in parser.feed(chunk):
+            items = parser.feed(chunk)
+            index, count = 0, len(items)
+            while index < count:
+                if run.done is None:
+                    # A run of tokens that need no decoding, taken at once (same result).
+                    texts, index = plain_tokens(items, index)
+                    if texts:
+                        run.token_run(texts, now)
+                        continue
+                item = items[index]
+                index += 1
                 if isinstance(item, MalformedStream):
                     return run.failed("malformed", item.reason)
                 if run.done is not None:
@@ -399,6 +410,37 @@ class _Attempt:
                 self.max_gap = gap
         self.last_token = now
         self.tokens += 1
+        self._keep(text)
+
+    def token_run(self, texts: list[str], now: float) -> None:
+        """``token(text, now)`` for each of ``texts`` (all arrived at ``now``), at once."""
+        if len(texts) == 1:
+            self.token(texts[0], now)
+            return
+        last = self.last_token
+        if last is None:
+            self.first_token = now
+            self.settle()
+            gap = 0.0  # between the run's own tokens
+        else:
+            gap = now - last
+        max_gap = self.max_gap
+        if max_gap is None or gap > max_gap:
+            self.max_gap = gap
+        self.last_token = now
+        self.tokens += len(texts)
+        text = "".join(texts)
+        size = len(text) if text.isascii() else len(text.encode("utf-8"))
+        if not self.truncated and size <= self.max_answer - self.kept_bytes:
+            self.answer_bytes += size
+            self.text.append(text)
+            self.kept_bytes += size
+            return
+        for piece in texts:
+            self._keep(piece)
+
+    def _keep(self, text: str) -> None:
+        """Count a token's bytes and keep its text while the answer is within its bound."""
         size = len(text) if text.isascii() else len(text.encode("utf-8"))
         self.answer_bytes += size
         if self.truncated:

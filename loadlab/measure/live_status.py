@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 import time
 from array import array
 from collections import Counter, deque
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from loadlab.measure.offload import loop_lock
 from loadlab.rows import PressureSample, RequestSample, SessionRecord, TurnRecord
 
 _QUANTILES = {
@@ -45,7 +45,7 @@ class LiveWindow:
 
     def __init__(self, *, window_s: float = 30.0, max_samples: int = 200_000) -> None:
         self.window_s = window_s
-        self._lock = threading.Lock()
+        self._lock = loop_lock()
         # the window's turns (t_end, ok, latency, TTFT) as columns of machine numbers;
         # with the failures among them counted as they come and go, the snapshot and
         # the tab's percentiles cost a copy of memory, not a Python loop over tuples
@@ -354,7 +354,7 @@ class PressureTotals:
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = loop_lock()
         # (key, labels) -> (last value, increase so far)
         self._counters: dict[tuple[str, str], tuple[float, float]] = {}
         # Prometheus target (its instance label) -> time of its first scrape

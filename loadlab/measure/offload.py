@@ -13,9 +13,12 @@ is already a real thread, and the write runs inline.
 
 from __future__ import annotations
 
+import _thread
+import threading
 from collections.abc import Callable
+from typing import Any
 
-__all__ = ["Offloader", "offloader", "under_gevent"]
+__all__ = ["Offloader", "loop_lock", "offloader", "under_gevent"]
 
 Offloader = Callable[[Callable[[], None]], None]
 
@@ -42,3 +45,25 @@ def under_gevent() -> bool:
     except ImportError:  # pragma: no cover - gevent comes with locust
         return False
     return bool(monkey.is_module_patched("threading"))
+
+
+def loop_lock() -> _thread.LockType:
+    """A lock for critical sections that never wait: a few updates of shared state.
+
+    Under gevent's patching, ``threading.Lock()`` is gevent's cooperative lock,
+    whose ``acquire`` runs Python code; taken for every turn (the live window
+    counts each one) it cost more than the update it guarded. A section that
+    never yields cannot be entered by another greenlet half way, so all it
+    needs is the operating system's lock, which also keeps out the real
+    threads of gevent's pool: this returns that one (``threading.Lock()``
+    without gevent). Never hold it across anything that can yield (I/O, a
+    sleep, a cooperative lock): a second greenlet waiting for it would block
+    the whole loop.
+    """
+    if under_gevent():
+        from gevent import monkey
+
+        allocate: Any = monkey.get_original("_thread", "allocate_lock")
+        lock: _thread.LockType = allocate()
+        return lock
+    return threading.Lock()

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from load_testkit import ManualClock
 
 from loadlab.load.adapters import (
@@ -46,6 +49,16 @@ def test_reference_request_quotes_the_session_id() -> None:
     assert prepared.url == "http://h:1/v1/sessions/a%2Fb%20c/turns"
     assert json.loads(prepared.body) == {"turn": 2, "message": "Compare P-0001 and P-0002"}
     assert "secret-token" not in repr(prepared)
+
+
+@given(
+    st.text(alphabet=st.sampled_from("aZ09_.~-/ %+?#é\x00"), max_size=8)
+    | st.text(alphabet=st.characters(codec="utf-8"), max_size=8)
+)
+def test_reference_path_is_the_quoted_session_id(session_id: str) -> None:
+    request = TurnRequest(session_id=session_id, turn_index=1, message="m", idempotency_key="k")
+    url = ReferenceAdapter().prepare("http://h:1", request).url
+    assert url == f"http://h:1/v1/sessions/{quote(session_id, safe='')}/turns"
 
 
 @pytest.mark.parametrize(

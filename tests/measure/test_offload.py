@@ -10,7 +10,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from loadlab.measure.live_status import LiveWindow
-from loadlab.measure.offload import offloader
+from loadlab.measure.offload import loop_lock, offloader
 from loadlab.measure.progress import ProgressReporter
 from loadlab.rows import LIVE_STATUS_FILE
 
@@ -51,6 +51,34 @@ print(ran_in[0] != loop_id, len([t for t in ticks if t < ticks[0] + 0.1]))
     assert other_thread == "True"
     # the loop kept ticking while the write blocked its thread for 100 ms
     assert int(ticks_during) >= 5, done.stdout
+
+
+def test_the_loop_lock_is_the_operating_systems_lock_and_keeps_real_threads_out() -> None:
+    without = loop_lock()
+    assert type(without) is type(threading.Lock())
+    script = """
+import gevent.monkey
+gevent.monkey.patch_all()
+import threading, gevent
+from loadlab.measure.offload import loop_lock
+from loadlab.measure.live_status import LiveWindow
+lock = loop_lock()
+patched = threading.Lock()
+print(type(lock).__module__, type(patched).__module__, type(LiveWindow()._lock).__module__)
+tries = []
+with lock:
+    # a real thread of gevent's pool is kept out while a greenlet holds it
+    gevent.get_hub().threadpool.apply(lambda: tries.append(lock.acquire(blocking=False)))
+gevent.get_hub().threadpool.apply(lambda: tries.append(lock.acquire(blocking=False)))
+print(tries)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    kinds, tries = done.stdout.splitlines()
+    # the OS lock (module _thread), where threading.Lock() is gevent's cooperative one
+    assert kinds == "_thread gevent.thread _thread", done.stdout
+    assert tries == "[False, True]", done.stdout
 
 
 def test_the_live_status_is_written_through_the_offloader(tmp_path: Path) -> None:
