@@ -42,6 +42,7 @@ from loadlab.load.transport import (
     TransportTimeout,
     forget_traceback,
 )
+from loadlab.rows import row_builder
 
 # An http(s) URL whose path holds only unreserved characters and slashes: its
 # request target is its path as it stands (re-quoting would leave it unchanged).
@@ -148,11 +149,8 @@ class FastHttpTransport:
             timer.close()
         status = int(response.status_code)
         response_headers = {str(k).lower(): str(v) for k, v in response.items()}
-        return StreamingResponse(
-            status=status,
-            headers=response_headers,
-            chunks=_read_body(response, timeout),
-            close=response.release,
+        return _streaming_response(
+            (status, response_headers, _read_body(response, timeout), response.release)
         )
 
     def _route(self, url: str) -> tuple[URL, str, str]:
@@ -222,6 +220,8 @@ class FastHttpTransport:
 
 
 _UNSEEN = object()
+# One a request: built through its slots' setters (loadlab.rows.row_builder).
+_streaming_response = row_builder(StreamingResponse, ("status", "headers", "chunks", "close"))
 
 
 class _RequestHead:

@@ -114,13 +114,15 @@ class SessionPlayer:
         with_cart = at_stake and bool(self.ledger.expected_cart)
         lateness_ms: float | None = None
         for attempt in range(1, self._retry.max_attempts + 1):
-            request = TurnRequest(
-                session_id=self.spec.session_id,
-                turn_index=turn.index,
-                message=turn.message,
-                idempotency_key=key,
-                token=self._credentials.token(self._wall()),
-                history=tuple(self._history),
+            request = _turn_request(
+                (
+                    self.spec.session_id,
+                    turn.index,
+                    turn.message,
+                    key,
+                    self._credentials.token(self._wall()),
+                    tuple(self._history),
+                )
             )
             if due is not None and attempt == 1:
                 # Taken at the last moment before the send: whatever delayed the
@@ -133,8 +135,8 @@ class SessionPlayer:
                 state = result.done.state if result.done is not None else None
                 check = self.ledger.turn_completed(turn, t_end=result.t_end, state=state)
                 self._history += [
-                    ChatMessage("user", turn.message),
-                    ChatMessage("assistant", result.text),
+                    _message(("user", turn.message)),
+                    _message(("assistant", result.text)),
                 ]
                 break
             self.ledger.attempt_failed(
@@ -234,11 +236,17 @@ class SessionPlayer:
         self._attempts += 1
         self._sink.emit(sample)
         if self._on_attempt is not None:
-            self._on_attempt(Attempt(turn=turn, sample=sample, result=result))
+            self._on_attempt(_attempt((turn, sample, result)))
 
 
-# Two rows a turn, built through their slots' setters (loadlab.rows.row_builder);
-# the values below are given in these orders.
+# What every turn makes, built through the slots' setters (loadlab.rows.row_builder):
+# two rows, the request, two messages of the history, the attempt handed on; the
+# values are given in these orders.
+_turn_request = row_builder(
+    TurnRequest, ("session_id", "turn_index", "message", "idempotency_key", "token", "history")
+)
+_message = row_builder(ChatMessage, ("role", "content"))
+_attempt = row_builder(Attempt, ("turn", "sample", "result"))
 _request_sample = row_builder(
     RequestSample,
     (

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+from loadlab.rows import row_builder
 from loadlab.scenario.model import Intent, Persona, Scenario, ThinkTime
 
 T = TypeVar("T")
@@ -240,6 +241,11 @@ def _think_time(rng: random.Random, think: ThinkTime) -> float:
     return min(max(value, think.min_s), think.max_s)
 
 
+# Thousands of turns are planned a second at a flash sale's peak: built through
+# the slots' setters (loadlab.rows.row_builder), values in this order.
+_turn = row_builder(Turn, ("index", "intent", "message", "think_time_s", "sku", "cart_delta"))
+
+
 def _random_sku(rng: random.Random, avoid: Sequence[str] = ()) -> str:
     # At most 10 cart items in a scenario's turns, so this finds one quickly;
     # the bound keeps it finite even if a catalog were nearly exhausted.
@@ -258,20 +264,16 @@ def _make_turn(
         item = _random_sku(rng, avoid=cart)
         cart.append(item)
         message = _pick(rng, _ADD).format(sku=item)
-        return Turn(
-            index=index, intent=intent, message=message, think_time_s=think, sku=item, cart_delta=1
-        )
+        return _turn((index, intent, message, think, item, 1))
     if intent == "remove_from_cart":
         item = _pick(rng, cart)
         cart.remove(item)
         message = _pick(rng, _REMOVE).format(sku=item)
-        return Turn(
-            index=index, intent=intent, message=message, think_time_s=think, sku=item, cart_delta=-1
-        )
+        return _turn((index, intent, message, think, item, -1))
     first = _random_sku(rng)
     second = _random_sku(rng, avoid=(first,))
     category = _pick(rng, _CATEGORIES)
     term = _pick(rng, _TERMS)
     template = _pick(rng, _TEMPLATES[intent])
     message = template.format(sku=first, sku2=second, category=category, term=term)
-    return Turn(index=index, intent=intent, message=message, think_time_s=think)
+    return _turn((index, intent, message, think, None, 0))
