@@ -271,10 +271,7 @@ class LiveWindow:
 
     def _prune(self, now: float) -> None:
         """Drop the turns that ended before the window (the lock held)."""
-        cutoff = now - self.window_s
-        turns = self._turns
-        while len(turns) and turns.oldest_end() < cutoff:
-            self._window_failures -= not turns.drop_oldest()
+        self._window_failures -= self._turns.drop_ended_before(now - self.window_s)
 
     def verdicts(self) -> dict[str, int]:
         """Sessions ended so far, by verdict."""
@@ -311,18 +308,35 @@ class _TurnColumns:
         self.latencies.append(latency_ms)
         self.ttfts.append(ttft_ms)
 
-    def oldest_end(self) -> float:
-        return self.ends[self._start]
-
     def drop_oldest(self) -> bool:
         """Drop the oldest turn (there must be one); whether it was ok."""
         ok = bool(self.oks[self._start])
         self._start += 1
+        self._compact()
+        return ok
+
+    def drop_ended_before(self, cutoff: float) -> int:
+        """Drop the oldest turns up to the first that ended at or after ``cutoff``; how many
+        of them failed. One pass in numpy: the window loses ~1,000 turns a second at a
+        flash sale's peak, and the snapshot that drops them runs twice a second on the loop."""
+        start = self._start
+        ends = np.frombuffer(self.ends, dtype="float64")[start:]
+        inside = ends >= cutoff
+        first = int(inside.argmax()) if inside.size else 0  # the first True (0: none)
+        dropped = first if inside.size and inside[first] else inside.size
+        del ends  # a view of the array: it cannot be resized while one exists
+        if not dropped:
+            return 0
+        kept = int(np.frombuffer(self.oks, dtype="int8")[start : start + dropped].sum())
+        self._start = start + dropped
+        self._compact()
+        return dropped - kept
+
+    def _compact(self) -> None:
         if self._start * 2 >= len(self.ends) and self._start >= 1024:
             for column in (self.ends, self.oks, self.latencies, self.ttfts):
                 del column[: self._start]
             self._start = 0
-        return ok
 
     def column(self, name: str) -> npt.NDArray[Any]:
         """A copy of one column's turns in the window, oldest first."""

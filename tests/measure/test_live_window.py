@@ -106,3 +106,24 @@ def test_environments_alive_counts_each_instance_once_while_it_answers() -> None
     assert window.environments_alive(now=T + 12.5) == 2  # b (t=2) left: a, c
     assert window.environments_alive(now=T + 13.5) == 1  # a (t=3) left too: c
     assert window.environments_alive(now=T + 16) == 0
+
+
+def test_the_window_drops_its_oldest_turns_up_to_the_first_still_inside() -> None:
+    # As the turns came one by one: the front leaves while it ended before the window,
+    # a turn that ended early but arrived after a later one stays until the front reaches it.
+    rng = random.Random(5)
+    window = LiveWindow(window_s=3.0)
+    model: list[tuple[float, bool]] = []
+    for k in range(6_000):
+        t_end = T + k / 200.0 + rng.choice([0.0, 0.0, 0.0, -2.5, 1.0])
+        ok = rng.random() > 0.2
+        window.observe(_turn(t_end, 10.0, ok))
+        model.append((t_end, ok))
+        if k % 211 == 0:
+            now = T + k / 200.0
+            while model and model[0][0] < now - 3.0:
+                model.pop(0)
+            snap = window.snapshot(now=now)["window"]
+            assert snap["turns"] == len(model)
+            failed = sum(not ok for _, ok in model)
+            assert snap["error_rate"] == (failed / len(model) if model else 0.0)
