@@ -62,10 +62,31 @@ def _click_until(page: Page, locator: Locator, done: Callable[[], bool] | None =
         page.wait_for_timeout(250)
 
 
+def _open_tab(page: Page, name: str) -> Locator:
+    """Select the tab ``name`` of a running test's UI, reloading a page that shows none.
+
+    Press Start with a load shape and, until the shape's first tick, the runner
+    still says "ready": a page loaded then shows the start form, and Locust's UI
+    stops polling a "ready" runner, so it shows that form for good. A reload
+    reads the state anew.
+    """
+    tab = page.get_by_role("tab", name=name)
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while True:
+        with contextlib.suppress(PlaywrightTimeoutError):
+            tab.wait_for(timeout=5_000)
+            break
+        if time.monotonic() > deadline:
+            shown = page.inner_text("body")[:300]
+            raise AssertionError(f"no {name!r} tab within {TIMEOUT_MS} ms; the page: {shown!r}")
+        page.reload()
+    _click_until(page, tab, lambda: tab.get_attribute("aria-selected") == "true")
+    return tab
+
+
 def read(page: Page, screenshot: str, fault_text: str) -> list[list[str]]:
     """The loadlab tab's table once it shows ``fault_text``; a screenshot; then Stop."""
-    tab = page.get_by_role("tab", name="loadlab")
-    _click_until(page, tab, lambda: tab.get_attribute("aria-selected") == "true")
+    _open_tab(page, "loadlab")
     page.locator("table tbody tr", has_text=fault_text).first.wait_for(timeout=TIMEOUT_MS)
     # sessions have ended by now: the verdict rows carry counts, not zeros only
     page.wait_for_function(
