@@ -399,36 +399,12 @@ class _Attempt:
         return self.clock()
 
     def token(self, text: str, now: float) -> None:
-        last = self.last_token
-        if last is None:
-            self.first_token = now
-            self.settle()
-        else:
-            gap = now - last
-            max_gap = self.max_gap
-            if max_gap is None or gap > max_gap:
-                self.max_gap = gap
-        self.last_token = now
-        self.tokens += 1
+        self._arrived(now, 1)
         self._keep(text)
 
     def token_run(self, texts: list[str], now: float) -> None:
         """``token(text, now)`` for each of ``texts`` (all arrived at ``now``), at once."""
-        if len(texts) == 1:
-            self.token(texts[0], now)
-            return
-        last = self.last_token
-        if last is None:
-            self.first_token = now
-            self.settle()
-            gap = 0.0  # between the run's own tokens
-        else:
-            gap = now - last
-        max_gap = self.max_gap
-        if max_gap is None or gap > max_gap:
-            self.max_gap = gap
-        self.last_token = now
-        self.tokens += len(texts)
+        self._arrived(now, len(texts))
         text = "".join(texts)
         size = len(text) if text.isascii() else len(text.encode("utf-8"))
         if not self.truncated and size <= self.max_answer - self.kept_bytes:
@@ -438,6 +414,22 @@ class _Attempt:
             return
         for piece in texts:
             self._keep(piece)
+
+    def _arrived(self, now: float, count: int) -> None:
+        """Time ``count`` tokens that arrived together at ``now``: the first, the widest gap."""
+        last = self.last_token
+        if last is None:
+            self.first_token = now
+            self.settle()
+            gap = 0.0 if count > 1 else None  # between the tokens of one arrival
+        else:
+            gap = now - last
+        if gap is not None:
+            max_gap = self.max_gap
+            if max_gap is None or gap > max_gap:
+                self.max_gap = gap
+        self.last_token = now
+        self.tokens += count
 
     def _keep(self, text: str) -> None:
         """Count a token's bytes and keep its text while the answer is within its bound."""
