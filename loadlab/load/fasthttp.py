@@ -220,7 +220,7 @@ class FastHttpTransport:
 
 
 _UNSEEN = object()
-# One a request: built through its slots' setters (loadlab.rows.row_builder).
+# Made for every request: built through its slots' setters (loadlab.rows.row_builder).
 _streaming_response = row_builder(StreamingResponse, ("status", "headers", "chunks", "close"))
 
 

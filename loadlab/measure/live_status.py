@@ -320,11 +320,10 @@ class _TurnColumns:
         of them failed. One pass in numpy: the window loses ~1,000 turns a second at a
         flash sale's peak, and the snapshot that drops them runs twice a second on the loop."""
         start = self._start
-        ends = np.frombuffer(self.ends, dtype="float64")[start:]
-        inside = ends >= cutoff
-        first = int(inside.argmax()) if inside.size else 0  # the first True (0: none)
-        dropped = first if inside.size and inside[first] else inside.size
-        del ends  # a view of the array: it cannot be resized while one exists
+        # a new array, no view of the column left behind (a viewed array cannot be resized)
+        inside = np.frombuffer(self.ends, dtype="float64")[start:] >= cutoff
+        # up to the first turn still inside (argmax: the first True); all when none is
+        dropped = int(inside.argmax()) if inside.any() else inside.size
         if not dropped:
             return 0
         kept = int(np.frombuffer(self.oks, dtype="int8")[start : start + dropped].sum())
