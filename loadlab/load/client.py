@@ -405,15 +405,9 @@ class _Attempt:
     def token_run(self, texts: list[str], now: float) -> None:
         """``token(text, now)`` for each of ``texts`` (all arrived at ``now``), at once."""
         self._arrived(now, len(texts))
-        text = "".join(texts)
-        size = len(text) if text.isascii() else len(text.encode("utf-8"))
-        if not self.truncated and size <= self.max_answer - self.kept_bytes:
-            self.answer_bytes += size
-            self.text.append(text)
-            self.kept_bytes += size
-            return
-        for piece in texts:
-            self._keep(piece)
+        # Kept as one text: the bound cuts the joined text where it would cut the token
+        # that crosses it (whole tokens before it kept, whole characters of that one).
+        self._keep("".join(texts))
 
     def _arrived(self, now: float, count: int) -> None:
         """Time ``count`` tokens that arrived together at ``now``: the first, the widest gap."""
