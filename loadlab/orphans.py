@@ -16,8 +16,9 @@ import os
 import signal
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
-__all__ = ["die_with_parent"]
+__all__ = ["die_with_parent", "running"]
 
 _PR_SET_PDEATHSIG = 1
 
@@ -40,3 +41,29 @@ def die_with_parent() -> Callable[[], None] | None:
             os._exit(1)
 
     return preexec
+
+
+def running(pid: int) -> bool:
+    """True while ``pid`` is a process that has not ended.
+
+    ``os.kill(pid, 0)`` alone is not enough: a process that ended but was not
+    yet reaped (a zombie) still answers it. An orphan's zombie stays until PID 1
+    reaps it, and in a container whose PID 1 is not an init (``docker run``
+    without ``--init``, many CI runners) that never happens. On Linux the state
+    letter in ``/proc/<pid>/stat`` tells: ``Z`` or ``X`` means ended.
+    """
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, under another user; /proc still tells its state
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return not sys.platform.startswith("linux")  # ended meanwhile, or no /proc here
+    except OSError:
+        return True
+    # the state follows the command name, which may itself contain ") "
+    fields = stat.rsplit(")", 1)[-1].split()
+    return not fields or fields[0] not in ("Z", "X")

@@ -29,6 +29,7 @@ import psutil
 import yaml
 
 from loadlab.errors import StackError
+from loadlab.orphans import running
 
 STACK_FILE = "stack.json"
 KUBECONFIG_FILE = "kubeconfig"
@@ -206,6 +207,8 @@ class StackState:
         can belong to another process. The owner was running before it wrote
         ``started_at``; a process by that pid that started later is not it.
         """
+        if not running(self.pid):  # gone, or ended and never reaped (a zombie)
+            return False
         try:
             created = psutil.Process(self.pid).create_time()
         except psutil.NoSuchProcess:

@@ -8,10 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import psutil
 import pytest
 
 from loadlab.analysis.rundata import load_run
+from loadlab.orphans import running
 
 REPO = Path(__file__).resolve().parents[2]
 STORM = REPO / "chaos" / "llm-429-storm.json"
@@ -40,4 +40,4 @@ def test_a_game_day_with_two_workers_writes_one_run_directory(tmp_path: Path) ->
     assert summary["locust"]["all_match"], summary["locust"]
     pids = [int(p) for p in (run_dir / "locust-workers.pid").read_text().split()]
     assert len(pids) == 2
-    assert not [p for p in pids if psutil.pid_exists(p)]
+    assert not [p for p in pids if running(p)]

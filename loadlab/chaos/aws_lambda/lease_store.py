@@ -19,6 +19,7 @@ from typing import Any, Literal, get_args
 from botocore.exceptions import BotoCoreError, ClientError
 
 from loadlab.chaos.aws_lambda.aws_clients import Clients, error_code
+from loadlab.orphans import running
 from loadlab.rows import TimelineEvent, append_lines, event_line
 
 log = logging.getLogger("chaostoolkit")
@@ -48,12 +49,8 @@ class Owner:
         """True only when the owner certainly ended (same host, pid gone or reused)."""
         if self.host != socket.gethostname():
             return False  # another machine's process: only the expiry can tell
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
+        if not running(self.pid):  # gone, or ended and not reaped (a zombie)
             return True
-        except PermissionError:
-            pass  # exists, under another user
         started = _process_start(self.pid)
         return self.started is not None and started is not None and started != self.started
 

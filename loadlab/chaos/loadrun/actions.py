@@ -23,6 +23,7 @@ from chaoslib.exceptions import ActivityFailed
 from loadlab.chaos.loadrun.live_run import read_live, run_dir_of
 from loadlab.load.context import lambda_function_of
 from loadlab.load.launch import LocustLaunch, start_locust, start_workers
+from loadlab.orphans import running
 from loadlab.scenario.files import load_scenario
 
 __all__ = ["start_load", "stop_load", "wait_for_load_end", "wait_for_turns_in_flight"]
@@ -225,11 +226,7 @@ def _reap(pid: int, *, wait: bool = False) -> int | None:
     try:
         done, status = os.waitpid(pid, 0 if wait else os.WNOHANG)
     except ChildProcessError:  # not our child (another process started it): poll instead
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return 0
-        return None
+        return None if running(pid) else 0
     if done == 0:
         return None
     return os.waitstatus_to_exitcode(status)

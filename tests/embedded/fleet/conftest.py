@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from loadlab.orphans import running
+
 # Behaves like the reference agent as far as the fleet can tell: initialises,
 # binds the shared port with SO_REUSEPORT only then, prints one READY line, and
 # answers each TCP connection with its instance id. Modes: "serve" (exit 0 on
@@ -61,16 +63,6 @@ def replica_argv(tmp_path: Path) -> Callable[[str], list[str]]:
     return argv
 
 
-def _process_alive(pid: int) -> bool:
-    """True if ``pid`` exists and is not a zombie (read from /proc, no psutil)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    state = stat.rsplit(")", 1)[1].split()[0]
-    return state not in ("Z", "X")
-
-
 def _children_of(pid: int) -> list[int]:
     """Live processes whose parent is ``pid``."""
     found = []
@@ -89,7 +81,7 @@ def _children_of(pid: int) -> list[int]:
 @pytest.fixture
 def process_alive() -> Callable[[int], bool]:
     """``pid -> bool``: the process exists and is not a zombie."""
-    return _process_alive
+    return running
 
 
 @pytest.fixture
