@@ -19,6 +19,7 @@ import pytest
 from stack_states import state
 
 from loadlab.chaos.aws_lambda.lease_store import Owner, _process_start
+from loadlab.chaos.loadrun.actions import _reap
 from loadlab.embedded.state import StackState
 from loadlab.orphans import running
 
@@ -70,3 +71,34 @@ def test_a_stack_whose_owner_ended_unreaped_is_stale(
     assert StackState.read_running(path) is None
     state(pid=os.getpid(), started_at=started_at).write(path)
     assert StackState.read_running(path) is not None
+
+
+def test_a_load_run_started_elsewhere_reads_as_ended_once_it_is_a_zombie() -> None:
+    # The load run's pid belongs to another process's child (chaos run started it):
+    # os.waitpid cannot reap it here, so its end is read from /proc.
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import os, sys, time\n"
+            "pid = os.fork()\n"
+            "if pid == 0:\n    os._exit(3)\n"
+            "print(pid, flush=True)\n"
+            "time.sleep(60)  # never reaps its child\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert parent.stdout is not None
+        child = int(parent.stdout.readline())
+        deadline = time.monotonic() + 30
+        while _state_letter(child) != "Z":
+            assert time.monotonic() < deadline, "the child never exited"
+            time.sleep(0.01)
+        assert _reap(child) == 0  # ended (its code is its parent's to read)
+    finally:
+        parent.kill()
+        parent.wait(timeout=30)
+        if parent.stdout is not None:
+            parent.stdout.close()
