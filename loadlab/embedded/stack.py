@@ -63,6 +63,7 @@ from loadlab.embedded.state import (
     write_kubeconfig,
 )
 from loadlab.errors import ConfigError, StackError
+from loadlab.orphans import running
 
 if TYPE_CHECKING:
     from loadlab.embedded.aws_lambda.snapshot_keeper import SnapshotKeeper
@@ -762,10 +763,9 @@ def _is_lambda_worker(pid: int) -> bool:
     """True while ``pid`` is a live ministack Lambda worker (checked by its command line)."""
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
+    except OSError:
         return False
-    return b"ministack-lambda-" in cmdline and state not in ("Z", "X")
+    return b"ministack-lambda-" in cmdline and running(pid)
 
 
 def _running_owner(stack_file: Path) -> int | None:
