@@ -27,7 +27,7 @@ from loadlab.load.payloads import (
     parse_error_payload,
     parse_meta,
 )
-from loadlab.load.sse import SSEEvent, SSEItem
+from loadlab.load.sse import SSEEvent, SSEItem, TokenLane
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +123,12 @@ class EndpointAdapter(Protocol):
         """True when the endpoint reports session state the oracle can check."""
         ...
 
+    @property
+    def token_lane(self) -> TokenLane | None:
+        """The shape of the protocol's plain token events, for the SSE parser to hand
+        on as texts at once (see :class:`~loadlab.load.sse.TokenLane`); None if none."""
+        ...
+
     def prepare(self, base_url: str, request: TurnRequest) -> PreparedRequest:
         """Build the HTTP request for one attempt of a turn."""
         ...
@@ -147,6 +153,8 @@ class ReferenceAdapter:
 
     name = "reference"
     tracks_state = True
+    # What decode() makes a TokenText of at a glance (_plain_text), when its text is ASCII.
+    token_lane: TokenLane | None = TokenLane("token", '{"text":"', '"}')
 
     def prepare(self, base_url: str, request: TurnRequest) -> PreparedRequest:
         """``POST /v1/sessions/{id}/turns`` with the JWT and the turn's idempotency key."""
@@ -212,6 +220,7 @@ class OpenAIChatAdapter:
 
     name = "openai"
     tracks_state = False
+    token_lane: TokenLane | None = None  # every chunk is a JSON object to parse
 
     def __init__(
         self,

@@ -36,7 +36,7 @@ from loadlab.load.payloads import (
     load_json_object,
     parse_error_payload,
 )
-from loadlab.load.sse import MalformedStream, SSEParser
+from loadlab.load.sse import MalformedStream, PlainTokens, SSEParser
 from loadlab.load.transport import (
     ConnectFailed,
     MalformedResponse,
@@ -254,7 +254,11 @@ class AgentClient:
         if "text/event-stream" not in content_type:
             run.drain(response, limit=_MAX_ERROR_BODY)
             return run.failed("malformed", f"expected text/event-stream, got {content_type!r}")
-        parser = SSEParser(max_line_bytes=self._max_event, max_event_bytes=self._max_event)
+        parser = SSEParser(
+            max_line_bytes=self._max_event,
+            max_event_bytes=self._max_event,
+            tokens=self._adapter.token_lane,
+        )
         decode = self._adapter.decode
         plain_tokens = self._adapter.plain_tokens
         deadline = run.t0 + self._deadline
@@ -263,13 +267,19 @@ class AgentClient:
             items = parser.feed(chunk)
             index, count = 0, len(items)
             while index < count:
+                item = items[index]
+                if isinstance(item, PlainTokens):
+                    # Token events the parser read at once (the same as decoding each).
+                    index += 1
+                    if run.done is None:
+                        run.token_run(item.texts, now)
+                    continue
                 if run.done is None:
                     # A run of tokens that need no decoding, taken at once (same result).
                     texts, index = plain_tokens(items, index)
                     if texts:
                         run.token_run(texts, now)
                         continue
-                item = items[index]
                 index += 1
                 if isinstance(item, MalformedStream):
                     return run.failed("malformed", item.reason)

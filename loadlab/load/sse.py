@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import groupby
+from operator import itemgetter
 from typing import NamedTuple
 
 DONE_SENTINEL = "[DONE]"
@@ -46,7 +48,66 @@ class MalformedStream:
     sample: bytes = b""
 
 
-SSEItem = SSEEvent | MalformedStream
+class PlainTokens(NamedTuple):
+    """Consecutive events of a parser's :class:`TokenLane`, as the texts they carry.
+
+    Only a parser given a lane makes these; each stands for
+    ``len(texts)`` events in a row, in stream order.
+    """
+
+    texts: list[str]
+
+
+SSEItem = SSEEvent | MalformedStream | PlainTokens
+
+
+class TokenLane:
+    """Events whose text can be read off the wire without parsing their data.
+
+    An endpoint's stream is mostly token events of one fixed shape
+    (``event: token`` + ``data: {"text":"..."}`` in the reference protocol).
+    A parser given a lane hands a run of them on as one :class:`PlainTokens`
+    item instead of an :class:`SSEEvent` each, when the event is
+    ``event: EVENT`` + ``data: PREFIX TEXT SUFFIX`` and TEXT is printable
+    ASCII with no ``"`` or ``\\`` (nothing a JSON string would escape, so
+    TEXT is the value itself). Any other event, including one of that shape
+    with other characters in TEXT, comes out as an :class:`SSEEvent` as
+    without a lane; so does everything the parser does not take at once
+    (events cut across chunks, comments, ids, CR line ends).
+    """
+
+    __slots__ = ("_events", "event", "prefix", "suffix")
+
+    def __init__(self, event: str, prefix: str, suffix: str) -> None:
+        for name, value in (("event", event), ("prefix", prefix), ("suffix", suffix)):
+            if "\n" in value or "\r" in value:
+                raise ValueError(f"TokenLane: {name} must be one line, got {value!r}")
+        self.event = event
+        self.prefix = prefix
+        self.suffix = suffix
+        # Per event: the lane's (marker, text) or, for any other usual event, (name, data).
+        self._events = re.compile(
+            f"(event: {re.escape(event)}\n)data: {re.escape(prefix)}"
+            f"([ !#-\\[\\]-~]*){re.escape(suffix)}\n\n"
+            "|(?:event: ([^\n]*)\n)?data: ([^\n]*)\n\n"
+        )
+
+    def __repr__(self) -> str:
+        return f"TokenLane({self.event!r}, {self.prefix!r}, {self.suffix!r})"
+
+    def split(self, text: str, id_: str | None) -> list[SSEItem]:
+        """The items of ``text``, made only of usual events (see ``_SIMPLE_EVENTS``)."""
+        out: list[SSEItem] = []
+        for marker, group in groupby(self._events.findall(text), _MARKER):
+            if marker:
+                out.append(_tuple_new(PlainTokens, ([found[1] for found in group],)))
+            else:
+                out += [
+                    _tuple_new(SSEEvent, (name or "message", data, id_, None))
+                    for _, _, name, data in group
+                ]
+        return out
+
 
 # The usual event, as _simple_event takes it: an optional "event: NAME" line, one
 # "data: DATA" line, the blank line. Neither line holds a CR (see _feed_text).
@@ -54,6 +115,7 @@ _SIMPLE = re.compile(r"(?:event: ([^\n]*)\n)?data: ([^\n]*)\n\n")
 _SIMPLE_EVENTS = re.compile(r"(?:(?:event: [^\n]*\n)?data: [^\n]*\n\n)*")
 
 _tuple_new = tuple.__new__
+_MARKER = itemgetter(0)
 
 
 def _event(name: str, data: str, id_: str | None, retry_ms: int | None) -> SSEEvent:
@@ -67,9 +129,16 @@ class SSEParser:
 
     After a :class:`MalformedStream` item the parser ignores further input:
     a stream that broke once cannot be trusted to be aligned again.
+    ``tokens``: the endpoint's :class:`TokenLane`, if it has one.
     """
 
-    def __init__(self, *, max_line_bytes: int = 1 << 20, max_event_bytes: int = 1 << 20) -> None:
+    def __init__(
+        self,
+        *,
+        max_line_bytes: int = 1 << 20,
+        max_event_bytes: int = 1 << 20,
+        tokens: TokenLane | None = None,
+    ) -> None:
         if max_line_bytes < 1 or max_event_bytes < 1:
             raise ValueError(
                 f"SSE limits must be >= 1 byte, got line {max_line_bytes}, event {max_event_bytes}"
@@ -85,6 +154,7 @@ class SSEParser:
         self._id: str | None = None
         self._retry: int | None = None
         self._broken = False
+        self._lane = tokens
 
     @property
     def broken(self) -> bool:
@@ -176,6 +246,9 @@ class SSEParser:
         # No event of the text can pass the data limit if the whole text does not.
         if fresh and size <= self._max_event and _SIMPLE_EVENTS.fullmatch(text):
             id_ = self._id
+            if self._lane is not None:
+                out += self._lane.split(text, id_)
+                return
             # _event inlined: the bulk of a turn's events are made here
             out += [
                 _tuple_new(SSEEvent, (name or "message", data, id_, None))

@@ -1,6 +1,7 @@
 """Runs of plain tokens taken at once: the same turn as decoding them one by one.
 
-:meth:`ReferenceAdapter.plain_tokens` and :meth:`_Attempt.token_run` are the
+:meth:`ReferenceAdapter.plain_tokens`, the SSE parser's token lane
+(:class:`~loadlab.load.sse.TokenLane`) and :meth:`_Attempt.token_run` are the
 client's fast path for the bulk of a stream; each test compares it with the
 event-by-event path (an adapter that never offers a run) on the same bytes.
 """
@@ -17,7 +18,7 @@ from load_testkit import ManualClock, done, meta, timed
 
 from loadlab.load.adapters import ReferenceAdapter, TurnRequest
 from loadlab.load.client import AgentClient, TurnResult
-from loadlab.load.sse import SSEEvent, SSEItem
+from loadlab.load.sse import PlainTokens, SSEEvent, SSEItem, SSEParser
 from loadlab.load.transport import MockResponse, MockTransport
 
 REQUEST = TurnRequest(
@@ -26,7 +27,9 @@ REQUEST = TurnRequest(
 
 
 class OneByOne(ReferenceAdapter):
-    """The reference protocol without the run fast path: every event through decode()."""
+    """The reference protocol without the run fast paths: every event through decode()."""
+
+    token_lane = None
 
     def plain_tokens(self, items: Sequence[SSEItem], start: int) -> tuple[list[str], int]:
         return [], start
@@ -151,3 +154,75 @@ def test_tokens_after_done_change_nothing() -> None:
 
 def _wire(event: SSEEvent) -> bytes:
     return f"event: {event.event}\ndata: {event.data}\n\n".encode()
+
+
+LANE = ReferenceAdapter.token_lane
+assert LANE is not None
+
+
+def expanded(items: list[SSEItem]) -> list[tuple[str, str]]:
+    """Events as (name, data), a lane's run of texts as the token events it stands for."""
+    assert LANE is not None
+    out: list[tuple[str, str]] = []
+    for item in items:
+        if isinstance(item, PlainTokens):
+            assert item.texts, "a run of no tokens"
+            out += [(LANE.event, f"{LANE.prefix}{text}{LANE.suffix}") for text in item.texts]
+        else:
+            assert isinstance(item, SSEEvent), item
+            out.append((item.event, item.data))
+    return out
+
+
+EVENTS = st.one_of(
+    TEXTS.map(lambda t: compact_token(t, ascii_only=False)),
+    TEXTS.map(lambda t: compact_token(t, ascii_only=True)),
+    # the lane's shape, but JSON would read it otherwise, or not at all
+    st.sampled_from(['{"text":"a\\"}', '{"text":"\\u0041"}', '{"text":"x"} ', '{"text":"x"']).map(
+        lambda d: f"event: token\ndata: {d}\n\n".encode()
+    ),
+    st.sampled_from([b"data: plain\n\n", b"event: meta\ndata: {}\n\n", b"event: token\ndata:\n\n"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    events=st.lists(EVENTS, max_size=12),
+    cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=4),
+)
+def test_the_lane_reads_what_the_parser_reads_event_by_event(
+    events: list[bytes], cuts: list[int]
+) -> None:
+    body = b"".join(events)
+    bounds = sorted({min(c, len(body)) for c in cuts} | {0, len(body)})
+    lane, plain = SSEParser(tokens=LANE), SSEParser()
+    with_lane: list[SSEItem] = []
+    without: list[SSEItem] = []
+    for a, b in itertools.pairwise(bounds):
+        with_lane += lane.feed(body[a:b])
+        without += plain.feed(body[a:b])
+    assert expanded(with_lane) == expanded(without)
+
+
+def test_the_lane_takes_plain_ascii_tokens_and_leaves_the_rest() -> None:
+    body = (
+        meta()
+        + compact_token("Sure")
+        + compact_token(", it")
+        + compact_token("caf\u00e9")  # printable, not ASCII: an event, decoded as before
+        + compact_token('say "hi"')  # an escape: an event
+        + compact_token("ok")
+        + done(1)
+    )
+    items = SSEParser(tokens=LANE).feed(body)
+    assert [type(i).__name__ for i in items] == [
+        "SSEEvent",
+        "PlainTokens",
+        "SSEEvent",
+        "SSEEvent",
+        "PlainTokens",
+        "SSEEvent",
+    ]
+    assert items[1] == PlainTokens(["Sure", ", it"]) and items[4] == PlainTokens(["ok"])
+    result = play(CountingAdapter(), [(0.01, body)])
+    assert result.ok and result.text == 'Sure, itcaf\u00e9say "hi"ok' and result.tokens == 5
