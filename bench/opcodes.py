@@ -1,9 +1,9 @@
 """Bytecode instructions per turn: a count that the machine's speed cannot move.
 
-On this kind of VM the same pure-Python loop takes 15 ms one second and 25 ms
-the next (try it), so CPU timings of identical code (``bench/efficiency.py``,
-``bench/session_cpu.py``) move by +/- 10-30 % from run to run, more than most
-changes to the hot path. This script counts instead: it runs each variant under
+On a shared VM the speed of a core moves from second to second, so CPU
+timings of identical code (``bench/efficiency.py``, ``bench/session_cpu.py``)
+move by +/- 10-30 % from run to run (bench/RESULTS.md), more than most changes
+to the hot path. This script counts instead: it runs each variant under
 ``sys.settrace`` with opcode events on and counts the Python bytecode
 instructions executed per exchange, by file and by function. The count is the
 same on every run (give or take the gevent scheduling of a few greenlets); a
@@ -12,7 +12,8 @@ change that removes work shows up exactly.
 It is a proxy, not CPU: an instruction that calls into C (a regular expression,
 ``json.loads``, a socket send) counts as one however long the call takes, and
 instructions differ in cost. Use it to see where loadlab's Python work goes and
-whether a change removed some; use CPU benchmarks for the cost.
+whether a change removed some; use CPU benchmarks for the cost (``--cpu N``
+times the variants too, alternated, in the same process).
 
 Variants, against the canned SSE server (bench/_sse_server.py, ``--tokens``
 token events an answer), each exchange one POST and its whole answer:
@@ -43,6 +44,7 @@ import argparse
 import collections
 import itertools
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -82,6 +84,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--tokens", type=int, default=8, help="token events an answer (8)")
     parser.add_argument("--top", type=int, default=12, help="files and functions shown (12)")
     parser.add_argument(
+        "--cpu",
+        type=int,
+        default=0,
+        metavar="ROUNDS",
+        help="then time each variant's CPU per exchange (process time, 50 greenlets, 3,000 "
+        "exchanges a round), alternated for ROUNDS rounds (0: no timing)",
+    )
+    parser.add_argument(
         "--variants",
         default=",".join(VARIANTS),
         help=f"which, comma-separated ({','.join(VARIANTS)})",
@@ -91,8 +101,8 @@ def parse_args() -> argparse.Namespace:
     unknown = sorted(set(args.variants) - set(VARIANTS))
     if unknown or not args.variants:
         parser.error(f"--variants: unknown {unknown or 'none given'}; choose from {VARIANTS}")
-    if args.n < 10 or args.tokens < 0 or args.top < 0:
-        parser.error("need --n >= 10, --tokens >= 0, --top >= 0")
+    if args.n < 10 or args.tokens < 0 or args.top < 0 or args.cpu < 0:
+        parser.error("need --n >= 10, --tokens >= 0, --top >= 0, --cpu >= 0")
     return args
 
 
@@ -120,7 +130,7 @@ class OpcodeCounter:
         sys.settrace(None)
 
 
-_LIBRARY = re.compile(r".*?/(?:site-packages|lib/python3\.\d+)/")
+_LIBRARY = re.compile(r".*/(?:site-packages|lib/python3\.\d+)/")
 
 
 def _where(code: CodeType) -> str:
@@ -209,7 +219,8 @@ def session_worker(base: str) -> transport_cpu.Worker:
 
 def count(work: transport_cpu.Worker, name: str, n: int) -> collections.Counter[CodeType]:
     """Instructions per code object over ``n`` exchanges, two greenlets at a time."""
-    gevent.joinall([gevent.spawn(work, f"warm-{name}-{u}", 100) for u in range(2)], raise_error=True)
+    warm = [gevent.spawn(work, f"warm-{name}-{u}", 100) for u in range(2)]
+    gevent.joinall(warm, raise_error=True)
     with OpcodeCounter() as counter:
         gevent.joinall(
             [gevent.spawn(work, f"{name}-{u}", n // 2) for u in range(2)], raise_error=True
@@ -217,6 +228,24 @@ def count(work: transport_cpu.Worker, name: str, n: int) -> collections.Counter[
         # The rows of these turns written once, as the recorder does every second.
         getattr(work, "flush", lambda: None)()
     return counter.counts
+
+
+def timed(workers: dict[str, transport_cpu.Worker], names: list[str], rounds: int) -> None:
+    """CPU per exchange of each variant, alternated round by round (what the count is not)."""
+    print(f"\n## CPU per exchange (process time, 50 greenlets, {rounds} rounds alternated)")
+    cpu: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            work = workers[name]
+            per, _ = transport_cpu.measure(work, name, 50, 3_000, r)
+            getattr(work, "flush", lambda: None)()  # not timed: the child's work under Locust
+            cpu[name].append(per)
+    for name in names:
+        rounds_us = ", ".join(f"{x:.0f}" for x in cpu[name])
+        print(f"  {name:9s} median {statistics.median(cpu[name]):6.1f} us ({rounds_us})")
+    if "session" in cpu and "locust" in cpu:
+        ratio = statistics.median(cpu["session"]) / statistics.median(cpu["locust"])
+        print(f"session / locust: {ratio:.2f} (in CPU)")
 
 
 def main() -> int:
@@ -251,6 +280,8 @@ def main() -> int:
                 f"\nsession / locust: {totals['session'] / totals['locust']:.2f} "
                 "(loadlab's turn against plain Locust's request, in instructions)"
             )
+        if args.cpu:
+            timed(workers, args.variants, args.cpu)
     finally:
         server.terminate()
         server.wait(timeout=10)
