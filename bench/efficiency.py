@@ -28,14 +28,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import collections
+import contextlib
 import os
 import re
 import resource
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,7 +56,7 @@ from _launch import (
     run_measured,
     write_scenario,
 )
-from _procstat import between, bracket
+from _procstat import between, bracket, process_cpu_s, with_descendants
 from _profile import py_spy
 from _report import markdown_table, print_header, progress
 
@@ -133,6 +138,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="smoke mode (~30 s): 1 round, 7 s runs, 2 s warm-up, 4 s wrk",
     )
+    parser.add_argument(
+        "--sliced",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="run the two Locust variants of a round at the same time, taking turns on the "
+        "CPU every SECONDS (the other stopped with SIGSTOP), so both see the machine at the "
+        "same speed; --duration is then each variant's measured time (0: one after the "
+        "other, the default)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument(
         "--profile",
@@ -145,6 +160,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.duration, args.warmup, args.rounds, args.wrk_duration = 7.0, 2.0, 1, 4.0
     if args.users < 1 or args.duration <= args.warmup + 1 or args.rounds < 1:
         parser.error("need --users >= 1, --rounds >= 1 and --duration > --warmup + 1")
+    if args.sliced and not 0.5 <= args.sliced <= args.duration / 2:
+        parser.error(
+            f"--sliced must be 0 (off) or between 0.5 and --duration / 2, got {args.sliced:g}"
+        )
+    if args.sliced and args.profile:
+        parser.error("--profile and --sliced do not go together (py-spy reads a stopped process)")
     return args
 
 
@@ -201,12 +222,15 @@ def _window_measurement(
 
 
 async def run_shopping(
-    args: argparse.Namespace, server: CannedServer, work: Path, rnd: int
+    args: argparse.Namespace,
+    server: CannedServer,
+    work: Path,
+    rnd: int,
+    slicer: Slicer | None = None,
 ) -> Measurement:
     """ShoppingSessionUser through loadlab's locustfile, plugin and recorder."""
-    scenario = write_scenario(
-        work / "efficiency.yaml", efficiency_scenario(args.users, args.duration)
-    )
+    duration = args.duration if slicer is None else slicer.run_time_s
+    scenario = write_scenario(work / "efficiency.yaml", efficiency_scenario(args.users, duration))
     run_dir = work / f"round{rnd}-shopping"
     plan = LocustLaunch(
         scenario_path=scenario,
@@ -220,13 +244,16 @@ async def run_shopping(
         plan,
         log_path=work / f"round{rnd}-shopping.log",
         other_groups=lambda: {"server": server.pids},
-        timeout_s=args.duration + 60,
-        on_start=spy.attach,
+        timeout_s=duration + 60,
+        on_start=spy.attach if slicer is None else slicer.attach(SHOPPING),
     )
     await spy.done()
     data = load_run(run_dir)
     ok = data.turns[data.turns["ok"]]
-    m = _window_measurement(SHOPPING, rnd, run, ok["t_end"].tolist(), args.warmup)
+    if slicer is None:
+        m = _window_measurement(SHOPPING, rnd, run, ok["t_end"].tolist(), args.warmup)
+    else:
+        m = slicer.measurement(SHOPPING, rnd, run, ok["t_end"].tolist())
     verdicts = data.sessions["verdict"].value_counts().to_dict()
     note = "sessions " + ", ".join(f"{k} {v}" for k, v in sorted(verdicts.items()))
     failures = int((~data.turns["ok"]).sum())
@@ -235,9 +262,14 @@ async def run_shopping(
 
 
 async def run_plain(
-    args: argparse.Namespace, server: CannedServer, work: Path, rnd: int
+    args: argparse.Namespace,
+    server: CannedServer,
+    work: Path,
+    rnd: int,
+    slicer: Slicer | None = None,
 ) -> Measurement:
     """Plain Locust FastHttpUser doing the same POST and reading the stream."""
+    duration = args.duration if slicer is None else slicer.run_time_s
     completions = work / f"round{rnd}-plain.times"
     csv = work / f"round{rnd}-plain" / "locust"
     csv.parent.mkdir(parents=True, exist_ok=True)
@@ -260,7 +292,7 @@ async def run_plain(
         "--spawn-rate",
         str(args.users),
         "--run-time",
-        f"{args.duration:g}s",
+        f"{duration:g}s",
         "--completions-file",
         str(completions),
     ]
@@ -269,14 +301,120 @@ async def run_plain(
         cmd,
         log_path=work / f"round{rnd}-plain.log",
         other_groups=lambda: {"server": server.pids},
-        timeout_s=args.duration + 60,
-        on_start=spy.attach,
+        timeout_s=duration + 60,
+        on_start=spy.attach if slicer is None else slicer.attach(PLAIN),
     )
     await spy.done()
     times = [float(x) for x in completions.read_text().split()] if completions.exists() else []
-    m = _window_measurement(PLAIN, rnd, run, times, args.warmup)
+    if slicer is None:
+        m = _window_measurement(PLAIN, rnd, run, times, args.warmup)
+    else:
+        m = slicer.measurement(PLAIN, rnd, run, times)
     profile = spy.summary(m.turns_per_cpu_s)
     return Measurement(**{**_fields(m), "failures": _locust_failures(csv), "profile": profile})
+
+
+class Slicer:
+    """The two Locust runs of a round at the same time, taking turns on the CPU (``--sliced``).
+
+    This machine's speed moves from second to second; two runs one after the
+    other each see a different machine, and their ratio moves by +/- 0.1 between
+    rounds of identical code. Here both run at once: once each has warmed up,
+    one is stopped (SIGSTOP, with its children: the recorder's part writer)
+    while the other is measured for ``slice_s``, then they swap, for
+    ``slices`` slices each, in the order A B B A A B ... Each variant's CPU and
+    turns are counted over its own slices only (from ``SETTLE_S`` after it was
+    resumed), so both are measured on the same stretch of the machine's time.
+    A turn in flight when its process is stopped ends late, not failed (the
+    turn timeout, 10 s, is longer than a slice).
+    """
+
+    SETTLE_S = 0.25
+
+    def __init__(self, args: argparse.Namespace, server: CannedServer) -> None:
+        self.slice_s = float(args.sliced)
+        self.slices = max(1, round(args.duration / self.slice_s))
+        # Locust's start-up (imports, the recorder's child) and the warm-up, both running.
+        self.start_after_s = args.warmup + 4.0
+        self.run_time_s = (
+            self.start_after_s + 2 * self.slices * (self.slice_s + self.SETTLE_S) + 6.0
+        )
+        self._server = server
+        self._pids: dict[str, int] = {}
+        self._both = asyncio.Event()
+        # Per variant: (start, end, CPU s of the variant, CPU s of the server) of each slice.
+        self.windows: dict[str, list[tuple[float, float, float, float]]] = {
+            SHOPPING: [],
+            PLAIN: [],
+        }
+
+    def attach(self, variant: str) -> Callable[[int], None]:
+        """The ``on_start`` of one variant's run: its pid."""
+
+        def started(pid: int) -> None:
+            self._pids[variant] = pid
+            if len(self._pids) == len(self.windows):
+                self._both.set()
+
+        return started
+
+    async def run(self) -> None:
+        """Alternate the two runs, measuring each over its own slices."""
+        await asyncio.wait_for(self._both.wait(), timeout=60)
+        await asyncio.sleep(self.start_after_s)
+        try:
+            for k in range(2 * self.slices):
+                # A B B A A B B A ...: a trend across the round falls on both alike
+                active = SHOPPING if (k + k // 2) % 2 == 0 else PLAIN
+                idle = PLAIN if active == SHOPPING else SHOPPING
+                _signal_tree(self._pids[idle], signal.SIGSTOP)
+                _signal_tree(self._pids[active], signal.SIGCONT)
+                await asyncio.sleep(self.SETTLE_S)
+                t0, cpu0, server0 = time.time(), self._cpu(active), self._server_cpu()
+                await asyncio.sleep(self.slice_s)
+                t1, cpu1, server1 = time.time(), self._cpu(active), self._server_cpu()
+                self.windows[active].append((t0, t1, cpu1 - cpu0, server1 - server0))
+        finally:
+            for pid in self._pids.values():
+                _signal_tree(pid, signal.SIGCONT)
+        progress(f"sliced: {self.slices} slices of {self.slice_s:g} s each, alternated")
+
+    def _cpu(self, variant: str) -> float:
+        return sum(process_cpu_s(p) or 0.0 for p in with_descendants([self._pids[variant]]))
+
+    def _server_cpu(self) -> float:
+        return sum(process_cpu_s(p) or 0.0 for p in with_descendants(self._server.pids))
+
+    def measurement(
+        self, variant: str, rnd: int, run: ProcessRun, completions: list[float]
+    ) -> Measurement:
+        """The variant's turns and CPU over its own slices."""
+        windows = self.windows[variant]
+        if run.returncode not in (0, 1) or not windows:
+            raise RuntimeError(
+                f"{variant} run failed (exit {run.returncode}, {len(windows)} slices measured); "
+                f"last lines of {run.log_path}:\n{log_tail(run.log_path)}"
+            )
+        ends = sorted(completions)
+        turns = sum(
+            bisect.bisect_right(ends, t1) - bisect.bisect_left(ends, t0) for t0, t1, _, _ in windows
+        )
+        return Measurement(
+            variant=variant,
+            round=rnd,
+            turns=turns,
+            wall_s=sum(t1 - t0 for t0, t1, _, _ in windows),
+            cpu_s=sum(w[2] for w in windows),
+            server_cpu_s=sum(w[3] for w in windows),
+            failures=0,
+        )
+
+
+def _signal_tree(pid: int, sig: signal.Signals) -> None:
+    """``sig`` to ``pid`` and every process below it (those that are gone are skipped)."""
+    for each in with_descendants([pid]):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(each, sig)
 
 
 class _Profiler:
@@ -448,8 +586,24 @@ async def measure(args: argparse.Namespace, work: Path) -> list[Measurement]:
     ) as server:
         progress(f"canned SSE server at {server.url} ({args.server_procs} process(es))")
         for rnd in range(1, args.rounds + 1):
+            if args.sliced:
+                progress(f"round {rnd}: {SHOPPING} and {PLAIN}, sliced ...")
+                slicer = Slicer(args, server)
+                shopping, plain, _ = await asyncio.gather(
+                    run_shopping(args, server, work, rnd, slicer),
+                    run_plain(args, server, work, rnd, slicer),
+                    slicer.run(),
+                )
+                results += [shopping, plain]
+                for m in (shopping, plain):
+                    progress(
+                        f"round {rnd}: {m.variant}: {m.turns_per_cpu_s:,.0f} turns/CPU-s "
+                        f"over {m.wall_s:.0f} s of slices"
+                    )
             shift = (rnd - 1) % len(variants)
             for variant in variants[shift:] + variants[:shift]:
+                if args.sliced and variant != WRK:
+                    continue
                 progress(f"round {rnd}: {variant} ...")
                 m = await RUNNERS[variant](args, server, work, rnd)
                 progress(
@@ -480,10 +634,12 @@ def report(args: argparse.Namespace, results: list[Measurement]) -> None:
                 f"{eff / plain_eff:.2f}x" if plain_eff else "-",
             ]
         )
-    print(
-        f"## Efficiency: {args.users} users, no think time, "
-        f"{args.duration:g} s runs ({args.warmup:g} s warm-up skipped), {args.rounds} round(s)\n"
+    timing = (
+        f"both at once, measured in turns of {args.sliced:g} s ({args.duration:g} s each)"
+        if args.sliced
+        else f"{args.duration:g} s runs ({args.warmup:g} s warm-up skipped)"
     )
+    print(f"## Efficiency: {args.users} users, no think time, {timing}, {args.rounds} round(s)\n")
     print(
         markdown_table(
             [
