@@ -24,9 +24,9 @@ import socket
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-import gevent
-from gevent import monkey
+from gevent import get_hub, getcurrent, monkey
 from geventhttpclient.client import HTTPClient, HTTPClientPool
+from geventhttpclient.header import Headers
 from geventhttpclient.response import (
     HTTPConnectionClosed,
     HTTPParseError,
@@ -117,8 +117,7 @@ class FastHttpTransport:
     ) -> StreamingResponse:
         """Send the request and wait (at most ``timeout``) for the status and headers."""
         parsed, uri, origin = self._route(url)
-        timer = gevent.Timeout(timeout)
-        timer.start()
+        timer, expired = _arm(timeout)
         try:
             client = self._clients.get(origin) if origin else None
             if client is None:
@@ -131,8 +130,8 @@ class FastHttpTransport:
                 response = client.request(method, uri, body=body, headers=dict(headers))
             else:
                 response = _post(client, data)
-        except gevent.Timeout as exc:
-            if exc is not timer:
+        except _Expired as exc:
+            if exc is not expired:
                 raise
             forget_traceback(exc)
             raise TransportTimeout(f"no response within {timeout:g} s") from None
@@ -148,7 +147,7 @@ class FastHttpTransport:
         finally:
             timer.close()
         status = int(response.status_code)
-        response_headers = {str(k).lower(): str(v) for k, v in response.items()}
+        response_headers = _lowered(response)
         return _streaming_response(
             (status, response_headers, _read_body(response, timeout), response.release)
         )
@@ -307,16 +306,15 @@ def _read_body(response: Any, timeout: float) -> Iterator[bytes]:
         sock = response._sock
         if sock is None:
             raise StreamReset("connection closed mid-stream")
-        # A fresh timer per wait: a gevent.Timeout cancelled and started again
-        # resumes its remaining time (libev keeps it), which would turn this
-        # idle timeout into a budget for the whole stream.
-        timer = gevent.Timeout(timeout)
-        timer.start()
+        # A fresh timer per wait: one stopped and started again resumes its
+        # remaining time (libev keeps it), which would turn this idle timeout
+        # into a budget for the whole stream.
+        timer, expired = _arm(timeout)
         try:
             response.feed(sock.recv(response.block_size))
-        except gevent.Timeout as exc:
+        except _Expired as exc:
             response.release()
-            if exc is not timer:
+            if exc is not expired:
                 raise
             forget_traceback(exc)
             raise TransportTimeout(f"no data for {timeout:g} s") from None
@@ -330,6 +328,47 @@ def _read_body(response: Any, timeout: float) -> Iterator[bytes]:
             raise _parse_failure(exc, "body") from None
         finally:
             timer.close()
+
+
+class _Expired(BaseException):
+    """Thrown into a greenlet by the timer :func:`_arm` started for it.
+
+    A ``BaseException``, as ``gevent.Timeout`` is: no ``except Exception`` of
+    the HTTP client on the way up can take it for an error of its own.
+    """
+
+
+def _arm(seconds: float) -> tuple[Any, _Expired]:
+    """A started timer that throws a fresh :class:`_Expired` into this greenlet after ``seconds``.
+
+    What ``gevent.Timeout(seconds).start()`` does, through the loop's own timer
+    (C code) rather than the ``Timeout`` object's Python code: two per turn, they
+    cost a few per cent of its CPU. The caller closes the timer when the wait is
+    over and tells its own expiry from any other by identity.
+    """
+    expired = _Expired()
+    timer = get_hub().loop.timer(seconds)
+    # update: the loop's clock is read first, so a long callback before does not
+    # make the timer expire early (as Timeout.start does)
+    timer.start(getcurrent().throw, expired, update=True)
+    return timer, expired
+
+
+def _lowered(response: Any) -> dict[str, str]:
+    """The response's header fields by lower-case name; the last one of a repeated field.
+
+    geventhttpclient's ``Headers`` is a dict of lower-case names to ``(name,
+    value)``, or a list of them for a repeated field: read as it stands instead
+    of through its ``items()`` generator (a turn's CPU counts). Another header
+    type goes through ``items()``.
+    """
+    index = response._headers_index
+    if type(index) is Headers:
+        return {
+            name: value[1] if type(value) is tuple else value[-1][1]
+            for name, value in dict.items(index)
+        }
+    return {str(k).lower(): str(v) for k, v in response.items()}
 
 
 def _parse_failure(exc: Exception, where: str) -> StreamReset | MalformedResponse:

@@ -28,7 +28,7 @@ import json
 from dataclasses import dataclass
 
 from loadlab.load.payloads import AgentState
-from loadlab.scenario.script import Turn, expected_cart
+from loadlab.scenario.script import Turn
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -72,6 +72,8 @@ class SessionLedger:
         self.session_id = session_id
         self._tracks_state = tracks_state
         self._completed: list[Turn] = []
+        # expected_cart(self._completed), kept up to date turn by turn (read twice a turn)
+        self._cart: dict[str, int] = {}
         self._removed: set[str] = set()
         # SKUs the agent once held more of than asked: what a remove leaves of them
         # is the double add's remainder, not a lost removal.
@@ -96,8 +98,8 @@ class SessionLedger:
 
     @property
     def expected_cart(self) -> dict[str, int]:
-        """The cart the shopper expects after the turns it completed."""
-        return expected_cart(self._completed)
+        """The cart the shopper expects after the turns it completed (a copy)."""
+        return dict(self._cart)
 
     @property
     def interrupted_turns(self) -> int:
@@ -133,6 +135,13 @@ class SessionLedger:
             self._pending_turn = None
             self._pending_kind = None
         self._completed.append(turn)
+        if turn.sku is not None and turn.cart_delta:
+            # one step of expected_cart(self._completed)
+            units = self._cart.get(turn.sku, 0) + turn.cart_delta
+            if units > 0:
+                self._cart[turn.sku] = units
+            else:
+                self._cart.pop(turn.sku, None)
         if turn.cart_delta < 0 and turn.sku is not None:
             self._removed.add(turn.sku)
         violation = None

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 from geventhttpclient.client import HTTPClient
+from geventhttpclient.header import Headers
 from geventhttpclient.url import URL
 
-from loadlab.load.fasthttp import FastHttpTransport
+from loadlab.load.fasthttp import FastHttpTransport, _lowered
 
 TURN_HEADERS = {
     "Accept": "text/event-stream",
@@ -78,3 +79,34 @@ def test_a_header_with_cr_lf_never_reaches_the_wire() -> None:
             BODY,
             1.0,
         )
+
+
+class _Answer:
+    """What ``_lowered`` reads of a response: its header index and ``items()``."""
+
+    def __init__(self, index: Headers) -> None:
+        self._headers_index = index
+
+    def items(self) -> list[tuple[str, str]]:
+        return list(self._headers_index.items())
+
+
+class _OtherHeaders(Headers):
+    """A header type of the client's choosing (``headers_type``), not Headers itself."""
+
+
+@pytest.mark.parametrize("kind", [Headers, _OtherHeaders])
+def test_response_fields_by_lower_case_name_as_items_gives_them(kind: type[Headers]) -> None:
+    index = kind()
+    for name, value in [
+        ("Content-Type", "text/event-stream"),
+        ("X-Seen", "one"),
+        ("x-seen", "two"),
+        ("X-SEEN", "three"),  # repeated in any case: the last one stands
+        ("Retry-After", "2"),
+    ]:
+        index.add(name, value)
+    answer = _Answer(index)
+    generic = {str(k).lower(): str(v) for k, v in answer.items()}
+    assert _lowered(answer) == generic
+    assert generic == {"content-type": "text/event-stream", "x-seen": "three", "retry-after": "2"}

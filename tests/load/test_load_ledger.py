@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from loadlab.load.ledger import SessionLedger
 from loadlab.load.payloads import AgentState
-from loadlab.scenario.script import Turn
+from loadlab.scenario.script import Turn, expected_cart
 
 BROWSE = Turn(index=1, intent="browse", message="Show me shoes", think_time_s=0.0)
 ADD_A = Turn(
@@ -206,3 +208,32 @@ def test_a_double_add_then_a_remove_stays_duplicated_not_restarted() -> None:
     assert verdict.verdict == "duplicated", verdict.reason
     assert "P-0001: 1 in cart after an earlier double add" not in verdict.reason  # first cause
     assert "P-0001: 2 in cart, asked for 1" in verdict.reason
+
+
+STEPS = st.lists(
+    st.tuples(
+        st.sampled_from([None, "P-0001", "P-0002", "P-0003"]),
+        st.sampled_from([-2, -1, 0, 1, 2]),
+    ),
+    max_size=20,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(steps=STEPS)
+def test_the_expected_cart_is_the_completed_turns_applied_in_order(
+    steps: list[tuple[str | None, int]],
+) -> None:
+    # The ledger keeps its cart turn by turn; it must always be what
+    # expected_cart() computes from every completed turn at once.
+    ledger = SessionLedger(session_id="s")
+    done: list[Turn] = []
+    for index, (sku, delta) in enumerate(steps, start=1):
+        turn = Turn(
+            index=index, intent="add", message="m", think_time_s=0.0, sku=sku, cart_delta=delta
+        )
+        ledger.turn_completed(turn, t_end=float(index))
+        done.append(turn)
+        assert ledger.expected_cart == expected_cart(done)
+    ledger.expected_cart["P-0001"] = 99  # a copy: what a caller does with it changes nothing
+    assert ledger.expected_cart == expected_cart(done)
