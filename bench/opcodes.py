@@ -60,18 +60,16 @@ BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
 import transport_cpu
+from session_cpu import new_player, no_think_scenario
 
 from loadlab.load.adapters import ReferenceAdapter
-from loadlab.load.auth import SessionCredentials
 from loadlab.load.client import AgentClient
 from loadlab.load.fasthttp import FastHttpTransport
 from loadlab.load.in_flight import InFlightCounters
-from loadlab.load.player import Attempt, SessionPlayer
+from loadlab.load.player import Attempt
 from loadlab.measure.live_status import LiveWindow, ObservedSink
 from loadlab.measure.recorder import RunRecorder
 from loadlab.measure.rundir import RunDirectory
-from loadlab.scenario.files import parse_scenario
-from loadlab.scenario.script import plan_session
 
 SECRET = "bench-opcodes-" + "k" * 32
 VARIANTS = ("transport", "client", "session", "locust")
@@ -140,22 +138,10 @@ def _where(code: CodeType) -> str:
     return name
 
 
-def session_worker(base: str) -> transport_cpu.Worker:
-    """loadlab's turn without Locust's scheduling (see the module docstring)."""
-    scenario = parse_scenario(
-        {
-            "name": "bench_opcodes",
-            "seed": 1,
-            "target": {"protocol": "reference", "timeout_s": 10},
-            "shape": {"kind": "soak", "users": 2, "ramp_s": 1, "duration_s": 20},
-            "session": {
-                "turns": {"min": 4, "max": 10},
-                "think_time": {"distribution": "constant", "median_s": 0},
-            },
-        },
-        "bench/opcodes.py",
-    )
-    tmp = Path(tempfile.mkdtemp(prefix="loadlab-bench-opcodes-"))
+def session_worker(base: str, tmp: Path) -> transport_cpu.Worker:
+    """loadlab's turn without Locust's scheduling (see the module docstring); the run
+    directory of its recorder goes in ``tmp``."""
+    scenario = no_think_scenario("bench_opcodes")
     recorder = RunRecorder(RunDirectory(tmp / "run"), parts="thread").start()
     sink = ObservedSink(recorder, LiveWindow())
     env = Environment()
@@ -197,14 +183,8 @@ def session_worker(base: str) -> transport_cpu.Worker:
         while turns < n:
             seed = next(seeds)
             session_id = f"{tag}-{seed:07d}"
-            player = SessionPlayer(
-                spec=plan_session(scenario, seed, session_id=session_id),
-                client=client,
-                retry=scenario.retry,
-                sink=sink,
-                credentials=SessionCredentials(secret=SECRET, session_id=session_id),
-                sleep=gevent.sleep,
-                on_attempt=report,
+            player = new_player(
+                scenario, seed, session_id, client, sink, sleep=gevent.sleep, on_attempt=report
             )
             while not player.done and turns < n:
                 record = player.play_next_turn(due=time.perf_counter())
@@ -214,6 +194,7 @@ def session_worker(base: str) -> transport_cpu.Worker:
             player.finish(stopped=not player.done)
 
     work.flush = recorder.flush  # type: ignore[attr-defined]
+    work.close = recorder.close  # type: ignore[attr-defined]
     return work
 
 
@@ -256,10 +237,12 @@ def main() -> int:
         stdout=subprocess.PIPE,
         text=True,
     )
+    tmp = tempfile.TemporaryDirectory(prefix="loadlab-bench-opcodes-")
+    workers: dict[str, transport_cpu.Worker] = {}
     try:
         assert server.stdout is not None
         base = f"http://127.0.0.1:{int(server.stdout.readline().split()[1])}"
-        workers = transport_cpu.workers(base) | {"session": session_worker(base)}
+        workers = transport_cpu.workers(base) | {"session": session_worker(base, Path(tmp.name))}
         n = args.n // 2 * 2
         print(f"# bench/opcodes.py --n {n} --tokens {args.tokens}  (instructions per exchange)")
         totals: dict[str, float] = {}
@@ -283,8 +266,10 @@ def main() -> int:
         if args.cpu:
             timed(workers, args.variants, args.cpu)
     finally:
+        getattr(workers.get("session"), "close", lambda: None)()
         server.terminate()
         server.wait(timeout=10)
+        tmp.cleanup()
     return 0
 
 

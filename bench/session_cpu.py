@@ -40,7 +40,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -52,12 +52,13 @@ from loadlab.load.adapters import ReferenceAdapter
 from loadlab.load.auth import SessionCredentials
 from loadlab.load.client import AgentClient
 from loadlab.load.in_flight import InFlightCounters
-from loadlab.load.player import SessionPlayer
+from loadlab.load.player import Attempt, SessionPlayer
 from loadlab.load.transport import StreamingResponse
 from loadlab.measure.live_status import LiveWindow, ObservedSink
 from loadlab.measure.recorder import RunRecorder
 from loadlab.measure.rundir import RunDirectory
 from loadlab.scenario.files import parse_scenario
+from loadlab.scenario.model import Scenario
 from loadlab.scenario.script import plan_session
 
 SECRET = "bench-session-cpu-" + "k" * 32  # an HS256 key of a realistic length
@@ -106,12 +107,11 @@ def _one(pieces: list[bytes]) -> Iterator[bytes]:
     yield b"".join(pieces)
 
 
-def main() -> int:
-    """Warm up, then the timed rounds; the recorder's buffers are written between rounds."""
-    args = parse_args()
-    scenario = parse_scenario(
+def no_think_scenario(name: str) -> Scenario:
+    """Sessions of 4-10 turns with no think time against the reference protocol."""
+    return parse_scenario(
         {
-            "name": "bench_session_cpu",
+            "name": name,
             "seed": 1,
             "target": {"protocol": "reference", "timeout_s": 10},
             "shape": {"kind": "soak", "users": 50, "ramp_s": 1, "duration_s": 20},
@@ -120,8 +120,36 @@ def main() -> int:
                 "think_time": {"distribution": "constant", "median_s": 0},
             },
         },
-        "bench/session_cpu.py",
+        f"bench ({name})",
     )
+
+
+def new_player(
+    scenario: Scenario,
+    seed: int,
+    session_id: str,
+    client: AgentClient,
+    sink: ObservedSink,
+    *,
+    sleep: Callable[[float], None],
+    on_attempt: Callable[[Attempt], None] | None = None,
+) -> SessionPlayer:
+    """The player of the session ``seed`` plans, as loadlab's Locust user makes it."""
+    return SessionPlayer(
+        spec=plan_session(scenario, seed, session_id=session_id),
+        client=client,
+        retry=scenario.retry,
+        sink=sink,
+        credentials=SessionCredentials(secret=SECRET, session_id=session_id),
+        sleep=sleep,
+        on_attempt=on_attempt,
+    )
+
+
+def main() -> int:
+    """Warm up, then the timed rounds; the recorder's buffers are written between rounds."""
+    args = parse_args()
+    scenario = no_think_scenario("bench_session_cpu")
     server = canned.TurnServer(latency_s=0.0, tokens=args.tokens, stats=canned.ServerStats())
     transport = CannedTransport(server)
     client = AgentClient(
@@ -141,14 +169,7 @@ def main() -> int:
             for _ in range(sessions):
                 seed = next(seeds)
                 session_id = f"bench-{seed:07d}"
-                player = SessionPlayer(
-                    spec=plan_session(scenario, seed, session_id=session_id),
-                    client=client,
-                    retry=scenario.retry,
-                    sink=sink,
-                    credentials=SessionCredentials(secret=SECRET, session_id=session_id),
-                    sleep=time.sleep,
-                )
+                player = new_player(scenario, seed, session_id, client, sink, sleep=time.sleep)
                 while not player.done:
                     record = player.play_next_turn(due=time.perf_counter())
                     if not record.ok:
