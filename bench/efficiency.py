@@ -39,7 +39,6 @@ import signal
 import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,7 +55,7 @@ from _launch import (
     run_measured,
     write_scenario,
 )
-from _procstat import between, bracket, process_cpu_s, with_descendants
+from _procstat import CpuSampler, between, bracket, with_descendants
 from _profile import py_spy
 from _report import markdown_table, print_header, progress
 
@@ -339,9 +338,14 @@ class Slicer:
         self.run_time_s = (
             self.start_after_s + 2 * self.slices * (self.slice_s + self.SETTLE_S) + 6.0
         )
-        self._server = server
         self._pids: dict[str, int] = {}
         self._both = asyncio.Event()
+        # Each variant's process with its children, and the server: sampled at the slices'
+        # edges, counting a process that starts or ends within a slice as _procstat does.
+        self._sampler = CpuSampler(
+            roots=lambda: {**{v: [pid] for v, pid in self._pids.items()}, "server": server.pids},
+            descendants=True,
+        )
         # Per variant: (start, end, CPU s of the variant, CPU s of the server) of each slice.
         self.windows: dict[str, list[tuple[float, float, float, float]]] = {
             SHOPPING: [],
@@ -370,20 +374,15 @@ class Slicer:
                 _signal_tree(self._pids[idle], signal.SIGSTOP)
                 _signal_tree(self._pids[active], signal.SIGCONT)
                 await asyncio.sleep(self.SETTLE_S)
-                t0, cpu0, server0 = time.time(), self._cpu(active), self._server_cpu()
+                start = self._sampler.sample()
                 await asyncio.sleep(self.slice_s)
-                t1, cpu1, server1 = time.time(), self._cpu(active), self._server_cpu()
-                self.windows[active].append((t0, t1, cpu1 - cpu0, server1 - server0))
+                end = self._sampler.sample()
+                use = between(start, end).groups_s
+                self.windows[active].append((start.t, end.t, use[active], use["server"]))
         finally:
             for pid in self._pids.values():
                 _signal_tree(pid, signal.SIGCONT)
         progress(f"sliced: {self.slices} slices of {self.slice_s:g} s each, alternated")
-
-    def _cpu(self, variant: str) -> float:
-        return sum(process_cpu_s(p) or 0.0 for p in with_descendants([self._pids[variant]]))
-
-    def _server_cpu(self) -> float:
-        return sum(process_cpu_s(p) or 0.0 for p in with_descendants(self._server.pids))
 
     def measurement(
         self, variant: str, rnd: int, run: ProcessRun, completions: list[float]
