@@ -214,13 +214,7 @@ def count(work: transport_cpu.Worker, name: str, n: int) -> collections.Counter[
 def timed(workers: dict[str, transport_cpu.Worker], names: list[str], rounds: int) -> None:
     """CPU per exchange of each variant, alternated round by round (what the count is not)."""
     print(f"\n## CPU per exchange (process time, 50 greenlets, {rounds} rounds alternated)")
-    cpu: dict[str, list[float]] = {name: [] for name in names}
-    for r in range(rounds):
-        for name in names[r % len(names) :] + names[: r % len(names)]:
-            work = workers[name]
-            per, _ = transport_cpu.measure(work, name, 50, 3_000, r)
-            getattr(work, "flush", lambda: None)()  # not timed: the child's work under Locust
-            cpu[name].append(per)
+    cpu = transport_cpu.alternated(workers, names, users=50, n=3_000, rounds=rounds, verbose=False)
     for name in names:
         rounds_us = ", ".join(f"{x:.0f}" for x in cpu[name])
         print(f"  {name:9s} median {statistics.median(cpu[name]):6.1f} us ({rounds_us})")

@@ -34,7 +34,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import gevent
@@ -164,6 +164,30 @@ def measure(work: Worker, name: str, users: int, n: int, round_: int) -> tuple[f
     return (time.process_time() - cpu0) / done * 1e6, done / (time.perf_counter() - wall0)
 
 
+def alternated(
+    workers: Mapping[str, Worker],
+    names: Sequence[str],
+    *,
+    users: int,
+    n: int,
+    rounds: int,
+    verbose: bool = True,
+) -> dict[str, list[float]]:
+    """CPU microseconds per exchange of each variant, a figure a round, the order rotated
+    round by round. A worker with a ``flush`` (bench/opcodes.py's session, whose recorder
+    writes in a child process under Locust) has it run after its measurement, untimed."""
+    cpu: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(rounds):
+        for name in [*names[r % len(names) :], *names[: r % len(names)]]:
+            work = workers[name]
+            per, rate = measure(work, name, users, n, r)
+            getattr(work, "flush", lambda: None)()
+            cpu[name].append(per)
+            if verbose:
+                print(f"round {r + 1} {name:9s} {per:6.1f} us CPU per exchange ({rate:,.0f}/s)")
+    return cpu
+
+
 def main() -> int:
     """Start the server, warm every variant up, then the alternated rounds."""
     args = parse_args()
@@ -178,12 +202,7 @@ def main() -> int:
         print(f"# bench/transport_cpu.py --users {args.users} --n {args.n} --rounds {args.rounds}")
         for name, work in variants.items():
             measure(work, name, args.users, 2_000, -1)  # warm-up: connections, imports
-        cpu: dict[str, list[float]] = {name: [] for name in names}
-        for r in range(args.rounds):
-            for name in names[r % len(names) :] + names[: r % len(names)]:
-                per, rate = measure(variants[name], name, args.users, args.n, r)
-                cpu[name].append(per)
-                print(f"round {r + 1} {name:9s} {per:6.1f} us CPU per exchange ({rate:,.0f}/s)")
+        cpu = alternated(variants, names, users=args.users, n=args.n, rounds=args.rounds)
         median = {name: statistics.median(values) for name, values in cpu.items()}
         for name in names:
             rounds = ", ".join(f"{x:.1f}" for x in cpu[name])
