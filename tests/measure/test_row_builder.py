@@ -61,3 +61,34 @@ def test_a_value_too_many_or_too_few_is_refused_when_built() -> None:
     build = row_builder(RequestSample, names)
     with pytest.raises(ValueError):
         build(tuple(range(len(names) - 1)))
+
+
+def test_every_row_type_of_a_turn_is_built_through_its_mutable_twin() -> None:
+    # The fast path: a plain class of the same slots whose instances take the
+    # row's class once filled. Without it each value costs a setter call.
+    from loadlab.rows import _twin
+
+    for row_type in (RequestSample, TurnRecord):
+        twin = _twin(row_type)
+        assert twin is not None and twin.__slots__ == row_type.__slots__
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Base:
+    a: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Derived(_Base):
+    b: str
+
+
+def test_a_layout_without_a_twin_is_built_through_the_slot_setters() -> None:
+    from loadlab.rows import _twin
+
+    assert _twin(_Derived) is None and _twin(_Base) is not None
+    # _Derived's own slots hold only "b": "a" is its base's, set the same way.
+    built = row_builder(_Derived, ("b", "a"))(("x", 7))
+    assert built == _Derived(7, "x") and type(built) is _Derived
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.a = 8  # type: ignore[misc]
