@@ -129,20 +129,87 @@ def load_json_object(data: str) -> dict[str, Any]:
 
 def parse_meta(obj: Mapping[str, Any]) -> AgentMeta:
     """Build :class:`AgentMeta` from a ``meta`` payload (missing fields are None)."""
+    # Every turn's meta event: the values taken without a call each (as _opt would).
+    get = obj.get
+    instance_id, cold, source, intent = map(get, ("instance_id", "cold", "state_source", "intent"))
     return _meta(
         (
-            _opt(obj, "instance_id", str),
-            _opt(obj, "cold", bool),
+            instance_id if isinstance(instance_id, str) else None,
+            cold if isinstance(cold, bool) else None,
             _opt_number(obj, "init_ms"),
-            _opt(obj, "state_source", str),
-            _opt(obj, "intent", str),
-            obj.get("replayed") is True,
+            source if isinstance(source, str) else None,
+            intent if isinstance(intent, str) else None,
+            get("replayed") is True,
         )
     )
 
 
 def parse_done(obj: Mapping[str, Any]) -> AgentDone:
     """Build :class:`AgentDone` from a ``done`` payload; ``state`` must be well formed."""
+    done = _usual_done(obj)
+    return done if done is not None else _checked_done(obj)
+
+
+# What a turn's done event usually holds: every count an int of 0..MAX_COUNT, the
+# capacity units finite floats >= 0, the cart's keys strings. Those values need no
+# repair and make no error, so they are checked a whole group at a time (``map``,
+# ``min``, ``max``: C calls) instead of value by value; anything else (a missing
+# field, a null, 3.0 for 3, a bool, a plain Mapping) gives None and goes through
+# _checked_done, whose result (or error) is the same for the usual payloads
+# (tests/load/test_done_payload.py).
+_INT = {int}
+_STR = {str}
+_DOWNSTREAM_COUNTS = (
+    "ddb_calls",
+    "llm_calls",
+    "llm_retries",
+    "llm_throttles",
+    "tokens_in",
+    "tokens_out",
+)
+
+
+def _usual_done(obj: Mapping[str, Any]) -> AgentDone | None:
+    if type(obj) is not dict:
+        return None
+    raw_state = obj.get("state")
+    raw_down = obj.get("downstream")
+    if type(raw_state) is not dict or type(raw_down) is not dict:
+        return None
+    raw_cart = raw_state.get("cart", {})
+    if type(raw_cart) is not dict:
+        return None
+    turn = raw_state.get("turn")
+    version = raw_state.get("version")
+    session_id = raw_state.get("session_id")
+    get = raw_down.get
+    calls, llm, retries, throttles, t_in, t_out = map(get, _DOWNSTREAM_COUNTS)
+    rcu, wcu = get("ddb_rcu"), get("ddb_wcu")
+    counts = (turn, version, calls, llm, retries, throttles, t_in, t_out, *raw_cart.values())
+    if (
+        set(map(type, counts)) != _INT
+        or min(counts) < 0
+        or max(counts) > MAX_COUNT
+        or rcu.__class__ is not float
+        or wcu.__class__ is not float
+        or not (0.0 <= rcu < math.inf and 0.0 <= wcu < math.inf)
+        or (raw_cart and not set(map(type, raw_cart)) <= _STR)
+    ):
+        return None
+    state = _state(
+        (
+            session_id if isinstance(session_id, str) else None,
+            turn,
+            tuple(sorted(raw_cart.items())),
+            version,
+        )
+    )
+    downstream = _downstream((calls, rcu, wcu, llm, retries, throttles, t_in, t_out))
+    return _done((state, obj.get("replayed") is True, downstream))
+
+
+def _checked_done(obj: Mapping[str, Any]) -> AgentDone:
+    """parse_done for any payload: each value checked, repaired where allowed, or refused."""
     raw_state = obj.get("state")
     if not isinstance(raw_state, Mapping):
         raise PayloadError("done event has no 'state' object")
