@@ -237,3 +237,51 @@ def test_the_expected_cart_is_the_completed_turns_applied_in_order(
         assert ledger.expected_cart == expected_cart(done)
     ledger.expected_cart["P-0001"] = 99  # a copy: what a caller does with it changes nothing
     assert ledger.expected_cart == expected_cart(done)
+
+
+# An acknowledgement as the agent may send it: right, or off in its turn count,
+# its cart (an item lost, doubled, come back) or its checkpoint version.
+ACKS = st.lists(
+    st.tuples(
+        st.sampled_from([None, "P-0001", "P-0002"]),  # the turn's item
+        st.sampled_from([-1, 0, 1]),  # its cart delta
+        st.sampled_from([0, 0, 0, -1, 1]),  # turn count off by
+        st.sampled_from([None, None, "P-0001", "P-0002"]),  # an item the agent has wrong
+        st.sampled_from([0, -1, 1]),  # by so many units
+        st.sampled_from([0, 0, -2, 1, None]),  # checkpoint version off by (None: no version)
+    ),
+    max_size=12,
+)
+
+
+def _with_item_by_item_checks(ledger: SessionLedger) -> SessionLedger:
+    ledger._check = ledger._compare  # type: ignore[method-assign]
+    return ledger
+
+
+@settings(max_examples=300, deadline=None)
+@given(acks=ACKS)
+def test_the_quick_agreement_check_judges_as_the_item_by_item_one(
+    acks: list[tuple[str | None, int, int, str | None, int, int | None]],
+) -> None:
+    quick = SessionLedger(session_id="s")
+    full = _with_item_by_item_checks(SessionLedger(session_id="s"))
+    done: list[Turn] = []
+    for index, (sku, delta, turn_off, wrong, units_off, version_off) in enumerate(acks, start=1):
+        turn = Turn(
+            index=index, intent="add", message="m", think_time_s=0.0, sku=sku, cart_delta=delta
+        )
+        done.append(turn)
+        cart = expected_cart(done)
+        if wrong is not None:
+            cart[wrong] = max(0, cart.get(wrong, 0) + units_off)
+        ack = state(
+            index + turn_off,
+            {k: v for k, v in cart.items() if v},
+            version=None if version_off is None else max(0, index + version_off),
+        )
+        checks = [
+            ledger.turn_completed(turn, t_end=float(index), state=ack) for ledger in (quick, full)
+        ]
+        assert checks[0] == checks[1]
+    assert quick.verdict() == full.verdict()
