@@ -354,21 +354,51 @@ def _arm(seconds: float) -> tuple[Any, _Expired]:
     return timer, expired
 
 
-def _lowered(response: Any) -> dict[str, str]:
+def _lowered(response: Any) -> Mapping[str, str]:
     """The response's header fields by lower-case name; the last one of a repeated field.
 
     geventhttpclient's ``Headers`` is a dict of lower-case names to ``(name,
-    value)``, or a list of them for a repeated field: read as it stands instead
-    of through its ``items()`` generator (a turn's CPU counts). Another header
-    type goes through ``items()``.
+    value)``, or a list of them for a repeated field: read in place, as it stands
+    (:class:`_IndexedFields`), instead of copied through its ``items()``
+    generator (a turn's CPU counts, and a turn reads one or two fields). Another
+    header type goes through ``items()`` into a dict.
     """
     index = response._headers_index
     if type(index) is Headers:
-        return {
-            name: value[1] if type(value) is tuple else value[-1][1]
-            for name, value in dict.items(index)
-        }
+        return _IndexedFields(index)
     return {str(k).lower(): str(v) for k, v in response.items()}
+
+
+class _IndexedFields(Mapping[str, str]):
+    """geventhttpclient's header index as lower-case name -> the field's last value."""
+
+    __slots__ = ("_index",)
+
+    def __init__(self, index: Headers) -> None:
+        self._index = index
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The field's last value, or ``default`` (what a turn calls: no exception made)."""
+        value = dict.get(self._index, key)
+        if value is None:
+            return default
+        return value[1] if type(value) is tuple else value[-1][1]
+
+    def __getitem__(self, key: str) -> str:
+        value = self.get(key)
+        if value is None:
+            raise KeyError(key)
+        field: str = value
+        return field
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.keys(self._index))
+
+    def __len__(self) -> int:
+        return dict.__len__(self._index)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(names={list(self)!r})"  # values may be credentials
 
 
 def _parse_failure(exc: Exception, where: str) -> StreamReset | MalformedResponse:

@@ -108,5 +108,13 @@ def test_response_fields_by_lower_case_name_as_items_gives_them(kind: type[Heade
         index.add(name, value)
     answer = _Answer(index)
     generic = {str(k).lower(): str(v) for k, v in answer.items()}
-    assert _lowered(answer) == generic
+    fields = _lowered(answer)
+    assert fields == generic and dict(fields) == generic and len(fields) == 3
     assert generic == {"content-type": "text/event-stream", "x-seen": "three", "retry-after": "2"}
+    # What a turn reads: one field by its lower-case name, present or not.
+    assert fields.get("content-type") == "text/event-stream" and fields["x-seen"] == "three"
+    assert fields.get("x-absent") is None and fields.get("x-absent", "") == ""
+    with pytest.raises(KeyError):
+        fields["x-absent"]
+    if kind is Headers:  # read in place: its repr names the fields, a value may be a credential
+        assert type(fields).__name__ == "_IndexedFields" and "event-stream" not in repr(fields)
