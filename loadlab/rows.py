@@ -217,7 +217,7 @@ def row_builder(row_type: type[T], names: tuple[str, ...]) -> Callable[[tuple[An
     if twin is not None:
         namespace["twin"] = twin
         stores = "".join(f"    row.{name} = v{i}\n" for i, name in enumerate(names))
-        body = f"    row = new(twin)\n{stores}    row.__class__ = cls\n"
+        body = f"    row = twin()\n{stores}    row.__class__ = cls\n"
     else:
         # A slot of a base class is found on the class as well (its member descriptor).
         namespace.update({f"s{i}": getattr(row_type, name).__set__ for i, name in enumerate(names)})

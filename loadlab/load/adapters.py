@@ -28,6 +28,7 @@ from loadlab.load.payloads import (
     parse_meta,
 )
 from loadlab.load.sse import SSEEvent, SSEItem, TokenLane
+from loadlab.rows import row_builder
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +87,8 @@ Decoded = TokenText | AgentMeta | AgentDone | AgentFailure | Malformed
 
 _new = object.__new__
 _set_text = vars(TokenText)["text"].__set__
+# Made for every turn: built by loadlab.rows.row_builder, values in this order.
+_prepared = row_builder(PreparedRequest, ("method", "url", "headers", "body"))
 
 
 def _token(text: str) -> TokenText:
@@ -172,7 +175,7 @@ class ReferenceAdapter:
         if _UNRESERVED.fullmatch(session) is None:  # quote() returns the others unchanged
             session = quote(session, safe="")
         path = f"/v1/sessions/{session}/turns"
-        return PreparedRequest("POST", base_url.rstrip("/") + path, headers, body.encode())
+        return _prepared(("POST", base_url.rstrip("/") + path, headers, body.encode()))
 
     def decode(self, event: SSEEvent) -> Decoded | None:
         """Decode ``meta``, ``token``, ``done`` and ``error`` events; ignore the rest."""
@@ -260,7 +263,7 @@ class OpenAIChatAdapter:
             headers["Authorization"] = f"Bearer {self._api_key}"
         url = base_url.rstrip("/")
         url += "/chat/completions" if url.endswith("/v1") else "/v1/chat/completions"
-        return PreparedRequest("POST", url, headers, json.dumps(payload).encode())
+        return _prepared(("POST", url, headers, json.dumps(payload).encode()))
 
     def plain_tokens(self, items: Sequence[SSEItem], start: int) -> tuple[list[str], int]:
         """None at a glance: every chunk is a JSON object to parse (see :meth:`decode`)."""

@@ -466,7 +466,7 @@ class _Attempt:
 
     def finish(self, *, error_kind: str | None, error: str | None) -> TurnResult:
         end = self.clock()
-        # Through its slots' setters (loadlab.rows.row_builder), in the order named above.
+        # Built by loadlab.rows.row_builder, values in the order named above.
         return _turn_result(
             (
                 self.t_start,

@@ -219,7 +219,7 @@ class FastHttpTransport:
 
 
 _UNSEEN = object()
-# Made for every request: built through its slots' setters (loadlab.rows.row_builder).
+# Made for every request: built by loadlab.rows.row_builder.
 _streaming_response = row_builder(StreamingResponse, ("status", "headers", "chunks", "close"))
 
 

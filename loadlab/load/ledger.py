@@ -28,6 +28,7 @@ import json
 from dataclasses import dataclass
 
 from loadlab.load.payloads import AgentState
+from loadlab.rows import row_builder
 from loadlab.scenario.script import Turn
 
 
@@ -56,6 +57,10 @@ class SessionVerdict:
     def cart_json(self) -> str:
         """The last acknowledged cart as a JSON object (sorted keys)."""
         return json.dumps(dict(self.cart), sort_keys=True)
+
+
+# Made for every turn: built by loadlab.rows.row_builder, values in this order.
+_turn_check = row_builder(TurnCheck, ("interrupted", "resume_latency_ms", "violation"))
 
 
 class SessionLedger:
@@ -148,7 +153,7 @@ class SessionLedger:
         if self._tracks_state and state is not None:
             violation = self._check(turn, state)
             self._state = state
-        return TurnCheck(interrupted=interrupted, resume_latency_ms=resume_ms, violation=violation)
+        return _turn_check((interrupted, resume_ms, violation))
 
     def turn_abandoned(self, turn: Turn, *, reason: str) -> None:
         """Record that ``turn`` was given up (retries exhausted or a permanent error)."""

@@ -85,8 +85,8 @@ class AgentDone:
 
 _JSON = json.JSONDecoder()
 
-# Every turn's meta and done events build these frozen dataclasses: through their
-# slots' setters (loadlab.rows.row_builder), each from values in the order named here.
+# Every turn's meta and done events build these frozen dataclasses, by
+# loadlab.rows.row_builder, each from values in the order named here.
 _meta = row_builder(
     AgentMeta, ("instance_id", "cold", "init_ms", "state_source", "intent", "replayed")
 )

@@ -179,22 +179,25 @@ class SessionPlayer:
         if stopped and not self.done:
             self.ledger.stopped()
         verdict = self.ledger.verdict()
-        self._record = SessionRecord(
-            session_id=self.spec.session_id,
-            persona=self.spec.persona,
-            seed=self.spec.seed,
-            t_start=self._t_start,
-            t_end=self._wall(),
-            turns_planned=len(self.spec.turns),
-            turns_done=verdict.turns_done,
-            interrupted_turns=verdict.interrupted_turns,
-            verdict=verdict.verdict,
-            verdict_reason=verdict.reason,
-            resume_latency_ms=verdict.resume_latency_ms,
-            checkpoint_version=verdict.checkpoint_version,
-            cart_json=verdict.cart_json,
-            worker=self._worker,
-            expected_cart_json=json.dumps(self.ledger.expected_cart, sort_keys=True),
+        spec = self.spec
+        self._record = _session_row(
+            (
+                spec.session_id,
+                spec.persona,
+                spec.seed,
+                self._t_start,
+                self._wall(),
+                len(spec.turns),
+                verdict.turns_done,
+                verdict.interrupted_turns,
+                verdict.verdict,
+                verdict.reason,
+                verdict.resume_latency_ms,
+                verdict.checkpoint_version,
+                verdict.cart_json,
+                self._worker,
+                json.dumps(self.ledger.expected_cart, sort_keys=True),
+            )
         )
         self._sink.emit(self._record)
         return self._record
@@ -239,7 +242,7 @@ class SessionPlayer:
             self._on_attempt(_attempt((turn, sample, result)))
 
 
-# What every turn makes, built through the slots' setters (loadlab.rows.row_builder):
+# What every turn makes (and every session: its row), built by loadlab.rows.row_builder:
 # two rows, the request, two messages of the history, the attempt handed on; the
 # values are given in these orders.
 _turn_request = row_builder(
@@ -267,6 +270,26 @@ _request_sample = row_builder(
         "cold_start",
         "init_ms",
         "worker",
+    ),
+)
+_session_row = row_builder(
+    SessionRecord,
+    (
+        "session_id",
+        "persona",
+        "seed",
+        "t_start",
+        "t_end",
+        "turns_planned",
+        "turns_done",
+        "interrupted_turns",
+        "verdict",
+        "verdict_reason",
+        "resume_latency_ms",
+        "checkpoint_version",
+        "cart_json",
+        "worker",
+        "expected_cart_json",
     ),
 )
 _turn_row = row_builder(

@@ -241,8 +241,8 @@ def _think_time(rng: random.Random, think: ThinkTime) -> float:
     return min(max(value, think.min_s), think.max_s)
 
 
-# Thousands of turns are planned a second at a flash sale's peak: built through
-# the slots' setters (loadlab.rows.row_builder), values in this order.
+# Thousands of turns are planned a second at a flash sale's peak: built by
+# loadlab.rows.row_builder, values in this order.
 _turn = row_builder(Turn, ("index", "intent", "message", "think_time_s", "sku", "cart_delta"))
 
 

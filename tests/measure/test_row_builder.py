@@ -1,4 +1,4 @@
-"""row_builder: the rows of every turn, built through slot setters, equal the dataclass's own."""
+"""row_builder: the rows of every turn, made without the frozen __init__, equal its own."""
 
 from __future__ import annotations
 
