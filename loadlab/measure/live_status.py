@@ -69,7 +69,10 @@ class LiveWindow:
 
     def observe(self, row: object) -> None:
         """Take a turn, session, request or pressure row (other rows are ignored)."""
-        if isinstance(row, TurnRecord):
+        # Every turn brings a request row and a turn row: those two are told first.
+        if row.__class__ is RequestSample:
+            self._request(row.t_start + row.latency_ms / 1000.0, row.instance_id, row.cold_start)
+        elif isinstance(row, TurnRecord):
             self._turn(
                 row.t_end,
                 (row.t_end - row.t_start) * 1000.0,

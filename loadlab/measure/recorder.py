@@ -196,15 +196,17 @@ class RunRecorder:
         if self._sealed:
             self.dropped_after_seal += 1
             return
+        kind = type(row)
+        table = _TABLE_OF.get(kind)
+        if table is not None:  # a row of a table (every turn's)
+            self._rows[table].append(_VALUES[kind](row))
+            return
         if isinstance(row, TimelineEvent):
             line = json.dumps(_as_dict(row), default=str, separators=(",", ":"))
             with self._lock:
                 self._events.append(line)
             return
-        table = _TABLE_OF.get(type(row))
-        if table is None:
-            raise TypeError(f"not a timeline row: {type(row).__name__}")
-        self._rows[table].append(_VALUES[type(row)](row))
+        raise TypeError(f"not a timeline row: {kind.__name__}")
 
     def emit_dicts(self, table: str, rows: list[dict[str, Any]]) -> None:
         """Buffer rows that arrive as plain dicts (from distributed workers)."""

@@ -228,3 +228,16 @@ def test_sigkilled_writer_keeps_everything_but_the_last_second(tmp_path: Path) -
     assert names == [str(i) for i in range(1, len(names) + 1)], "no gap, no reordering"
     last_t = json.loads(lines[-1])["t"]
     assert killed_at - last_t < 1.0
+
+
+def test_a_value_that_is_no_row_is_refused_by_name_and_loses_nothing(tmp_path: Path) -> None:
+    run = RunDirectory(new_run_dir(tmp_path, "unit"))
+    run.write_manifest(_manifest())
+    with RunRecorder(run, parts="thread") as recorder:
+        recorder.emit(TimelineEvent(t=1.0, kind="note", name="before"))
+        recorder.emit(_request(1))
+        with pytest.raises(TypeError, match="not a timeline row: dict"):
+            recorder.emit({"t": 2.0})  # type: ignore[arg-type]
+    lines = run.events.read_text().splitlines()
+    assert [json.loads(line)["name"] for line in lines] == ["before"]
+    assert len(load_run(run.path).requests) == 1
