@@ -18,6 +18,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from loadlab.load.payloads import (
+    _DOWNSTREAM_COUNTS,
     MAX_COUNT,
     AgentDone,
     PayloadError,
@@ -47,14 +48,6 @@ _odd_count = st.one_of(
     st.integers(min_value=-(2**70), max_value=2**70),
 )
 _odd_measure = st.sampled_from([0, 2, -0.0, -1.0, math.inf, math.nan, True, None, "0.5"])
-_DOWNSTREAM_KEYS = (
-    "ddb_calls",
-    "llm_calls",
-    "llm_retries",
-    "llm_throttles",
-    "tokens_in",
-    "tokens_out",
-)
 _ODD = object()  # a key to drop
 
 
@@ -62,7 +55,7 @@ _ODD = object()  # a key to drop
 def _payloads(draw: st.DrawFn) -> dict[str, Any]:
     """A usual payload with up to three of its values made odd (or dropped)."""
     small = st.integers(min_value=0, max_value=50)
-    down: dict[str, Any] = {k: draw(small) for k in _DOWNSTREAM_KEYS}
+    down: dict[str, Any] = {k: draw(small) for k in _DOWNSTREAM_COUNTS}
     down["ddb_rcu"] = draw(st.floats(min_value=0.0, max_value=1e6))
     down["ddb_wcu"] = draw(st.floats(min_value=0.0, max_value=1e6))
     cart = draw(st.dictionaries(st.sampled_from(["P-1", "P-2", "a", "Z"]), small, max_size=3))
