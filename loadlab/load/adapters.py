@@ -85,17 +85,14 @@ class Malformed:
 
 Decoded = TokenText | AgentMeta | AgentDone | AgentFailure | Malformed
 
-_new = object.__new__
-_set_text = vars(TokenText)["text"].__set__
 # Made for every turn: built by loadlab.rows.row_builder, values in this order.
 _prepared = row_builder(PreparedRequest, ("method", "url", "headers", "body"))
+_token_text = row_builder(TokenText, ("text",))
 
 
 def _token(text: str) -> TokenText:
     """``TokenText(text)`` without the frozen dataclass's ``object.__setattr__``."""
-    token: TokenText = _new(TokenText)
-    _set_text(token, text)
-    return token
+    return _token_text((text,))
 
 
 # Characters quote() never escapes: a session id made of them (loadlab's own) is its path.
